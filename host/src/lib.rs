@@ -1,0 +1,1 @@
+pub mod runtime { pub mod bindings; }

@@ -1,0 +1,631 @@
+//! The `plugin.toml` manifest: who a plugin is, what it targets, what it may touch.
+//!
+//! Grants are deny-by-default: whatever the manifest does not name, the plugin
+//! cannot reach. Parsing checks everything that can be checked without the host
+//! (names, versions, topic patterns, limits); the host then checks the grants
+//! against what exists (departments, data sets) when it loads the plugin.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use semver::Version;
+use serde::Deserialize;
+
+use crate::topic::{TopicError, TopicPattern};
+
+/// The WIT package every plugin world lives in.
+pub const WIT_PACKAGE: &str = "yiwang:gov";
+
+/// A manifest that could not be accepted, naming the file and the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{}: field `{field}`: {message}", .file.display(), .plugin.as_deref().map(|p| format!(" (plugin `{p}`)")).unwrap_or_default())]
+pub struct ManifestError {
+    /// The manifest file.
+    pub file: PathBuf,
+    /// The plugin's name, when it was readable.
+    pub plugin: Option<String>,
+    /// The dotted field path, e.g. `grants.publish[2]`.
+    pub field: String,
+    /// What was wrong.
+    pub message: String,
+}
+
+/// Which world a plugin targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WorldKind {
+    /// Exports `handler`: reacts to events.
+    EventHandler,
+    /// Exports `model`: turns events into warnings.
+    WarningModel,
+    /// Exports both.
+    DepartmentPlugin,
+}
+
+impl WorldKind {
+    /// The world's WIT name.
+    pub fn name(self) -> &'static str {
+        match self {
+            WorldKind::EventHandler => "event-handler",
+            WorldKind::WarningModel => "warning-model",
+            WorldKind::DepartmentPlugin => "department-plugin",
+        }
+    }
+
+    /// Whether plugins of this world export `handler`.
+    pub fn handles(self) -> bool {
+        matches!(self, WorldKind::EventHandler | WorldKind::DepartmentPlugin)
+    }
+
+    /// Whether plugins of this world export `model`.
+    pub fn models(self) -> bool {
+        matches!(self, WorldKind::WarningModel | WorldKind::DepartmentPlugin)
+    }
+
+    const ALL: [WorldKind; 3] =
+        [WorldKind::EventHandler, WorldKind::WarningModel, WorldKind::DepartmentPlugin];
+}
+
+/// A world reference such as `yiwang:gov/event-handler@0.1.0`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorldRef {
+    /// Which world.
+    pub kind: WorldKind,
+    /// The WIT package version the plugin was built against.
+    pub version: Version,
+}
+
+impl WorldRef {
+    /// Parse `yiwang:gov/<world>@<semver>`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let (path, version) = text
+            .split_once('@')
+            .ok_or_else(|| format!("`{text}` has no version; expected `{WIT_PACKAGE}/<world>@<semver>`"))?;
+        let (package, world) = path
+            .split_once('/')
+            .ok_or_else(|| format!("`{text}` has no world; expected `{WIT_PACKAGE}/<world>@<semver>`"))?;
+        if package != WIT_PACKAGE {
+            return Err(format!("unknown WIT package `{package}`; plugins target `{WIT_PACKAGE}`"));
+        }
+        let kind = WorldKind::ALL.into_iter().find(|k| k.name() == world).ok_or_else(|| {
+            format!(
+                "unknown world `{world}`; known worlds: {}",
+                WorldKind::ALL.map(|k| k.name()).join(", ")
+            )
+        })?;
+        let version = Version::parse(version)
+            .map_err(|e| format!("world version `{version}` is not semver: {e}"))?;
+        Ok(WorldRef { kind, version })
+    }
+
+    /// Whether a host implementing `host` can run a plugin built against this version:
+    /// the same major (for `0.x`, the same minor) and no newer than the host.
+    pub fn compatible_with(&self, host: &Version) -> bool {
+        let same_line = if host.major == 0 {
+            self.version.major == 0 && self.version.minor == host.minor
+        } else {
+            self.version.major == host.major
+        };
+        same_line && self.version <= *host
+    }
+}
+
+impl fmt::Display for WorldRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{WIT_PACKAGE}/{}@{}", self.kind.name(), self.version)
+    }
+}
+
+/// An operation on cases a plugin may be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum CaseOp {
+    /// `cases.open-case`.
+    Open,
+    /// `cases.add-note`.
+    Note,
+    /// `cases.add-evidence`.
+    Evidence,
+    /// `cases.raise-warning`.
+    Warn,
+}
+
+impl CaseOp {
+    const ALL: [(&'static str, CaseOp); 4] = [
+        ("open", CaseOp::Open),
+        ("note", CaseOp::Note),
+        ("evidence", CaseOp::Evidence),
+        ("warn", CaseOp::Warn),
+    ];
+
+    /// The name used in manifests.
+    pub fn name(self) -> &'static str {
+        CaseOp::ALL.iter().find(|(_, op)| *op == self).map(|(n, _)| *n).unwrap_or("?")
+    }
+}
+
+/// What a plugin may read or write in the data foundation.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DataTarget {
+    /// A structured data set, by name.
+    Dataset(String),
+    /// Readings of every sensor of a kind, e.g. `iot:water-level`.
+    SensorKind(String),
+}
+
+impl fmt::Display for DataTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataTarget::Dataset(name) => f.write_str(name),
+            DataTarget::SensorKind(kind) => write!(f, "iot:{kind}"),
+        }
+    }
+}
+
+/// Whom a message grant reaches. `None` in a part means `*` (any).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum MessageTarget {
+    /// `user:<id>`.
+    User(Option<String>),
+    /// `role:<org-unit>/<role>`.
+    Role {
+        /// The org unit code, or any.
+        org_unit: Option<String>,
+        /// The role, or any.
+        role: Option<String>,
+    },
+    /// `department:<code>`.
+    Department(Option<String>),
+    /// `org-unit:<code>`.
+    OrgUnit(Option<String>),
+}
+
+impl MessageTarget {
+    fn parse(text: &str) -> Result<Self, String> {
+        let part = |s: &str| -> Result<Option<String>, String> {
+            match s {
+                "" => Err(format!("`{text}` has an empty part")),
+                "*" => Ok(None),
+                s => Ok(Some(s.to_owned())),
+            }
+        };
+        let (kind, rest) = text.split_once(':').ok_or_else(|| {
+            format!("`{text}`: expected `user:<id>`, `role:<org-unit>/<role>`, `department:<code>` or `org-unit:<code>`")
+        })?;
+        match kind {
+            "user" => Ok(MessageTarget::User(part(rest)?)),
+            "department" => Ok(MessageTarget::Department(part(rest)?)),
+            "org-unit" => Ok(MessageTarget::OrgUnit(part(rest)?)),
+            "role" => {
+                let (unit, role) = rest
+                    .split_once('/')
+                    .ok_or_else(|| format!("`{text}`: expected `role:<org-unit>/<role>`"))?;
+                Ok(MessageTarget::Role { org_unit: part(unit)?, role: part(role)? })
+            }
+            other => Err(format!(
+                "`{text}`: unknown recipient kind `{other}`; expected user, role, department or org-unit"
+            )),
+        }
+    }
+}
+
+/// WASI capabilities beyond the Yiwang interfaces; all off unless granted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WasiGrants {
+    /// Whether the plugin's stdout and stderr go to the host log.
+    pub stdio: bool,
+    /// Environment variables the plugin sees (names and values as granted).
+    pub env: BTreeMap<String, String>,
+    /// Whether outbound TCP, UDP and name lookups are allowed.
+    pub network: bool,
+    /// Whether the plugin gets a private writable folder at `/data`.
+    pub filesystem: bool,
+}
+
+/// Everything a plugin may do beyond computing on its inputs.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    /// Topics the plugin may publish to.
+    pub publish: Vec<TopicPattern>,
+    /// Data it may read.
+    pub data_read: Vec<DataTarget>,
+    /// Data sets it may write.
+    pub data_write: Vec<DataTarget>,
+    /// Case operations.
+    pub cases: Vec<CaseOp>,
+    /// Whom it may message.
+    pub message: Vec<MessageTarget>,
+    /// Whether it may list users by role.
+    pub identity: bool,
+    /// WASI capabilities.
+    pub wasi: WasiGrants,
+}
+
+/// Resource limits of a plugin, checked on every call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU time per call, in milliseconds (epoch-based).
+    pub cpu_ms: u64,
+    /// Wall-clock time per call, in milliseconds.
+    pub wall_ms: u64,
+    /// Linear memory per instance, in MiB.
+    pub memory_mib: u64,
+    /// Events queued for the plugin before publishers wait.
+    pub queue: usize,
+    /// Events the plugin may publish per second (burst of the same size).
+    pub publish_per_second: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { cpu_ms: 100, wall_ms: 1000, memory_mib: 64, queue: 1024, publish_per_second: 1000 }
+    }
+}
+
+/// A parsed and validated `plugin.toml`.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Unique plugin name, `[a-z0-9-]{1,64}`.
+    pub name: String,
+    /// The plugin's own version.
+    pub version: Version,
+    /// Owning department code.
+    pub department: String,
+    /// Who published it.
+    pub publisher: String,
+    /// The world it targets.
+    pub world: WorldRef,
+    /// A one-line description.
+    pub description: String,
+    /// Topics it receives.
+    pub subscribe: Vec<TopicPattern>,
+    /// What it may do.
+    pub grants: Grants,
+    /// What it may use.
+    pub limits: Limits,
+    /// Its configuration, every value as text.
+    pub config: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    name: String,
+    version: String,
+    department: String,
+    publisher: String,
+    world: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    subscribe: Vec<String>,
+    #[serde(default)]
+    grants: RawGrants,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
+    config: toml::Table,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawGrants {
+    #[serde(default)]
+    publish: Vec<String>,
+    #[serde(default)]
+    data_read: Vec<String>,
+    #[serde(default)]
+    data_write: Vec<String>,
+    #[serde(default)]
+    cases: Vec<String>,
+    #[serde(default)]
+    message: Vec<String>,
+    #[serde(default)]
+    identity: bool,
+    #[serde(default)]
+    wasi: RawWasi,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawWasi {
+    #[serde(default)]
+    stdio: bool,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    network: bool,
+    #[serde(default)]
+    filesystem: bool,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawLimits {
+    cpu_ms: Option<u64>,
+    wall_ms: Option<u64>,
+    memory_mib: Option<u64>,
+    queue: Option<usize>,
+    publish_per_second: Option<u32>,
+}
+
+/// Whether `name` is a valid plugin, department or data set name.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && !name.starts_with('-')
+}
+
+struct Checker<'a> {
+    file: &'a Path,
+    plugin: Option<String>,
+}
+
+impl Checker<'_> {
+    fn err(&self, field: impl Into<String>, message: impl Into<String>) -> ManifestError {
+        ManifestError {
+            file: self.file.to_owned(),
+            plugin: self.plugin.clone(),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn patterns(&self, field: &str, items: &[String]) -> Result<Vec<TopicPattern>, ManifestError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                TopicPattern::parse(t).map_err(|e: TopicError| self.err(format!("{field}[{i}]"), e.to_string()))
+            })
+            .collect()
+    }
+
+    fn data(&self, field: &str, items: &[String]) -> Result<Vec<DataTarget>, ManifestError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let (target, name) = match t.strip_prefix("iot:") {
+                    Some(kind) => (DataTarget::SensorKind(kind.to_owned()), kind),
+                    None => (DataTarget::Dataset(t.clone()), t.as_str()),
+                };
+                if valid_name(name) {
+                    Ok(target)
+                } else {
+                    Err(self.err(
+                        format!("{field}[{i}]"),
+                        format!("`{t}` is not a data set name or `iot:<sensor-kind>`"),
+                    ))
+                }
+            })
+            .collect()
+    }
+
+    fn limit<T: PartialOrd + Copy + fmt::Display>(
+        &self,
+        field: &str,
+        value: Option<T>,
+        default: T,
+        min: T,
+        max: T,
+    ) -> Result<T, ManifestError> {
+        let v = value.unwrap_or(default);
+        if v < min || v > max {
+            return Err(self.err(format!("limits.{field}"), format!("{v} is outside {min}..={max}")));
+        }
+        Ok(v)
+    }
+}
+
+impl Manifest {
+    /// Read and validate a manifest file.
+    pub fn load(path: &Path) -> Result<Self, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError {
+            file: path.to_owned(),
+            plugin: None,
+            field: "-".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Validate manifest text; `file` is used in error messages only.
+    pub fn parse(text: &str, file: &Path) -> Result<Self, ManifestError> {
+        let mut c = Checker { file, plugin: None };
+        let raw: RawManifest = toml::from_str(text).map_err(|e| {
+            // toml's message names the key and the line; keep it whole.
+            let field = e
+                .message()
+                .split('`')
+                .nth(1)
+                .map(str::to_owned)
+                .unwrap_or_else(|| "-".into());
+            c.err(field, e.to_string().trim().replace('\n', " "))
+        })?;
+        if !valid_name(&raw.name) {
+            return Err(c.err("name", format!("`{}` must be 1-64 characters of a-z, 0-9, `-`, `_`", raw.name)));
+        }
+        c.plugin = Some(raw.name.clone());
+        let version = Version::parse(&raw.version)
+            .map_err(|e| c.err("version", format!("`{}` is not a semver version: {e}", raw.version)))?;
+        if !valid_name(&raw.department) {
+            return Err(c.err("department", format!("`{}` is not a department code", raw.department)));
+        }
+        if raw.publisher.trim().is_empty() {
+            return Err(c.err("publisher", "must not be empty"));
+        }
+        let world = WorldRef::parse(&raw.world).map_err(|m| c.err("world", m))?;
+        let subscribe = c.patterns("subscribe", &raw.subscribe)?;
+
+        let g = raw.grants;
+        let mut cases = Vec::new();
+        for (i, op) in g.cases.iter().enumerate() {
+            let found = CaseOp::ALL.iter().find(|(n, _)| n == op).map(|(_, o)| *o).ok_or_else(|| {
+                c.err(
+                    format!("grants.cases[{i}]"),
+                    format!("unknown case operation `{op}`; expected open, note, evidence or warn"),
+                )
+            })?;
+            cases.push(found);
+        }
+        let message = g
+            .message
+            .iter()
+            .enumerate()
+            .map(|(i, m)| MessageTarget::parse(m).map_err(|e| c.err(format!("grants.message[{i}]"), e)))
+            .collect::<Result<_, _>>()?;
+        let data_write = c.data("grants.data-write", &g.data_write)?;
+        if let Some(i) = data_write.iter().position(|t| matches!(t, DataTarget::SensorKind(_))) {
+            return Err(c.err(
+                format!("grants.data-write[{i}]"),
+                "sensor readings are written by ingest, not by plugins",
+            ));
+        }
+        let grants = Grants {
+            publish: c.patterns("grants.publish", &g.publish)?,
+            data_read: c.data("grants.data-read", &g.data_read)?,
+            data_write,
+            cases,
+            message,
+            identity: g.identity,
+            wasi: WasiGrants {
+                stdio: g.wasi.stdio,
+                env: g.wasi.env,
+                network: g.wasi.network,
+                filesystem: g.wasi.filesystem,
+            },
+        };
+
+        let l = raw.limits;
+        let cpu_ms = c.limit("cpu-ms", l.cpu_ms, 100, 1, 60_000)?;
+        let limits = Limits {
+            cpu_ms,
+            wall_ms: c.limit("wall-ms", l.wall_ms, 1000.max(cpu_ms), cpu_ms, 300_000)?,
+            memory_mib: c.limit("memory-mib", l.memory_mib, 64, 1, 4096)?,
+            queue: c.limit("queue", l.queue, 1024, 1, 1_000_000)?,
+            publish_per_second: c.limit("publish-per-second", l.publish_per_second, 1000, 0, 1_000_000)?,
+        };
+
+        let mut config = BTreeMap::new();
+        for (key, value) in raw.config {
+            let text = match value {
+                toml::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            config.insert(key, text);
+        }
+
+        Ok(Manifest {
+            name: raw.name,
+            version,
+            department: raw.department,
+            publisher: raw.publisher,
+            world,
+            description: raw.description,
+            subscribe,
+            grants,
+            limits,
+            config,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+name = "yingji"
+version = "1.2.3"
+department = "yingji"
+publisher = "yiwang-core"
+world = "yiwang:gov/warning-model@0.1.0"
+subscribe = ["iot.reading.>"]
+
+[grants]
+publish = ["warning.*"]
+data-read = ["components", "iot:water-level"]
+cases = ["open", "warn"]
+message = ["department:yingji", "role:*/leader"]
+
+[limits]
+memory-mib = 32
+
+[config]
+threshold = 3.5
+unit = "m"
+"#;
+
+    fn parse(text: &str) -> Result<Manifest, ManifestError> {
+        Manifest::parse(text, Path::new("plugins/x/plugin.toml"))
+    }
+
+    #[test]
+    fn good_manifest_parses() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(m.name, "yingji");
+        assert_eq!(m.world.kind, WorldKind::WarningModel);
+        assert_eq!(m.limits.memory_mib, 32);
+        assert_eq!(m.limits.cpu_ms, 100);
+        assert_eq!(m.config["threshold"], "3.5");
+        assert_eq!(m.config["unit"], "m");
+        assert_eq!(m.grants.data_read[1], DataTarget::SensorKind("water-level".into()));
+        assert_eq!(
+            m.grants.message[1],
+            MessageTarget::Role { org_unit: None, role: Some("leader".into()) }
+        );
+    }
+
+    /// Each bad manifest names its field; the message says what was wrong.
+    #[test]
+    fn bad_manifests_name_the_field() {
+        let cases = [
+            (r#"version = "1.2""#, "version", "not a semver"),
+            (r#"world = "yiwang:gov/teapot@0.1.0""#, "world", "unknown world `teapot`"),
+            (r#"world = "other:pkg/event-handler@0.1.0""#, "world", "unknown WIT package"),
+            (r#"world = "yiwang:gov/event-handler@x""#, "world", "not semver"),
+            (r#"subscribe = ["iot..x"]"#, "subscribe[0]", "empty segment"),
+            (r#"name = "Bad Name""#, "name", "must be 1-64"),
+        ];
+        for (line, field, message) in cases {
+            let key = line.split(' ').next().unwrap();
+            let text: String = GOOD
+                .lines()
+                .map(|l| if l.starts_with(&format!("{key} =")) { line } else { l })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.field, field, "{line}: {err}");
+            assert!(err.message.contains(message), "{line}: {err}");
+            assert!(err.to_string().contains("plugins/x/plugin.toml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_grants_and_limits_name_the_field() {
+        for (from, to, field) in [
+            (r#"cases = ["open", "warn"]"#, r#"cases = ["open", "fly"]"#, "grants.cases[1]"),
+            (r#"publish = ["warning.*"]"#, r#"publish = ["warning.>.x"]"#, "grants.publish[0]"),
+            (r#"memory-mib = 32"#, r#"memory-mib = 0"#, "limits.memory-mib"),
+            (r#"message = ["department:yingji", "role:*/leader"]"#, r#"message = ["pager:1"]"#, "grants.message[0]"),
+            (r#"data-read = ["components", "iot:water-level"]"#, r#"data-read = ["Bad Set"]"#, "grants.data-read[0]"),
+        ] {
+            let err = parse(&GOOD.replace(from, to)).unwrap_err();
+            assert_eq!(err.field, field, "{err}");
+            assert_eq!(err.plugin.as_deref(), Some("yingji"));
+        }
+        let err = parse(&GOOD.replace("[limits]", "[limits]\nturbo = true")).unwrap_err();
+        assert!(err.message.contains("turbo"), "{err}");
+    }
+
+    #[test]
+    fn world_compatibility() {
+        let w = WorldRef::parse("yiwang:gov/event-handler@0.1.0").unwrap();
+        assert!(w.compatible_with(&Version::new(0, 1, 0)));
+        assert!(w.compatible_with(&Version::new(0, 1, 5)));
+        assert!(!w.compatible_with(&Version::new(0, 2, 0)));
+        let newer = WorldRef::parse("yiwang:gov/event-handler@0.1.3").unwrap();
+        assert!(!newer.compatible_with(&Version::new(0, 1, 2)));
+    }
+}
