@@ -23,3 +23,17 @@ INSERT INTO datasets (name, title, owner_department, sharing, shared_with, schem
      '{"type":"object","required":["vehicle","corridor"]}'),
     ('vulnerable-residents', '重点关爱人员', 'zongzhi', 'private', '[]',
      '{"type":"object","required":["name","address"]}');
+
+-- Kinds of IoT sensors the data foundation accepts, with their units.
+CREATE TABLE sensor_kinds (
+    kind TEXT PRIMARY KEY,
+    unit TEXT NOT NULL,
+    title TEXT NOT NULL
+);
+
+INSERT INTO sensor_kinds (kind, unit, title) VALUES
+    ('water-level', 'm', '河道与积水水位'),
+    ('gas', '%LEL', '可燃气体浓度'),
+    ('vehicle-gps', 'deg', '危化品车辆定位'),
+    ('bin-fill', '%', '垃圾桶满溢度'),
+    ('rainfall', 'mm/h', '雨量');

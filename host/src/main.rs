@@ -1,1 +1,79 @@
-fn main() {}
+//! The `yiwang` command.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use yiwang::app::{self, App, Options};
+
+#[derive(Parser)]
+#[command(name = "yiwang", version, about = "一网统管: an open runtime for unified city operations")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server with its plugins.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Data directory (SQLite database, plugins, caches).
+        #[arg(long, default_value = "./data", env = "YIWANG_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Use PostgreSQL at this URL instead of SQLite in the data directory.
+        #[arg(long, env = "YIWANG_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Load plugins from this folder instead of `<data-dir>/plugins`.
+        #[arg(long)]
+        plugins_dir: Option<PathBuf>,
+        /// Do not install the bundled plugins into the plugins folder.
+        #[arg(long)]
+        no_bundled: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve { listen, data_dir, database_url, plugins_dir, no_bundled } => {
+                let mut options = Options::new(data_dir);
+                options.database_url = database_url;
+                options.plugins_dir = plugins_dir;
+                options.install_bundled = !no_bundled;
+                serve(listen, options).await
+            }
+        }
+    })
+}
+
+async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
+    let data_dir = app::display(&options.data_dir);
+    let app = App::build(options, None).await?;
+    let mut refused = 0;
+    for r in &app.load_report {
+        if let Err(e) = r {
+            refused += 1;
+            eprintln!("refused: {e}");
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let loaded = app.state.runtime.plugins().len();
+    println!(
+        "yiwang serving on http://{} (data in {data_dir}; {loaded} plugins loaded, {refused} refused)",
+        listener.local_addr()?
+    );
+    app.serve(listener, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await
+}

@@ -1,0 +1,98 @@
+//! Assembling the host: database, bus, services, runtime, plugins, HTTP.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::bus::MemoryBus;
+use crate::clock::{SharedClock, SystemClock};
+use crate::db::Db;
+use crate::runtime::{LoadError, Runtime, RuntimeSettings};
+use crate::services::Services;
+
+/// How to start the host.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Where the SQLite database, caches and installed plugins live.
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL to use instead of SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Where plugin packages are loaded from; default `<data_dir>/plugins`.
+    pub plugins_dir: Option<PathBuf>,
+    /// Whether to install the plugins bundled with this binary into the plugins folder.
+    pub install_bundled: bool,
+    /// Runtime settings (cache and files folders default into `data_dir`).
+    pub runtime: RuntimeSettings,
+}
+
+impl Options {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Options {
+            data_dir: data_dir.into(),
+            database_url: None,
+            plugins_dir: None,
+            install_bundled: true,
+            runtime: RuntimeSettings::default(),
+        }
+    }
+
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.plugins_dir.clone().unwrap_or_else(|| self.data_dir.join("plugins"))
+    }
+}
+
+/// A built host, ready to serve.
+pub struct App {
+    pub state: AppState,
+    /// What happened to each plugin package at start.
+    pub load_report: Vec<Result<String, LoadError>>,
+}
+
+impl App {
+    /// Open storage, start the runtime, install the bundled plugins if asked, and
+    /// load every package in the plugins folder.
+    pub async fn build(options: Options, clock: Option<SharedClock>) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&options.data_dir)?;
+        let db = match &options.database_url {
+            Some(url) => Db::connect(url).await?,
+            None => Db::open_sqlite(&options.data_dir).await?,
+        };
+        let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let services = Services::new(db, clock, Arc::new(MemoryBus::default()));
+        let mut settings = options.runtime.clone();
+        settings.cache_dir.get_or_insert_with(|| options.data_dir.join("cache"));
+        settings.files_dir.get_or_insert_with(|| options.data_dir.join("plugin-files"));
+        let runtime = Runtime::new(services.clone(), settings)?;
+
+        let plugins_dir = options.plugins_dir();
+        std::fs::create_dir_all(&plugins_dir)?;
+        if options.install_bundled {
+            crate::bundled::install(&plugins_dir)?;
+        }
+        let load_report = runtime
+            .load_dir(&plugins_dir)
+            .await
+            .into_iter()
+            .map(|r| r.map(|p| p.name().to_owned()))
+            .collect();
+        let state = AppState { services, runtime, ready: Arc::new(AtomicBool::new(false)) };
+        Ok(App { state, load_report })
+    }
+
+    /// Serve HTTP on `listener` until `shutdown` resolves.
+    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = api::router(self.state.clone());
+        self.state.ready.store(true, Ordering::Release);
+        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Resolve a data directory for messages.
+pub fn display(path: &Path) -> String {
+    path.canonicalize().unwrap_or_else(|_| path.to_owned()).display().to_string()
+}

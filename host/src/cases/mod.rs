@@ -1,0 +1,211 @@
+//! Cases (案件) and warnings as plugins open and raise them. Every new case and
+//! warning is stored first and then published on the bus (`case.opened`,
+//! `warning.<category>`), so handlers can react to it.
+
+pub mod wit;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::Row;
+
+use crate::bus::{Bus, Event, GeoPoint};
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::services::new_id;
+
+/// What opens a case.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDraft {
+    pub category_code: String,
+    pub title: String,
+    pub description: String,
+    pub location: Option<GeoPoint>,
+    /// `hotline`, `snapshot`, `patrol`, `department`, `warning`, `cap-alert`.
+    pub channel: String,
+    pub evidence: Vec<String>,
+}
+
+/// A CAP-aligned warning as stored and published.
+#[derive(Debug, Clone, Serialize)]
+pub struct Warning {
+    pub category: String,
+    pub event: String,
+    pub urgency: String,
+    pub severity: String,
+    pub certainty: String,
+    pub area: serde_json::Value,
+    pub headline: String,
+    pub description: String,
+    pub instruction: String,
+    pub parameters: Vec<(String, String)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Storage(#[from] sqlx::Error),
+}
+
+fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl CaseDraft {
+    fn validate(&self) -> Result<(), CaseError> {
+        let code = &self.category_code;
+        if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(CaseError::Invalid(format!("category-code `{code}` must be 1-16 digits")));
+        }
+        if self.title.trim().is_empty() || self.title.chars().count() > 200 {
+            return Err(CaseError::Invalid("title must be 1-200 characters".into()));
+        }
+        if self.description.len() > 64 * 1024 {
+            return Err(CaseError::Invalid("description is longer than 64 KiB".into()));
+        }
+        if let Some(p) = self.location {
+            p.validate().map_err(|m| CaseError::Invalid(format!("location: {m}")))?;
+        }
+        if let Some(bad) = self.evidence.iter().find(|d| !is_digest(d)) {
+            return Err(CaseError::Invalid(format!("evidence `{bad}` is not a lowercase sha256 digest")));
+        }
+        Ok(())
+    }
+}
+
+/// The case service (the part plugins reach; the lifecycle engine builds on it).
+pub struct Cases {
+    db: Db,
+    clock: SharedClock,
+    bus: Arc<dyn Bus>,
+}
+
+impl Cases {
+    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>) -> Self {
+        Cases { db, clock, bus }
+    }
+
+    /// Store a new case in state `reported` and announce it; returns its id.
+    pub async fn open(&self, draft: &CaseDraft, opened_by: &str, department: Option<&str>) -> Result<String, CaseError> {
+        draft.validate()?;
+        let id = new_id();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, status, opened_by, department, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, $9, $10)",
+        )
+        .bind(&id)
+        .bind(&draft.category_code)
+        .bind(&draft.title)
+        .bind(&draft.description)
+        .bind(draft.location.map(|p| p.lat))
+        .bind(draft.location.map(|p| p.lon))
+        .bind(&draft.channel)
+        .bind(opened_by)
+        .bind(department)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        for digest in &draft.evidence {
+            insert_note(&mut tx, &id, now, opened_by, "evidence", digest).await?;
+        }
+        tx.commit().await?;
+        let payload = serde_json::json!({ "case": id, "draft": draft, "opened_by": opened_by });
+        self.announce("case.opened", opened_by, draft.location, payload).await;
+        Ok(id)
+    }
+
+    /// Add a note or an evidence reference to an existing case.
+    pub async fn add_note(&self, case_id: &str, author: &str, kind: &str, body: &str) -> Result<(), CaseError> {
+        if kind == "evidence" && !is_digest(body) {
+            return Err(CaseError::Invalid(format!("`{body}` is not a lowercase sha256 digest")));
+        }
+        if body.trim().is_empty() || body.len() > 64 * 1024 {
+            return Err(CaseError::Invalid("note must be 1 byte to 64 KiB".into()));
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let exists = sqlx::query("SELECT 1 FROM cases WHERE id = $1").bind(case_id).fetch_optional(&mut *tx).await?;
+        if exists.is_none() {
+            return Err(CaseError::NotFound(format!("no case `{case_id}`")));
+        }
+        insert_note(&mut tx, case_id, self.clock.now_ms(), author, kind, body).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The status of a case, if it exists.
+    pub async fn status(&self, case_id: &str) -> Result<Option<String>, CaseError> {
+        let row = sqlx::query("SELECT status FROM cases WHERE id = $1").bind(case_id).fetch_optional(self.db.pool()).await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Store a warning and publish it on `warning.<category>`; returns its id.
+    pub async fn raise_warning(&self, source: &str, w: &Warning, location: Option<GeoPoint>) -> Result<String, CaseError> {
+        if w.headline.trim().is_empty() || w.event.trim().is_empty() {
+            return Err(CaseError::Invalid("a warning needs an event and a headline".into()));
+        }
+        let id = new_id();
+        let body = serde_json::to_string(w).map_err(|e| CaseError::Invalid(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO warnings (id, source, category, event, severity, urgency, certainty, headline, body, created) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&id)
+        .bind(source)
+        .bind(&w.category)
+        .bind(&w.event)
+        .bind(&w.severity)
+        .bind(&w.urgency)
+        .bind(&w.certainty)
+        .bind(&w.headline)
+        .bind(&body)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await?;
+        let payload = serde_json::json!({ "warning": id, "source": source, "info": w });
+        self.announce(&format!("warning.{}", w.category), source, location, payload).await;
+        Ok(id)
+    }
+
+    async fn announce(&self, topic: &str, source: &str, location: Option<GeoPoint>, payload: serde_json::Value) {
+        let event = Event {
+            id: new_id(),
+            topic: topic.to_owned(),
+            source: source.to_owned(),
+            time: self.clock.now_ms(),
+            location,
+            payload: payload.to_string(),
+        };
+        // The record is already committed; a bus fault is logged, not undone.
+        if let Err(e) = self.bus.publish(event).await {
+            tracing::error!(topic, "could not announce: {e}");
+        }
+    }
+}
+
+async fn insert_note(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    case_id: &str,
+    at: i64,
+    author: &str,
+    kind: &str,
+    body: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO case_notes (case_id, at, author, kind, body) VALUES ($1, $2, $3, $4, $5)")
+        .bind(case_id)
+        .bind(at)
+        .bind(author)
+        .bind(kind)
+        .bind(body)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,196 @@
+//! `yiwang:gov/cases` for plugins.
+
+use yiwang_registry::manifest::CaseOp;
+
+use super::{CaseDraft, CaseError, Warning};
+use crate::bus::GeoPoint;
+use crate::runtime::bindings::yiwang::gov::cases::Host;
+use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
+use crate::runtime::state::PluginState;
+
+impl PluginState {
+    fn case_error(&self, action: &str, e: CaseError) -> Error {
+        match e {
+            CaseError::Invalid(m) => Error::Invalid(m),
+            CaseError::NotFound(m) => Error::NotFound(m),
+            CaseError::Storage(e) => self.unavailable(action, e.into()),
+        }
+    }
+
+    async fn check_case_op(&mut self, op: CaseOp, action: &str, subject: &str) -> Result<(), Error> {
+        if self.grants().cases.contains(&op) {
+            Ok(())
+        } else {
+            Err(self.deny(action, subject, &format!("`{}` not in grants.cases", op.name())).await)
+        }
+    }
+}
+
+fn point(p: wit::GeoPoint) -> GeoPoint {
+    GeoPoint { lat: p.lat, lon: p.lon }
+}
+
+fn channel_name(c: wit::SourceChannel) -> &'static str {
+    use wit::SourceChannel as C;
+    match c {
+        C::Hotline => "hotline",
+        C::Snapshot => "snapshot",
+        C::Patrol => "patrol",
+        C::Department => "department",
+        C::Warning => "warning",
+        C::CapAlert => "cap-alert",
+    }
+}
+
+/// Convert a WIT warning for storage; also returns a representative location
+/// (the first circle's centre or the first polygon point).
+pub(crate) fn warning_from_wit(w: &wit::Warning) -> (Warning, Option<GeoPoint>) {
+    use wit::{AreaShape, Certainty as C, Severity as S, Urgency as U, WarningCategory as K};
+    let category = match w.category {
+        K::Geo => "geo",
+        K::Met => "met",
+        K::Safety => "safety",
+        K::Security => "security",
+        K::Rescue => "rescue",
+        K::Fire => "fire",
+        K::Health => "health",
+        K::Env => "env",
+        K::Transport => "transport",
+        K::Infra => "infra",
+        K::Cbrne => "cbrne",
+        K::Other => "other",
+    };
+    let urgency = match w.urgency {
+        U::Immediate => "Immediate",
+        U::Expected => "Expected",
+        U::Future => "Future",
+        U::Past => "Past",
+        U::Unknown => "Unknown",
+    };
+    let severity = match w.severity {
+        S::Extreme => "Extreme",
+        S::Severe => "Severe",
+        S::Moderate => "Moderate",
+        S::Minor => "Minor",
+        S::Unknown => "Unknown",
+    };
+    let certainty = match w.certainty {
+        C::Observed => "Observed",
+        C::Likely => "Likely",
+        C::Possible => "Possible",
+        C::Unlikely => "Unlikely",
+        C::Unknown => "Unknown",
+    };
+    let mut location = None;
+    let shapes: Vec<serde_json::Value> = w
+        .area
+        .shapes
+        .iter()
+        .map(|s| match s {
+            AreaShape::Circle(c) => {
+                location.get_or_insert(point(c.center));
+                serde_json::json!({ "circle": { "lat": c.center.lat, "lon": c.center.lon, "radius_km": c.radius_km } })
+            }
+            AreaShape::Polygon(points) => {
+                if let Some(p) = points.first() {
+                    location.get_or_insert(point(*p));
+                }
+                let ring: Vec<[f64; 2]> = points.iter().map(|p| [p.lat, p.lon]).collect();
+                serde_json::json!({ "polygon": ring })
+            }
+        })
+        .collect();
+    let warning = Warning {
+        category: category.to_owned(),
+        event: w.event.clone(),
+        urgency: urgency.to_owned(),
+        severity: severity.to_owned(),
+        certainty: certainty.to_owned(),
+        area: serde_json::json!({ "description": w.area.description, "shapes": shapes }),
+        headline: w.headline.clone(),
+        description: w.description.clone(),
+        instruction: w.instruction.clone(),
+        parameters: w.parameters.clone(),
+    };
+    (warning, location)
+}
+
+/// Check a warning's area: valid coordinates, positive radii, closed rings.
+pub(crate) fn validate_area(w: &wit::Warning) -> Result<(), String> {
+    if w.area.shapes.is_empty() {
+        return Err("a warning's area needs at least one circle or polygon".into());
+    }
+    for s in &w.area.shapes {
+        match s {
+            wit::AreaShape::Circle(c) => {
+                point(c.center).validate()?;
+                if !(c.radius_km.is_finite() && c.radius_km > 0.0) {
+                    return Err(format!("circle radius {} km must be positive", c.radius_km));
+                }
+            }
+            wit::AreaShape::Polygon(ps) => {
+                if ps.len() < 4 || ps.first().map(|p| (p.lat, p.lon)) != ps.last().map(|p| (p.lat, p.lon)) {
+                    return Err("a polygon needs at least 4 points and must be closed".into());
+                }
+                for p in ps {
+                    point(*p).validate()?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Host for PluginState {
+    async fn open_case(&mut self, draft: wit::CaseDraft) -> Result<String, Error> {
+        self.check_case_op(CaseOp::Open, "cases.open-case", &draft.category_code).await?;
+        let draft = CaseDraft {
+            category_code: draft.category_code,
+            title: draft.title,
+            description: draft.description,
+            location: draft.location.map(point),
+            channel: channel_name(draft.channel).to_owned(),
+            evidence: draft.evidence,
+        };
+        let department = self.plugin.manifest.department.clone();
+        let principal = self.plugin.principal.clone();
+        let result = self.services().cases.open(&draft, &principal, Some(&department)).await;
+        match result {
+            Ok(id) => {
+                self.audit_ok("cases.open-case", &id).await;
+                Ok(id)
+            }
+            Err(e) => Err(self.case_error("cases.open-case", e)),
+        }
+    }
+
+    async fn add_note(&mut self, case_id: String, text: String) -> Result<(), Error> {
+        self.check_case_op(CaseOp::Note, "cases.add-note", &case_id).await?;
+        let principal = self.plugin.principal.clone();
+        let r = self.services().cases.add_note(&case_id, &principal, "note", &text).await;
+        r.map_err(|e| self.case_error("cases.add-note", e))
+    }
+
+    async fn add_evidence(&mut self, case_id: String, digest: String) -> Result<(), Error> {
+        self.check_case_op(CaseOp::Evidence, "cases.add-evidence", &case_id).await?;
+        let principal = self.plugin.principal.clone();
+        let r = self.services().cases.add_note(&case_id, &principal, "evidence", &digest).await;
+        r.map_err(|e| self.case_error("cases.add-evidence", e))
+    }
+
+    async fn raise_warning(&mut self, warning: wit::Warning) -> Result<String, Error> {
+        self.check_case_op(CaseOp::Warn, "cases.raise-warning", &warning.event).await?;
+        self.store_warning(&warning).await
+    }
+}
+
+impl PluginState {
+    /// Validate, store and publish one warning from this plugin.
+    pub(crate) async fn store_warning(&mut self, warning: &wit::Warning) -> Result<String, Error> {
+        validate_area(warning).map_err(Error::Invalid)?;
+        let (w, location) = warning_from_wit(warning);
+        let principal = self.plugin.principal.clone();
+        let r = self.services().cases.raise_warning(&principal, &w, location).await;
+        r.map_err(|e| self.case_error("cases.raise-warning", e))
+    }
+}

@@ -1,0 +1,115 @@
+//! `yiwang:gov/data` for plugins: every call checks the plugin's grant first and
+//! the data set's sharing level second, so a grant cannot widen what a data set's
+//! owner shares.
+
+use yiwang_registry::manifest::DataTarget;
+
+use super::DataError;
+use crate::runtime::bindings::yiwang::gov::data::{FieldFilter, Host, Reading, Record};
+use crate::runtime::bindings::yiwang::gov::types::{Error, Timestamp};
+use crate::runtime::state::PluginState;
+
+enum Access {
+    Read,
+    Write,
+}
+
+impl PluginState {
+    fn data_error(&self, action: &str, e: DataError) -> Error {
+        match e {
+            DataError::Invalid(m) => Error::Invalid(m),
+            DataError::NotFound(m) => Error::NotFound(m),
+            DataError::Storage(e) => self.unavailable(action, e.into()),
+        }
+    }
+
+    /// Check grant and sharing for `dataset`; `Err` is the error to return.
+    async fn check_dataset(&mut self, action: &str, dataset: &str, access: Access) -> Result<(), Error> {
+        let target = DataTarget::Dataset(dataset.to_owned());
+        let granted = match access {
+            Access::Read => &self.grants().data_read,
+            Access::Write => &self.grants().data_write,
+        };
+        if !granted.contains(&target) {
+            let field = match access {
+                Access::Read => "grants.data-read",
+                Access::Write => "grants.data-write",
+            };
+            return Err(self.deny(action, dataset, &format!("data set not in {field}")).await);
+        }
+        let header = match self.services().data.dataset(dataset).await {
+            Ok(Some(h)) => h,
+            Ok(None) => return Err(Error::NotFound(format!("no data set `{dataset}`"))),
+            Err(e) => return Err(self.data_error(action, e)),
+        };
+        let department = self.plugin.manifest.department.clone();
+        let allowed = match access {
+            Access::Read => header.readable_by(&department),
+            Access::Write => header.writable_by(&department),
+        };
+        if !allowed {
+            let why = format!(
+                "data set is owned by `{}` and not shared with `{department}` for this",
+                header.owner_department
+            );
+            return Err(self.deny(action, dataset, &why).await);
+        }
+        Ok(())
+    }
+}
+
+impl Host for PluginState {
+    async fn get(&mut self, dataset: String, key: String) -> Result<Option<Record>, Error> {
+        self.check_dataset("data.get", &dataset, Access::Read).await?;
+        match self.services().data.get(&dataset, &key).await {
+            Ok(r) => Ok(r.map(|r| Record { key: r.key, value: r.value, updated: r.updated })),
+            Err(e) => Err(self.data_error("data.get", e)),
+        }
+    }
+
+    async fn query(
+        &mut self,
+        dataset: String,
+        filters: Vec<FieldFilter>,
+        offset: u32,
+        limit: u32,
+    ) -> Result<Vec<Record>, Error> {
+        self.check_dataset("data.query", &dataset, Access::Read).await?;
+        let filters: Vec<(String, String)> = filters.into_iter().map(|f| (f.field, f.value)).collect();
+        match self.services().data.query(&dataset, &filters, offset, limit).await {
+            Ok(rows) => Ok(rows.into_iter().map(|r| Record { key: r.key, value: r.value, updated: r.updated }).collect()),
+            Err(e) => Err(self.data_error("data.query", e)),
+        }
+    }
+
+    async fn put(&mut self, dataset: String, key: String, value: String) -> Result<(), Error> {
+        self.check_dataset("data.put", &dataset, Access::Write).await?;
+        self.services().data.put(&dataset, &key, &value).await.map_err(|e| self.data_error("data.put", e))
+    }
+
+    async fn readings(&mut self, sensor: String, from: Timestamp, to: Timestamp) -> Result<Vec<Reading>, Error> {
+        let header = match self.services().data.sensor(&sensor).await {
+            Ok(Some(s)) => s,
+            Ok(None) => {
+                // Say "denied" rather than "not found" to a plugin with no sensor grant
+                // at all, so that it cannot probe which sensors exist.
+                if !self.grants().data_read.iter().any(|t| matches!(t, DataTarget::SensorKind(_))) {
+                    return Err(self.deny("data.readings", &sensor, "no iot:<kind> in grants.data-read").await);
+                }
+                return Err(Error::NotFound(format!("no sensor `{sensor}`")));
+            }
+            Err(e) => return Err(self.data_error("data.readings", e)),
+        };
+        if !self.grants().data_read.contains(&DataTarget::SensorKind(header.kind.clone())) {
+            let why = format!("`iot:{}` not in grants.data-read", header.kind);
+            return Err(self.deny("data.readings", &sensor, &why).await);
+        }
+        match self.services().data.readings(&sensor, from, to).await {
+            Ok(rows) => Ok(rows
+                .into_iter()
+                .map(|r| Reading { sensor: sensor.clone(), time: r.time, value: r.value, unit: header.unit.clone() })
+                .collect()),
+            Err(e) => Err(self.data_error("data.readings", e)),
+        }
+    }
+}

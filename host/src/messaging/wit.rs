@@ -1,0 +1,67 @@
+//! `yiwang:gov/messaging` for plugins.
+
+use yiwang_registry::manifest::MessageTarget;
+
+use super::{MessageError, Recipient};
+use crate::runtime::bindings::yiwang::gov::messaging::{Host, Recipient as WitRecipient};
+use crate::runtime::bindings::yiwang::gov::types::Error;
+use crate::runtime::state::PluginState;
+
+fn part_ok(grant: &Option<String>, value: &str) -> bool {
+    grant.as_deref().is_none_or(|g| g == value)
+}
+
+/// Whether one grant entry covers a recipient.
+pub fn grant_covers(grant: &MessageTarget, to: &Recipient) -> bool {
+    match (grant, to) {
+        (MessageTarget::User(g), Recipient::User { id }) => part_ok(g, id),
+        (MessageTarget::Department(g), Recipient::Department { code }) => part_ok(g, code),
+        (MessageTarget::OrgUnit(g), Recipient::OrgUnit { code }) => part_ok(g, code),
+        (MessageTarget::Role { org_unit, role }, Recipient::Role { org_unit: u, role: r }) => {
+            part_ok(org_unit, u) && part_ok(role, r)
+        }
+        _ => false,
+    }
+}
+
+impl Host for PluginState {
+    async fn send(&mut self, to: WitRecipient, subject: String, body: String) -> Result<String, Error> {
+        let to = match to {
+            WitRecipient::User(id) => Recipient::User { id },
+            WitRecipient::Role((org_unit, role)) => Recipient::Role { org_unit, role },
+            WitRecipient::Department(code) => Recipient::Department { code },
+            WitRecipient::OrgUnit(code) => Recipient::OrgUnit { code },
+        };
+        let (kind, address) = to.parts();
+        let subject_text = format!("{kind}:{address}");
+        if !self.grants().message.iter().any(|g| grant_covers(g, &to)) {
+            return Err(self.deny("messaging.send", &subject_text, "recipient not in grants.message").await);
+        }
+        let services = self.plugin.services.clone();
+        let sender = self.plugin.principal.clone();
+        match services.messaging.send(&services.identity, &sender, &to, &subject, &body).await {
+            Ok(id) => Ok(id),
+            Err(MessageError::Invalid(m)) => Err(Error::Invalid(m)),
+            Err(MessageError::NotFound(m)) => Err(Error::NotFound(m)),
+            Err(MessageError::Storage(e)) => Err(self.unavailable("messaging.send", e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_cover_whole_parts_only() {
+        let role_any_unit = MessageTarget::Role { org_unit: None, role: Some("leader".into()) };
+        let leader = Recipient::Role { org_unit: "320102".into(), role: "leader".into() };
+        let worker = Recipient::Role { org_unit: "320102".into(), role: "grid-worker".into() };
+        assert!(grant_covers(&role_any_unit, &leader));
+        assert!(!grant_covers(&role_any_unit, &worker));
+        let dept = MessageTarget::Department(Some("yingji".into()));
+        assert!(grant_covers(&dept, &Recipient::Department { code: "yingji".into() }));
+        assert!(!grant_covers(&dept, &Recipient::Department { code: "police".into() }));
+        assert!(!grant_covers(&dept, &Recipient::OrgUnit { code: "yingji".into() }));
+    }
+}

@@ -1,0 +1,116 @@
+//! Prometheus metrics: one registry, per-plugin families labelled by plugin name.
+//!
+//! Hot paths hold their own counter handles (an atomic each), taken once when a
+//! plugin loads, so counting costs no lookup.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// The label every plugin metric carries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabel {
+    pub plugin: String,
+}
+
+/// Labels of a failure counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabel {
+    pub plugin: String,
+    pub kind: String,
+}
+
+type HistogramFamily = Family<PluginLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 µs .. ~16 s.
+    Histogram::new(exponential_buckets(1e-6, 4.0, 13))
+}
+
+/// Every metric the host exports.
+pub struct Metrics {
+    registry: Registry,
+    pub calls: Family<PluginLabel, Counter>,
+    pub guest_errors: Family<PluginLabel, Counter>,
+    pub failures: Family<FailureLabel, Counter>,
+    pub denials: Family<PluginLabel, Counter>,
+    pub rate_limited: Family<PluginLabel, Counter>,
+    pub skipped: Family<PluginLabel, Counter>,
+    pub quarantines: Family<PluginLabel, Counter>,
+    pub quarantined: Family<PluginLabel, Gauge>,
+    pub instances: Family<PluginLabel, Counter>,
+    pub latency: HistogramFamily,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("yiwang_plugin");
+        let calls = Family::default();
+        let guest_errors = Family::default();
+        let failures = Family::default();
+        let denials = Family::default();
+        let rate_limited = Family::default();
+        let skipped = Family::default();
+        let quarantines = Family::default();
+        let quarantined = Family::default();
+        let instances = Family::default();
+        let latency = HistogramFamily::new_with_constructor(latency_histogram);
+        registry.register("calls", "Events delivered to a plugin (calls made)", calls.clone());
+        registry.register("guest_errors", "Calls where the plugin returned an error", guest_errors.clone());
+        registry.register(
+            "failures",
+            "Calls that failed in the sandbox: trap, cpu, memory, stack, timeout",
+            failures.clone(),
+        );
+        registry.register("denials", "Host calls refused by the plugin's grants", denials.clone());
+        registry.register("rate_limited", "Publishes refused by the plugin's rate limit", rate_limited.clone());
+        registry.register("skipped", "Events not delivered because the plugin was quarantined", skipped.clone());
+        registry.register("quarantines", "Times the plugin was quarantined", quarantines.clone());
+        registry.register("quarantined", "1 while the plugin is quarantined", quarantined.clone());
+        registry.register("instances_created", "Instances created (warm pool misses)", instances.clone());
+        registry.register("call_latency_seconds", "Time per call, including instantiation", latency.clone());
+        Metrics {
+            registry,
+            calls,
+            guest_errors,
+            failures,
+            denials,
+            rate_limited,
+            skipped,
+            quarantines,
+            quarantined,
+            instances,
+            latency,
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Forget a plugin's series (on unload).
+    pub fn remove_plugin(&self, name: &str) {
+        let l = PluginLabel { plugin: name.to_owned() };
+        for f in [&self.calls, &self.guest_errors, &self.denials, &self.rate_limited, &self.skipped, &self.quarantines, &self.instances] {
+            f.remove(&l);
+        }
+        self.quarantined.remove(&l);
+        self.latency.remove(&l);
+        for kind in crate::runtime::FailureKind::ALL {
+            self.failures.remove(&FailureLabel { plugin: name.to_owned(), kind: kind.name().to_owned() });
+        }
+    }
+}

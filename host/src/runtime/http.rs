@@ -1,0 +1,106 @@
+//! Operator routes for the plugin runtime.
+
+use axum::extract::{Path, State};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use super::LoadedPlugin;
+use super::plugin::StatsView;
+use super::supervisor::HealthView;
+use crate::api::{ApiError, AppState};
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/api/plugins", get(list)).route("/api/plugins/{name}", get(one))
+}
+
+/// A plugin as the admin API shows it.
+#[derive(Serialize)]
+pub struct PluginView {
+    pub name: String,
+    pub version: String,
+    pub department: String,
+    pub publisher: String,
+    pub world: String,
+    pub description: String,
+    pub digest: String,
+    pub path: String,
+    pub loaded_at_ms: i64,
+    pub subscribe: Vec<String>,
+    pub grants: GrantsView,
+    pub limits: LimitsView,
+    pub health: HealthView,
+    pub warm_instances: usize,
+    pub counters: StatsView,
+}
+
+#[derive(Serialize)]
+pub struct GrantsView {
+    pub publish: Vec<String>,
+    pub data_read: Vec<String>,
+    pub data_write: Vec<String>,
+    pub cases: Vec<&'static str>,
+    pub message: Vec<String>,
+    pub identity: bool,
+    pub wasi_stdio: bool,
+    pub wasi_env: Vec<String>,
+    pub wasi_network: bool,
+    pub wasi_filesystem: bool,
+}
+
+#[derive(Serialize)]
+pub struct LimitsView {
+    pub cpu_ms: u64,
+    pub wall_ms: u64,
+    pub memory_mib: u64,
+    pub queue: usize,
+    pub publish_per_second: u32,
+}
+
+fn view(p: &LoadedPlugin) -> PluginView {
+    let m = &p.ctx.manifest;
+    let g = &m.grants;
+    PluginView {
+        name: m.name.clone(),
+        version: m.version.to_string(),
+        department: m.department.clone(),
+        publisher: m.publisher.clone(),
+        world: m.world.to_string(),
+        description: m.description.clone(),
+        digest: p.digest.clone(),
+        path: p.path.display().to_string(),
+        loaded_at_ms: p.loaded_at,
+        subscribe: m.subscribe.iter().map(|t| t.to_string()).collect(),
+        grants: GrantsView {
+            publish: g.publish.iter().map(|t| t.to_string()).collect(),
+            data_read: g.data_read.iter().map(|t| t.to_string()).collect(),
+            data_write: g.data_write.iter().map(|t| t.to_string()).collect(),
+            cases: g.cases.iter().map(|c| c.name()).collect(),
+            message: g.message.iter().map(|t| format!("{t:?}")).collect(),
+            identity: g.identity,
+            wasi_stdio: g.wasi.stdio,
+            wasi_env: g.wasi.env.keys().cloned().collect(),
+            wasi_network: g.wasi.network,
+            wasi_filesystem: g.wasi.filesystem,
+        },
+        limits: LimitsView {
+            cpu_ms: m.limits.cpu_ms,
+            wall_ms: m.limits.wall_ms,
+            memory_mib: m.limits.memory_mib,
+            queue: m.limits.queue,
+            publish_per_second: m.limits.publish_per_second,
+        },
+        health: p.health_view(),
+        warm_instances: p.warm_instances(),
+        counters: p.ctx.stats.view(),
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Json<Vec<PluginView>> {
+    Json(state.runtime.plugins().iter().map(|p| view(p)).collect())
+}
+
+async fn one(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+    let p = state.runtime.plugin(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    Ok(Json(view(&p)))
+}

@@ -1,0 +1,478 @@
+//! One loaded plugin: its context, its warm instances, and how a call runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use serde::Serialize;
+use wasmtime::component::InstancePre;
+use wasmtime::{Engine, Store, Trap};
+use wasmtime_wasi::{FsPerms, WasiCtx};
+use yiwang_registry::Manifest;
+
+use super::bindings::exports::yiwang::gov::{handler, lifecycle, model};
+use super::bindings::yiwang::gov::types as wit;
+use super::engine::ticks_for;
+use super::state::PluginState;
+use super::supervisor::{Health, HealthView, Supervision};
+use crate::bus::{Event, SubscriptionHandle};
+use crate::metrics::{FailureLabel, Metrics, PluginLabel};
+use crate::services::Services;
+
+/// How a call failed inside the sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureKind {
+    /// A trap: a panic, an out-of-bounds access, an instantiation failure.
+    Trap,
+    /// The CPU deadline (epoch) ran out.
+    Cpu,
+    /// The memory cap was hit.
+    Memory,
+    /// The wasm stack overflowed.
+    Stack,
+    /// The wall-clock timeout ran out.
+    Timeout,
+}
+
+impl FailureKind {
+    pub const ALL: [FailureKind; 5] =
+        [FailureKind::Trap, FailureKind::Cpu, FailureKind::Memory, FailureKind::Stack, FailureKind::Timeout];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Cpu => "cpu",
+            FailureKind::Memory => "memory",
+            FailureKind::Stack => "stack",
+            FailureKind::Timeout => "timeout",
+        }
+    }
+}
+
+/// What one delivery came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutcome {
+    /// The plugin handled the event.
+    Ok,
+    /// The plugin returned an error value; the instance stays warm.
+    GuestError(String),
+    /// The call failed in the sandbox; the instance was thrown away.
+    Failed(FailureKind, String),
+    /// The plugin is quarantined; the event was not delivered.
+    Skipped,
+}
+
+/// Metric handles for one plugin, taken once at load.
+pub struct PluginStats {
+    pub calls: Counter,
+    pub guest_errors: Counter,
+    pub denials: Counter,
+    pub rate_limited: Counter,
+    pub skipped: Counter,
+    pub quarantines: Counter,
+    pub quarantined: Gauge,
+    pub instances: Counter,
+    pub latency: Histogram,
+    /// Total time spent in calls, for the mean the admin API shows.
+    busy_ns: AtomicU64,
+    failures: [Counter; 5],
+}
+
+impl PluginStats {
+    fn new(metrics: &Metrics, name: &str) -> Self {
+        let l = PluginLabel { plugin: name.to_owned() };
+        PluginStats {
+            calls: metrics.calls.get_or_create_owned(&l),
+            guest_errors: metrics.guest_errors.get_or_create_owned(&l),
+            denials: metrics.denials.get_or_create_owned(&l),
+            rate_limited: metrics.rate_limited.get_or_create_owned(&l),
+            skipped: metrics.skipped.get_or_create_owned(&l),
+            quarantines: metrics.quarantines.get_or_create_owned(&l),
+            quarantined: metrics.quarantined.get_or_create_owned(&l),
+            instances: metrics.instances.get_or_create_owned(&l),
+            latency: metrics.latency.get_or_create_owned(&l),
+            busy_ns: AtomicU64::new(0),
+            failures: FailureKind::ALL.map(|k| {
+                metrics.failures.get_or_create_owned(&FailureLabel { plugin: name.to_owned(), kind: k.name().to_owned() })
+            }),
+        }
+    }
+
+    pub fn failure(&self, kind: FailureKind) -> &Counter {
+        &self.failures[kind as usize]
+    }
+
+    /// A snapshot for the admin API.
+    pub fn view(&self) -> StatsView {
+        StatsView {
+            calls: self.calls.get(),
+            guest_errors: self.guest_errors.get(),
+            failures: FailureKind::ALL.iter().map(|k| (k.name(), self.failure(*k).get())).collect(),
+            denials: self.denials.get(),
+            rate_limited: self.rate_limited.get(),
+            skipped: self.skipped.get(),
+            quarantines: self.quarantines.get(),
+            instances_created: self.instances.get(),
+            mean_latency_us: match self.calls.get() {
+                0 => 0.0,
+                n => self.busy_ns.load(Ordering::Relaxed) as f64 / n as f64 / 1e3,
+            },
+        }
+    }
+}
+
+/// Counters as the admin API shows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsView {
+    pub calls: u64,
+    pub guest_errors: u64,
+    pub failures: std::collections::BTreeMap<&'static str, u64>,
+    pub denials: u64,
+    pub rate_limited: u64,
+    pub skipped: u64,
+    pub quarantines: u64,
+    pub instances_created: u64,
+    pub mean_latency_us: f64,
+}
+
+/// A token bucket for the publish rate limit.
+struct TokenBucket {
+    rate: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+/// What every instance of a plugin shares.
+pub struct PluginContext {
+    pub manifest: Manifest,
+    /// `plugin:<name>`, the plugin's service identity.
+    pub principal: String,
+    pub services: Arc<Services>,
+    pub stats: PluginStats,
+    bucket: Mutex<TokenBucket>,
+}
+
+impl PluginContext {
+    pub fn new(manifest: Manifest, services: Arc<Services>) -> Arc<Self> {
+        let rate = f64::from(manifest.limits.publish_per_second);
+        Arc::new(PluginContext {
+            principal: format!("plugin:{}", manifest.name),
+            stats: PluginStats::new(&services.metrics, &manifest.name),
+            bucket: Mutex::new(TokenBucket { rate, tokens: rate, last: Instant::now() }),
+            manifest,
+            services,
+        })
+    }
+
+    /// Take one publish token; `false` when the rate limit is reached.
+    pub fn take_publish_token(&self) -> bool {
+        self.bucket.lock().take()
+    }
+}
+
+/// Export lookups done once per plugin, reused for every instance.
+pub(crate) struct Exports {
+    pub lifecycle: lifecycle::GuestIndices,
+    pub handler: Option<handler::GuestIndices>,
+    pub model: Option<model::GuestIndices>,
+}
+
+/// A warm instance: a store with an instantiated component, ready for a call.
+pub struct Warm {
+    store: Store<PluginState>,
+    handler: Option<handler::Guest>,
+    model: Option<model::Guest>,
+}
+
+/// A plugin loaded into the runtime.
+pub struct LoadedPlugin {
+    pub ctx: Arc<PluginContext>,
+    /// sha256 of the component.
+    pub digest: String,
+    /// Where the package was loaded from.
+    pub path: PathBuf,
+    /// When it was loaded (ms since the epoch).
+    pub loaded_at: i64,
+    pub(crate) engine: Engine,
+    pub(crate) pre: InstancePre<PluginState>,
+    pub(crate) exports: Exports,
+    /// Private folder for a plugin granted a filesystem.
+    pub(crate) files_dir: Option<PathBuf>,
+    pool: Mutex<Vec<Warm>>,
+    pub(crate) health: Mutex<Health>,
+    supervision: Supervision,
+    pub(crate) subscription: Mutex<Option<SubscriptionHandle>>,
+}
+
+impl LoadedPlugin {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        ctx: Arc<PluginContext>,
+        digest: String,
+        path: PathBuf,
+        engine: Engine,
+        pre: InstancePre<PluginState>,
+        exports: Exports,
+        files_dir: Option<PathBuf>,
+        supervision: Supervision,
+    ) -> Self {
+        LoadedPlugin {
+            loaded_at: ctx.services.clock.now_ms(),
+            ctx,
+            digest,
+            path,
+            engine,
+            pre,
+            exports,
+            files_dir,
+            pool: Mutex::new(Vec::new()),
+            health: Mutex::new(Health::default()),
+            supervision,
+            subscription: Mutex::new(None),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.ctx.manifest.name
+    }
+
+    fn wasi_ctx(&self) -> anyhow::Result<WasiCtx> {
+        let g = &self.ctx.manifest.grants.wasi;
+        let mut b = WasiCtx::builder();
+        if g.stdio {
+            b.inherit_stdout().inherit_stderr();
+        }
+        for (k, v) in &g.env {
+            b.env(k, v);
+        }
+        if g.network {
+            b.inherit_network().allow_ip_name_lookup(true).allow_tcp(true).allow_udp(true);
+        }
+        if let (true, Some(dir)) = (g.filesystem, &self.files_dir) {
+            std::fs::create_dir_all(dir)?;
+            b.preopened_dir(dir, "/data", FsPerms::ReadWrite)?;
+        }
+        Ok(b.build())
+    }
+
+    /// Create a new instance and run its `init`. Failures are classified like calls.
+    pub async fn instantiate(&self) -> Result<Warm, (FailureKind, String)> {
+        let wasi = self.wasi_ctx().map_err(|e| (FailureKind::Trap, format!("sandbox setup: {e:#}")))?;
+        let mut store = Store::new(&self.engine, PluginState::new(self.ctx.clone(), wasi));
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks_for(self.ctx.manifest.limits.cpu_ms));
+        self.ctx.stats.instances.inc();
+        let instance = match self.pre.instantiate_async(&mut store).await {
+            Ok(i) => i,
+            Err(e) => return Err(classify(&store, &e)),
+        };
+        let loaded = (|| -> wasmtime::Result<_> {
+            let lifecycle = self.exports.lifecycle.load(&mut store, &instance)?;
+            let handler = self.exports.handler.as_ref().map(|h| h.load(&mut store, &instance)).transpose()?;
+            let model = self.exports.model.as_ref().map(|m| m.load(&mut store, &instance)).transpose()?;
+            Ok((lifecycle, handler, model))
+        })();
+        let (lifecycle, handler, model) = loaded.map_err(|e| (FailureKind::Trap, format!("{e:#}")))?;
+        match lifecycle.call_init(&mut store).await {
+            Ok(Ok(())) => Ok(Warm { store, handler, model }),
+            Ok(Err(e)) => Err((FailureKind::Trap, format!("init returned an error: {}", describe(&e)))),
+            Err(e) => Err(classify(&store, &e)),
+        }
+    }
+
+    /// Take a warm instance, or create one.
+    pub async fn checkout(&self) -> Result<Warm, (FailureKind, String)> {
+        let warm = self.pool.lock().pop();
+        match warm {
+            Some(w) => Ok(w),
+            None => self.instantiate().await,
+        }
+    }
+
+    /// Give a healthy instance back for reuse.
+    pub fn checkin(&self, warm: Warm) {
+        self.pool.lock().push(warm);
+    }
+
+    /// Number of warm instances waiting.
+    pub fn warm_instances(&self) -> usize {
+        self.pool.lock().len()
+    }
+
+    /// Drop every warm instance (e.g. before an unload).
+    pub fn drain_pool(&self) {
+        self.pool.lock().clear();
+    }
+
+    /// Deliver one event under supervision: skip while quarantined, run the
+    /// call, count it, and update health.
+    pub async fn deliver(&self, event: &Event) -> CallOutcome {
+        let now = self.ctx.services.clock.now_ms();
+        if !self.health.lock().admit(now) {
+            self.ctx.stats.skipped.inc();
+            return CallOutcome::Skipped;
+        }
+        let started = Instant::now();
+        let outcome = self.call(event).await;
+        let stats = &self.ctx.stats;
+        let elapsed = started.elapsed();
+        stats.latency.observe(elapsed.as_secs_f64());
+        stats.busy_ns.fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
+        stats.calls.inc();
+        match &outcome {
+            CallOutcome::Ok => self.health.lock().success(),
+            CallOutcome::GuestError(_) => {
+                stats.guest_errors.inc();
+                self.health.lock().success();
+            }
+            CallOutcome::Failed(kind, message) => {
+                stats.failure(*kind).inc();
+                tracing::warn!(plugin = self.name(), kind = kind.name(), event = %event.id, "call failed: {message}");
+                let now = self.ctx.services.clock.now_ms();
+                let quarantined = self.health.lock().failure(now, &self.supervision, kind.name(), message);
+                if let Some(until) = quarantined {
+                    stats.quarantines.inc();
+                    stats.quarantined.set(1);
+                    tracing::error!(plugin = self.name(), until_ms = until, "plugin quarantined after repeated failures");
+                    self.ctx
+                        .services
+                        .audit
+                        .record(crate::audit::Entry {
+                            actor: "host",
+                            action: "plugin.quarantine",
+                            subject: &self.ctx.principal,
+                            outcome: "quarantined",
+                            detail: &format!("{}: {message}", kind.name()),
+                        })
+                        .await;
+                }
+            }
+            CallOutcome::Skipped => {}
+        }
+        if !matches!(outcome, CallOutcome::Failed(..)) && stats.quarantined.get() == 1 {
+            stats.quarantined.set(0);
+        }
+        outcome
+    }
+
+    /// Run one event through a warm instance.
+    pub async fn call(&self, event: &Event) -> CallOutcome {
+        let mut warm = match self.checkout().await {
+            Ok(w) => w,
+            Err((kind, message)) => return CallOutcome::Failed(kind, message),
+        };
+        let limits = self.ctx.manifest.limits;
+        {
+            let state = warm.store.data_mut();
+            state.call = Default::default();
+            state.limiter.memory_hit = false;
+        }
+        warm.store.set_epoch_deadline(ticks_for(limits.cpu_ms));
+        let wit_event = to_wit(event);
+        let Warm { store, handler, model } = &mut warm;
+        let run = async {
+            if let Some(h) = handler {
+                match h.call_handle(&mut *store, &wit_event).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Ok(Err(describe(&e))),
+                    Err(trap) => return Err(trap),
+                }
+            }
+            if let Some(m) = model {
+                match m.call_evaluate(&mut *store, &wit_event).await {
+                    Ok(Ok(warnings)) => {
+                        for w in &warnings {
+                            if let Err(e) = store.data_mut().store_warning(w).await {
+                                return Ok(Err(format!("warning refused: {}", describe(&e))));
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => return Ok(Err(describe(&e))),
+                    Err(trap) => return Err(trap),
+                }
+            }
+            Ok(Ok(()))
+        };
+        match tokio::time::timeout(Duration::from_millis(limits.wall_ms), run).await {
+            Ok(Ok(Ok(()))) => {
+                self.checkin(warm);
+                CallOutcome::Ok
+            }
+            Ok(Ok(Err(message))) => {
+                self.checkin(warm);
+                CallOutcome::GuestError(message)
+            }
+            Ok(Err(trap)) => {
+                let (kind, message) = classify(&warm.store, &trap);
+                // A trapped instance is never reused.
+                drop(warm);
+                CallOutcome::Failed(kind, message)
+            }
+            Err(_) => CallOutcome::Failed(FailureKind::Timeout, format!("no answer within {} ms", limits.wall_ms)),
+        }
+    }
+
+    /// Health as the admin API shows it.
+    pub fn health_view(&self) -> HealthView {
+        self.health.lock().view(self.ctx.services.clock.now_ms())
+    }
+}
+
+/// Turn a wasmtime error from a call into a failure kind and a message.
+fn classify(store: &Store<PluginState>, e: &wasmtime::Error) -> (FailureKind, String) {
+    let kind = match e.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => FailureKind::Cpu,
+        Some(Trap::StackOverflow) => FailureKind::Stack,
+        _ if store.data().limiter.memory_hit => FailureKind::Memory,
+        _ => FailureKind::Trap,
+    };
+    // The first line carries the cause; the wasm backtrace follows in the full text.
+    let text = format!("{e:#}");
+    let message = text.lines().take(6).collect::<Vec<_>>().join(" | ");
+    (kind, message)
+}
+
+/// A guest error value as text.
+pub fn describe(e: &wit::Error) -> String {
+    match e {
+        wit::Error::Denied(m) => format!("denied: {m}"),
+        wit::Error::NotFound(m) => format!("not found: {m}"),
+        wit::Error::Invalid(m) => format!("invalid: {m}"),
+        wit::Error::Limit(m) => format!("limit: {m}"),
+        wit::Error::Conflict(m) => format!("conflict: {m}"),
+        wit::Error::Unavailable(m) => format!("unavailable: {m}"),
+    }
+}
+
+fn to_wit(e: &Event) -> wit::Event {
+    wit::Event {
+        id: e.id.clone(),
+        topic: e.topic.clone(),
+        source: e.source.clone(),
+        time: e.time,
+        location: e.location.map(|p| wit::GeoPoint { lat: p.lat, lon: p.lon }),
+        payload: e.payload.clone(),
+    }
+}
