@@ -433,15 +433,22 @@ impl Manifest {
     /// Validate manifest text; `file` is used in error messages only.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ManifestError> {
         let mut c = Checker { file, plugin: None };
-        let raw: RawManifest = toml::from_str(text).map_err(|e| {
-            // toml's message names the key and the line; keep it whole.
-            let field = e
-                .message()
-                .split('`')
-                .nth(1)
-                .map(str::to_owned)
-                .unwrap_or_else(|| "-".into());
-            c.err(field, e.to_string().trim().replace('\n', " "))
+        // Syntax first, then the schema: a manifest that is valid TOML but has a
+        // wrong field still gets its plugin named in the error.
+        let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+            c.err("-", e.to_string().trim().replace('\n', " "))
+        })?;
+        c.plugin = table.get("name").and_then(|n| n.as_str()).map(str::to_owned);
+        let raw: RawManifest = serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|e| {
+            let path = e.path().to_string();
+            let message = e.inner().to_string().lines().next().unwrap_or_default().to_owned();
+            // At the top level a missing field's name is only in the message.
+            let field = if path == "." {
+                message.split('`').nth(1).unwrap_or("-").to_owned()
+            } else {
+                path
+            };
+            c.err(field, message)
         })?;
         if !valid_name(&raw.name) {
             return Err(c.err("name", format!("`{}` must be 1-64 characters of a-z, 0-9, `-`, `_`", raw.name)));

@@ -1,0 +1,196 @@
+//! Helpers for the end-to-end tests: the compiled test guests and a real host
+//! (SQLite in a temporary folder, in-process bus, real HTTP on a free port).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, oneshot};
+use yiwang::app::{App, Options};
+use yiwang::bus::{Event, Subscription};
+use yiwang::clock::SharedClock;
+use yiwang::runtime::{LoadError, LoadedPlugin, Runtime, Supervision};
+use yiwang::services::Services;
+use yiwang_registry::TopicPattern;
+
+/// A compiled test guest.
+#[derive(Debug)]
+pub struct Guest {
+    pub name: &'static str,
+    /// The crate folder (holds `plugin.toml`).
+    pub dir: &'static str,
+    /// The compiled component.
+    pub wasm: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+
+/// The guest named `name`.
+pub fn guest(name: &str) -> &'static Guest {
+    GUESTS.iter().find(|g| g.name == name).unwrap_or_else(|| panic!("no test guest `{name}`"))
+}
+
+/// Copy a guest into `plugins_dir/<name>/` as a package folder, with an optional
+/// change to its manifest text.
+pub fn install_guest(plugins_dir: &Path, name: &str, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let g = guest(name);
+    let folder = plugins_dir.join(name);
+    std::fs::create_dir_all(&folder).unwrap();
+    let manifest = std::fs::read_to_string(Path::new(g.dir).join("plugin.toml")).unwrap();
+    std::fs::write(folder.join("plugin.toml"), edit(manifest)).unwrap();
+    std::fs::copy(g.wasm, folder.join("plugin.wasm")).unwrap();
+    folder
+}
+
+/// A running host for one test.
+pub struct TestHost {
+    pub dir: tempfile::TempDir,
+    pub runtime: Arc<Runtime>,
+    pub services: Arc<Services>,
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+/// Settings for [`TestHost::start`].
+pub struct TestOptions {
+    pub bundled: bool,
+    pub supervision: Supervision,
+    pub clock: Option<SharedClock>,
+    /// Guests to install before start.
+    pub guests: Vec<&'static str>,
+}
+
+impl Default for TestOptions {
+    fn default() -> Self {
+        TestOptions { bundled: false, supervision: Supervision::default(), clock: None, guests: Vec::new() }
+    }
+}
+
+impl TestHost {
+    /// Start a host with default options and these guests installed.
+    pub async fn with_guests(guests: &[&'static str]) -> TestHost {
+        TestHost::start(TestOptions { guests: guests.to_vec(), ..TestOptions::default() }).await
+    }
+
+    /// Start a host: build it, load its plugins folder, serve HTTP on 127.0.0.1:0.
+    pub async fn start(o: TestOptions) -> TestHost {
+        let dir = tempfile::tempdir().unwrap();
+        let mut options = Options::new(dir.path().join("data"));
+        options.install_bundled = o.bundled;
+        options.runtime.supervision = o.supervision;
+        std::fs::create_dir_all(options.plugins_dir()).unwrap();
+        for g in &o.guests {
+            install_guest(&options.plugins_dir(), g, |m| m);
+        }
+        let app = App::build(options, o.clock).await.unwrap();
+        for r in &app.load_report {
+            if let Err(e) = r {
+                panic!("a test plugin was refused: {e}");
+            }
+        }
+        let runtime = app.state.runtime.clone();
+        let services = app.state.services.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(app.serve(listener, async move {
+            let _ = rx.await;
+        }));
+        TestHost { dir, runtime, services, base_url, shutdown: Some(tx) }
+    }
+
+    /// The plugins folder.
+    pub fn plugins_dir(&self) -> PathBuf {
+        self.dir.path().join("data").join("plugins")
+    }
+
+    /// Install a guest (with a manifest edit) and load it.
+    pub async fn load_guest(
+        &self,
+        name: &str,
+        edit: impl FnOnce(String) -> String,
+    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let folder = install_guest(&self.plugins_dir(), name, edit);
+        self.runtime.load_package(&folder).await
+    }
+
+    /// Subscribe the test to a topic pattern.
+    pub fn subscribe(&self, pattern: &str) -> Subscription {
+        self.services.bus.subscribe("test", vec![TopicPattern::parse(pattern).unwrap()], 100_000)
+    }
+
+    /// Publish an event as the host.
+    pub async fn publish(&self, topic: &str, payload: serde_json::Value) -> String {
+        let id = yiwang::services::new_id();
+        self.services
+            .bus
+            .publish(Event {
+                id: id.clone(),
+                topic: topic.into(),
+                source: "host:test".into(),
+                time: self.services.clock.now_ms(),
+                location: None,
+                payload: payload.to_string(),
+            })
+            .await
+            .unwrap();
+        id
+    }
+
+    /// GET a path and parse the JSON body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::get(format!("{}{path}", self.base_url)).await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// GET a path as text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = reqwest::get(format!("{}{path}", self.base_url)).await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
+    /// The plugin's counters as the admin API shows them.
+    pub async fn plugin_view(&self, name: &str) -> serde_json::Value {
+        let (status, body) = self.get_json(&format!("/api/plugins/{name}")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+}
+
+impl Drop for TestHost {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Receive `n` events, or panic after `timeout` saying how many came.
+pub async fn collect(events: &mut mpsc::Receiver<Arc<Event>>, n: usize, timeout: Duration) -> Vec<Arc<Event>> {
+    let deadline = Instant::now() + timeout;
+    let mut got = Vec::with_capacity(n);
+    while got.len() < n {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Some(e)) => got.push(e),
+            Ok(None) => panic!("subscription closed after {} of {n} events", got.len()),
+            Err(_) => panic!("only {} of {n} events within {timeout:?}", got.len()),
+        }
+    }
+    got
+}
+
+/// Wait until `check` holds, polling; panic with `what` after `timeout`.
+pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

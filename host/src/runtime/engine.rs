@@ -12,6 +12,9 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 /// How often the epoch advances; CPU deadlines are counted in these ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Frames kept in the backtrace of a trap (enough to recognise deep recursion).
+pub const BACKTRACE_FRAMES: usize = 64;
+
 /// Engine-wide limits.
 #[derive(Debug, Clone)]
 pub struct EngineSettings {
@@ -48,6 +51,7 @@ pub fn build_engine(settings: &EngineSettings) -> anyhow::Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .max_wasm_stack(512 << 10)
+        .wasm_backtrace_max_frames(std::num::NonZeroUsize::new(BACKTRACE_FRAMES))
         .async_stack_size(1 << 20)
         // Reserve only what the largest memory needs; bounds checks cover the rest.
         .memory_reservation(settings.max_memory_mib << 20)

@@ -63,6 +63,9 @@ pub struct RuntimeSettings {
     pub cache_dir: Option<PathBuf>,
     /// Folder under which plugins granted a filesystem get their own folder.
     pub files_dir: Option<PathBuf>,
+    /// Throw every instance away after one event instead of keeping it warm
+    /// (for measuring what warm instances save).
+    pub fresh_instance_per_event: bool,
 }
 
 /// The plugin runtime.
@@ -210,6 +213,7 @@ impl Runtime {
             exports,
             files_dir,
             self.settings.supervision,
+            !self.settings.fresh_instance_per_event,
         ));
         // One instance now: it proves instantiation and `init` work, and stays warm.
         let warm = plugin

@@ -222,6 +222,8 @@ pub struct LoadedPlugin {
     pool: Mutex<Vec<Warm>>,
     pub(crate) health: Mutex<Health>,
     supervision: Supervision,
+    /// Whether instances are kept warm between events.
+    reuse: bool,
     pub(crate) subscription: Mutex<Option<SubscriptionHandle>>,
 }
 
@@ -236,6 +238,7 @@ impl LoadedPlugin {
         exports: Exports,
         files_dir: Option<PathBuf>,
         supervision: Supervision,
+        reuse: bool,
     ) -> Self {
         LoadedPlugin {
             loaded_at: ctx.services.clock.now_ms(),
@@ -249,6 +252,7 @@ impl LoadedPlugin {
             pool: Mutex::new(Vec::new()),
             health: Mutex::new(Health::default()),
             supervision,
+            reuse,
             subscription: Mutex::new(None),
         }
     }
@@ -313,7 +317,9 @@ impl LoadedPlugin {
 
     /// Give a healthy instance back for reuse.
     pub fn checkin(&self, warm: Warm) {
-        self.pool.lock().push(warm);
+        if self.reuse {
+            self.pool.lock().push(warm);
+        }
     }
 
     /// Number of warm instances waiting.
@@ -442,16 +448,37 @@ impl LoadedPlugin {
 
 /// Turn a wasmtime error from a call into a failure kind and a message.
 fn classify(store: &Store<PluginState>, e: &wasmtime::Error) -> (FailureKind, String) {
-    let kind = match e.downcast_ref::<Trap>() {
+    let trap = e.downcast_ref::<Trap>().copied();
+    let kind = match trap {
         Some(Trap::Interrupt) => FailureKind::Cpu,
         Some(Trap::StackOverflow) => FailureKind::Stack,
         _ if store.data().limiter.memory_hit => FailureKind::Memory,
+        // Rust keeps its locals on a shadow stack in linear memory; running off
+        // its end is an out-of-bounds access deep inside one recursing function.
+        Some(Trap::MemoryOutOfBounds) if deep_recursion(e) => FailureKind::Stack,
         _ => FailureKind::Trap,
     };
-    // The first line carries the cause; the wasm backtrace follows in the full text.
+    let cause = match trap {
+        Some(t) => t.to_string(),
+        None => e.root_cause().to_string(),
+    };
+    // The cause first; then the innermost frames of the wasm backtrace.
     let text = format!("{e:#}");
-    let message = text.lines().take(6).collect::<Vec<_>>().join(" | ");
+    let frames: Vec<&str> = text.lines().filter(|l| l.contains("wasm function") || l.contains('!')).take(3).collect();
+    let message = if frames.is_empty() { cause } else { format!("{cause} (at {})", frames.join(" | ").trim().to_owned()) };
     (kind, message)
+}
+
+/// Whether a trap's backtrace is one function calling itself hundreds of times.
+fn deep_recursion(e: &wasmtime::Error) -> bool {
+    let Some(bt) = e.downcast_ref::<wasmtime::WasmBacktrace>() else { return false };
+    let frames = bt.frames();
+    // The engine keeps BACKTRACE_FRAMES frames; a full backtrace of one function
+    // is recursion that ran out of room.
+    frames.len() >= super::engine::BACKTRACE_FRAMES && {
+        let first = frames[0].func_index();
+        frames.iter().filter(|f| f.func_index() == first).count() >= frames.len() - 2
+    }
 }
 
 /// A guest error value as text.

@@ -1,0 +1,271 @@
+//! `yingji` (应急管理): water-level early warning.
+//!
+//! Each `iot.reading.water-level` event carries one reading
+//! `{"sensor": "...", "value": <metres>, "unit": "m", "time": <ms>}` (the event's
+//! time is used when `time` is absent). The model raises CAP warnings for:
+//!
+//! * **level**: above `warn-level` a *Moderate* warning (警戒), above `danger-level`
+//!   a *Severe* one (危险), both *Observed* and *Immediate*;
+//! * **rate of rise**: the rise since the oldest reading within `rise-window-min`,
+//!   per hour, above `rise-m-per-h` gives a *Likely*, *Expected* warning even below
+//!   the warning level, because a fast rise reaches it soon.
+//!
+//! Readings in another unit, non-finite or outside `min-plausible..=max-plausible`
+//! are skipped with a logged reason and never raise a warning. Every parameter is
+//! in the `[config]` table of `plugin.toml`.
+
+use yiwang_sdk::prelude::*;
+
+/// One water-level reading, as published by ingest.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(crate = "yiwang_sdk::serde")]
+pub struct Reading {
+    pub sensor: String,
+    pub value: f64,
+    pub unit: String,
+    /// Milliseconds since the Unix epoch; the event's time when absent.
+    pub time: Option<i64>,
+}
+
+/// The model's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Params {
+    pub unit: String,
+    pub warn_level: f64,
+    pub danger_level: f64,
+    pub rise_m_per_h: f64,
+    pub rise_window_min: i64,
+    pub min_plausible: f64,
+    pub max_plausible: f64,
+    pub radius_km: f64,
+}
+
+impl Params {
+    /// Read and check the parameters from the plugin's config.
+    pub fn from_config() -> Result<Params, Error> {
+        let p = Params {
+            unit: config::get("unit").unwrap_or_else(|| "m".into()),
+            warn_level: config::get_parsed("warn-level")?,
+            danger_level: config::get_parsed("danger-level")?,
+            rise_m_per_h: config::get_parsed("rise-m-per-h")?,
+            rise_window_min: config::get_parsed("rise-window-min")?,
+            min_plausible: config::get_parsed("min-plausible")?,
+            max_plausible: config::get_parsed("max-plausible")?,
+            radius_km: config::get_parsed("radius-km")?,
+        };
+        p.check()?;
+        Ok(p)
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        let bad = |m: &str| Err(Error::Invalid(m.into()));
+        if !(self.warn_level < self.danger_level) {
+            return bad("config: warn-level must be below danger-level");
+        }
+        if !(self.rise_m_per_h > 0.0 && self.rise_window_min > 0) {
+            return bad("config: rise-m-per-h and rise-window-min must be positive");
+        }
+        if !(self.min_plausible < self.max_plausible) {
+            return bad("config: min-plausible must be below max-plausible");
+        }
+        if !(self.radius_km > 0.0) {
+            return bad("config: radius-km must be positive");
+        }
+        Ok(())
+    }
+
+    /// Why a reading is not usable, if it is not.
+    pub fn reject(&self, r: &Reading) -> Option<String> {
+        if r.unit != self.unit {
+            return Some(format!("unit `{}` is not `{}`", r.unit, self.unit));
+        }
+        if !r.value.is_finite() || r.value < self.min_plausible || r.value > self.max_plausible {
+            return Some(format!(
+                "value {} is outside the plausible range {}..={}",
+                r.value, self.min_plausible, self.max_plausible
+            ));
+        }
+        None
+    }
+
+    /// The level warning for `value`, if any: (severity, label).
+    pub fn level(&self, value: f64) -> Option<(Severity, &'static str)> {
+        if value > self.danger_level {
+            Some((Severity::Severe, "危险水位"))
+        } else if value > self.warn_level {
+            Some((Severity::Moderate, "警戒水位"))
+        } else {
+            None
+        }
+    }
+
+    /// The rise in metres per hour from the oldest of `earlier` (time, value) to
+    /// `(time, value)`; `None` without an earlier reading at least a minute older.
+    pub fn rise_rate(&self, earlier: &[(i64, f64)], time: i64, value: f64) -> Option<f64> {
+        let (t0, v0) = earlier
+            .iter()
+            .filter(|(t, v)| *t <= time - 60_000 && v.is_finite())
+            .min_by_key(|(t, _)| *t)?;
+        let hours = (time - t0) as f64 / 3_600_000.0;
+        Some((value - v0) / hours)
+    }
+}
+
+fn warning(p: &Params, r: &Reading, at: Option<GeoPoint>, severity: Severity, urgency: Urgency, certainty: Certainty, headline: String, description: String) -> Option<Warning> {
+    let center = at?;
+    Some(Warning {
+        category: WarningCategory::Met,
+        event: "内涝/河道水位".into(),
+        urgency,
+        severity,
+        certainty,
+        area: Area::circle(format!("水位站 {} 周边 {} 公里", r.sensor, p.radius_km), center, p.radius_km),
+        headline,
+        description,
+        instruction: "请立即组织巡查和排涝，低洼路段车辆行人绕行，做好人员转移准备。".into(),
+        parameters: vec![
+            ("sensor".into(), r.sensor.clone()),
+            ("value".into(), format!("{:.2}", r.value)),
+            ("unit".into(), r.unit.clone()),
+        ],
+    })
+}
+
+/// The warnings one reading raises, given the earlier readings of its sensor.
+pub fn assess(p: &Params, r: &Reading, time: i64, at: Option<GeoPoint>, earlier: &[(i64, f64)]) -> Vec<Warning> {
+    let mut out = Vec::new();
+    if let Some((severity, label)) = p.level(r.value) {
+        let limit = if severity == Severity::Severe { p.danger_level } else { p.warn_level };
+        out.extend(warning(
+            p,
+            r,
+            at,
+            severity,
+            Urgency::Immediate,
+            Certainty::Observed,
+            format!("{label}预警：{} 水位 {:.2} {}", r.sensor, r.value, r.unit),
+            format!("水位站 {} 测得 {:.2} {}，超过{label} {limit} {}。", r.sensor, r.value, r.unit, r.unit),
+        ));
+    }
+    if let Some(rate) = p.rise_rate(earlier, time, r.value)
+        && rate > p.rise_m_per_h
+    {
+        out.extend(warning(
+            p,
+            r,
+            at,
+            Severity::Moderate,
+            Urgency::Expected,
+            Certainty::Likely,
+            format!("水位快速上涨：{} 每小时上涨 {rate:.2} {}", r.sensor, r.unit),
+            format!(
+                "水位站 {} 在 {} 分钟内以每小时 {rate:.2} {} 的速度上涨（阈值 {}），当前 {:.2} {}。",
+                r.sensor, p.rise_window_min, r.unit, p.rise_m_per_h, r.value, r.unit
+            ),
+        ));
+    }
+    out
+}
+
+struct Yingji;
+
+impl Plugin for Yingji {
+    fn init() -> Result<(), Error> {
+        Params::from_config().map(|_| ())
+    }
+
+    fn evaluate(event: Event) -> Result<Vec<Warning>, Error> {
+        let p = Params::from_config()?;
+        let reading: Reading = match event.payload_json() {
+            Ok(r) => r,
+            Err(e) => {
+                warn!("skipped event {}: {e}", event.id);
+                return Ok(Vec::new());
+            }
+        };
+        if let Some(why) = p.reject(&reading) {
+            warn!("skipped reading of {}: {why}", reading.sensor);
+            return Ok(Vec::new());
+        }
+        if event.location.is_none() {
+            warn!("skipped reading of {}: the event has no location", reading.sensor);
+            return Ok(Vec::new());
+        }
+        let time = reading.time.unwrap_or(event.time);
+        let from = time - p.rise_window_min * 60_000;
+        let earlier: Vec<(i64, f64)> = data::readings(&reading.sensor, from, time)?
+            .into_iter()
+            .map(|r| (r.time, r.value))
+            .collect();
+        Ok(assess(&p, &reading, time, event.location, &earlier))
+    }
+}
+
+export_plugin!(Yingji);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params() -> Params {
+        Params {
+            unit: "m".into(),
+            warn_level: 3.0,
+            danger_level: 4.0,
+            rise_m_per_h: 0.5,
+            rise_window_min: 60,
+            min_plausible: -5.0,
+            max_plausible: 60.0,
+            radius_km: 1.0,
+        }
+    }
+
+    fn reading(value: f64, unit: &str) -> Reading {
+        Reading { sensor: "wl-秦淮-01".into(), value, unit: unit.into(), time: None }
+    }
+
+    const AT: Option<GeoPoint> = Some(GeoPoint { lat: 32.04, lon: 118.78 });
+    const HOUR: i64 = 3_600_000;
+
+    #[test]
+    fn levels_map_to_severity() {
+        let p = params();
+        let cases = [(2.9, None), (3.0, None), (3.5, Some(Severity::Moderate)), (4.2, Some(Severity::Severe))];
+        for (value, expected) in cases {
+            let w = assess(&p, &reading(value, "m"), 10 * HOUR, AT, &[]);
+            assert_eq!(w.first().map(|w| w.severity), expected, "{value} m");
+        }
+    }
+
+    #[test]
+    fn a_fast_rise_warns_below_the_level() {
+        let p = params();
+        // 1.0 m to 2.0 m in 30 minutes is 2 m/h.
+        let w = assess(&p, &reading(2.0, "m"), 10 * HOUR, AT, &[(10 * HOUR - HOUR / 2, 1.0)]);
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].certainty, Certainty::Likely);
+        assert!(w[0].headline.contains("2.00"), "{}", w[0].headline);
+        // A slow rise does not.
+        assert!(assess(&p, &reading(1.2, "m"), 10 * HOUR, AT, &[(9 * HOUR, 1.0)]).is_empty());
+        // Readings less than a minute old give no rate.
+        assert!(p.rise_rate(&[(10 * HOUR - 1_000, 0.0)], 10 * HOUR, 2.0).is_none());
+    }
+
+    #[test]
+    fn bad_readings_are_rejected_not_warned() {
+        let p = params();
+        assert!(p.reject(&reading(3.5, "cm")).unwrap().contains("unit"));
+        assert!(p.reject(&reading(f64::NAN, "m")).is_some());
+        assert!(p.reject(&reading(99.0, "m")).unwrap().contains("plausible"));
+        assert!(p.reject(&reading(3.5, "m")).is_none());
+        // No location, no area: nothing is raised.
+        assert!(assess(&p, &reading(4.5, "m"), 0, None, &[]).is_empty());
+    }
+
+    #[test]
+    fn config_is_checked() {
+        let mut p = params();
+        p.warn_level = 5.0;
+        assert!(p.check().is_err());
+    }
+}

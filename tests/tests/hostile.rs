@@ -1,0 +1,145 @@
+//! Hostile plugins: each runs beside the well-behaved `good` plugin. For each we
+//! prove that the host stays up, that `good` keeps answering, and that the
+//! offender is contained (its call fails or is refused) and reported (counters,
+//! health state, metrics, audit).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use yiwang_tests::{TestHost, collect, eventually};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// Send `rounds` events to the offender and to `good`, interleaved, and check
+/// that every `good` event was answered exactly once.
+async fn run_beside_good(host: &TestHost, offender_topic: &str, rounds: usize) {
+    let mut ok = host.subscribe("test.ok");
+    let mut sent = Vec::new();
+    for i in 0..rounds {
+        host.publish(offender_topic, json!({ "round": i })).await;
+        sent.push(host.publish("test.in", json!({ "round": i })).await);
+    }
+    let echoes = collect(&mut ok.events, rounds, WAIT).await;
+    let mut echoed: Vec<String> = echoes
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.payload).unwrap()["echo"].as_str().unwrap().to_owned())
+        .collect();
+    echoed.sort();
+    sent.sort();
+    assert_eq!(echoed, sent, "good must answer every event exactly once");
+    assert!(ok.events.try_recv().is_err(), "no extra answers");
+}
+
+async fn assert_healthy(host: &TestHost) {
+    let (status, body) = host.get_json("/healthz").await;
+    assert_eq!(status, 200, "{body}");
+    let good = host.plugin_view("good").await;
+    assert_eq!(good["health"]["state"], "running", "{good}");
+    assert_eq!(good["counters"]["failures"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 0);
+}
+
+/// The offender failed with `kind` at least `n` times, was quarantined, and the
+/// metrics say so.
+async fn assert_contained(host: &TestHost, offender: &str, kind: &str) {
+    let view = host.plugin_view(offender).await;
+    let failures = view["counters"]["failures"][kind].as_u64().unwrap();
+    assert!(failures >= 3, "{offender}: expected ≥3 `{kind}` failures: {view}");
+    assert!(view["counters"]["quarantines"].as_u64().unwrap() >= 1, "{view}");
+    assert_eq!(view["health"]["state"], "quarantined", "{view}");
+    assert!(view["counters"]["skipped"].as_u64().unwrap() >= 1, "events while quarantined are skipped: {view}");
+    let (_, metrics) = host.get_text("/metrics").await;
+    let line = format!("yiwang_plugin_failures_total{{plugin=\"{offender}\",kind=\"{kind}\"}} {failures}");
+    assert!(metrics.contains(&line), "metrics lack `{line}`");
+    let audit = host.services.audit.find(Some("host"), Some("plugin.quarantine"), 100).await.unwrap();
+    assert!(audit.iter().any(|r| r.subject == format!("plugin:{offender}")), "quarantine is audited");
+}
+
+async fn hostile(offender: &'static str, kind: &str) {
+    let host = TestHost::with_guests(&["good", offender]).await;
+    run_beside_good(&host, &format!("test.{offender}"), 6).await;
+    eventually(&format!("{offender} quarantined"), WAIT, async || {
+        host.plugin_view(offender).await["counters"]["skipped"].as_u64().unwrap() >= 1
+    })
+    .await;
+    assert_contained(&host, offender, kind).await;
+    assert_healthy(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn infinite_loop_hits_the_cpu_deadline() {
+    hostile("spin", "cpu").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_bomb_hits_the_memory_cap() {
+    hostile("membomb", "memory").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unbounded_recursion_overflows_the_stack() {
+    hostile("recurse", "stack").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn panic_traps_the_call_only() {
+    hostile("panicky", "trap").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_to_an_ungranted_topic_is_denied_and_audited() {
+    let host = TestHost::with_guests(&["good", "sneaky-publish"]).await;
+    let mut secret = host.subscribe("secret.>");
+    run_beside_good(&host, "test.sneaky-publish", 3).await;
+    eventually("three calls", WAIT, async || {
+        host.plugin_view("sneaky-publish").await["counters"]["calls"].as_u64().unwrap() >= 3
+    })
+    .await;
+    let view = host.plugin_view("sneaky-publish").await;
+    assert_eq!(view["counters"]["denials"], 3, "{view}");
+    assert_eq!(view["counters"]["guest_errors"], 3, "the plugin saw `denied` and returned it: {view}");
+    assert_eq!(view["health"]["state"], "running", "a denial is the plugin's error, not a sandbox failure");
+    assert!(secret.events.try_recv().is_err(), "nothing reached the secret topic");
+    let audit = host.services.audit.find(Some("plugin:sneaky-publish"), Some("bus.publish"), 100).await.unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit.iter().all(|r| r.outcome == "denied" && r.subject == "secret.topic"), "{audit:?}");
+    assert!(host.services.audit.verify().await.unwrap().is_none(), "audit chain intact");
+    assert_healthy(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_of_an_ungranted_data_set_is_denied_and_audited() {
+    let host = TestHost::with_guests(&["good", "sneaky-read"]).await;
+    run_beside_good(&host, "test.sneaky-read", 3).await;
+    eventually("three calls", WAIT, async || {
+        host.plugin_view("sneaky-read").await["counters"]["calls"].as_u64().unwrap() >= 3
+    })
+    .await;
+    let view = host.plugin_view("sneaky-read").await;
+    assert_eq!(view["counters"]["denials"], 3, "{view}");
+    let audit = host.services.audit.find(Some("plugin:sneaky-read"), Some("data.get"), 100).await.unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(audit.iter().all(|r| r.outcome == "denied" && r.subject == "vulnerable-residents"), "{audit:?}");
+    assert_healthy(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publish_flood_is_rate_limited() {
+    let host = TestHost::with_guests(&["good", "flood"]).await;
+    let mut out = host.subscribe("flood.out");
+    run_beside_good(&host, "test.flood", 2).await;
+    eventually("flood handled twice", WAIT, async || {
+        host.plugin_view("flood").await["counters"]["calls"].as_u64().unwrap() >= 2
+    })
+    .await;
+    let view = host.plugin_view("flood").await;
+    let limited = view["counters"]["rate_limited"].as_u64().unwrap();
+    let mut delivered = 0u64;
+    while out.events.try_recv().is_ok() {
+        delivered += 1;
+    }
+    // 2 × 100,000 attempts against 1,000/s with a burst of 1,000.
+    assert_eq!(limited + delivered, 200_000, "every attempt was either delivered or refused: {view}");
+    assert!(delivered >= 1_000, "the burst got through: {delivered}");
+    assert!(delivered < 20_000, "the limit held: {delivered} delivered");
+    assert_healthy(&host).await;
+}
