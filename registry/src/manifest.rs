@@ -208,6 +208,18 @@ impl MessageTarget {
     }
 }
 
+impl fmt::Display for MessageTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let any = |p: &Option<String>| p.clone().unwrap_or_else(|| "*".into());
+        match self {
+            MessageTarget::User(id) => write!(f, "user:{}", any(id)),
+            MessageTarget::Role { org_unit, role } => write!(f, "role:{}/{}", any(org_unit), any(role)),
+            MessageTarget::Department(code) => write!(f, "department:{}", any(code)),
+            MessageTarget::OrgUnit(code) => write!(f, "org-unit:{}", any(code)),
+        }
+    }
+}
+
 /// WASI capabilities beyond the Yiwang interfaces; all off unless granted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WasiGrants {
@@ -582,6 +594,7 @@ unit = "m"
             m.grants.message[1],
             MessageTarget::Role { org_unit: None, role: Some("leader".into()) }
         );
+        assert_eq!(m.grants.message[1].to_string(), "role:*/leader");
     }
 
     /// Each bad manifest names its field; the message says what was wrong.

@@ -143,3 +143,38 @@ async fn publish_flood_is_rate_limited() {
     assert!(delivered < 20_000, "the limit held: {delivered} delivered");
     assert_healthy(&host).await;
 }
+
+/// What `snoop` reached, with its manifest edited by `grant`.
+async fn snoop(grant: fn(String) -> String) -> (TestHost, Value) {
+    let host = TestHost::with_guests(&[]).await;
+    host.load_guest("snoop", grant).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut out = host.subscribe("test.snooped");
+    host.publish("test.snoop", json!({ "connect": listener.local_addr().unwrap().to_string() })).await;
+    let report = collect(&mut out.events, 1, WAIT).await;
+    let report: Value = serde_json::from_str(&report[0].payload).unwrap();
+    (host, report)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_environment_files_or_network_unless_granted() {
+    let (host, report) = snoop(|m| m).await;
+    assert_eq!(report["env"], json!([]), "no environment: {report}");
+    assert!(report["root"]["error"].is_string(), "no filesystem: {report}");
+    assert!(report["data"]["error"].is_string(), "no filesystem: {report}");
+    assert!(report["net"]["error"].is_string(), "no network: {report}");
+    assert_eq!(host.plugin_view("snoop").await["counters"]["guest_errors"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn granted_environment_files_and_network_are_reachable() {
+    let (host, report) = snoop(|m| {
+        format!("{m}\n[grants.wasi]\nenv = {{ CITY = \"南京\" }}\nfilesystem = true\nnetwork = true\n")
+    })
+    .await;
+    assert_eq!(report["env"], json!([["CITY", "南京"]]), "{report}");
+    assert_eq!(report["data"]["ok"], "written", "{report}");
+    assert_eq!(report["net"]["ok"], "connected", "{report}");
+    let written = host.dir.path().join("data/plugin-files/snoop/probe.txt");
+    assert_eq!(std::fs::read_to_string(written).unwrap(), "hello", "the plugin's own folder, on the host");
+}

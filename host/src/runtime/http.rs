@@ -76,7 +76,7 @@ fn view(p: &LoadedPlugin) -> PluginView {
             data_read: g.data_read.iter().map(|t| t.to_string()).collect(),
             data_write: g.data_write.iter().map(|t| t.to_string()).collect(),
             cases: g.cases.iter().map(|c| c.name()).collect(),
-            message: g.message.iter().map(|t| format!("{t:?}")).collect(),
+            message: g.message.iter().map(|t| t.to_string()).collect(),
             identity: g.identity,
             wasi_stdio: g.wasi.stdio,
             wasi_env: g.wasi.env.keys().cloned().collect(),

@@ -156,5 +156,9 @@ async fn main() {
         mib(rss_idle as f64),
         mib(rss_start as f64)
     );
-    println!("    per extra warm instance: {}  (mean of {})", mib(per_instance), args.extra_instances);
+    println!(
+        "    per extra warm instance: {:.1} KiB  (mean of {}; each ran `init`)",
+        per_instance / 1024.0,
+        args.extra_instances
+    );
 }
