@@ -50,6 +50,9 @@ pub struct App {
     pub state: AppState,
     /// What happened to each plugin package at start.
     pub load_report: Vec<Result<String, LoadError>>,
+    /// Where the generated password of the first operator, `admin`, was written
+    /// (only on the start that created it).
+    pub admin_password_file: Option<PathBuf>,
 }
 
 impl App {
@@ -67,6 +70,14 @@ impl App {
         settings.cache_dir.get_or_insert_with(|| options.data_dir.join("cache"));
         settings.files_dir.get_or_insert_with(|| options.data_dir.join("plugin-files"));
         let runtime = Runtime::new(services.clone(), settings)?;
+        let admin_password_file = match services.identity.ensure_operator(services.clock.now_ms()).await? {
+            Some(password) => {
+                let file = options.data_dir.join("initial-admin-password");
+                write_private(&file, &password)?;
+                Some(file)
+            }
+            None => None,
+        };
 
         let plugins_dir = options.plugins_dir();
         std::fs::create_dir_all(&plugins_dir)?;
@@ -80,7 +91,7 @@ impl App {
             .map(|r| r.map(|p| p.name().to_owned()))
             .collect();
         let state = AppState { services, runtime, ready: Arc::new(AtomicBool::new(false)) };
-        Ok(App { state, load_report })
+        Ok(App { state, load_report, admin_password_file })
     }
 
     /// Serve HTTP on `listener` until `shutdown` resolves.
@@ -90,6 +101,17 @@ impl App {
         axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
         Ok(())
     }
+}
+
+/// Write a secret readable by the owner only.
+fn write_private(path: &Path, secret: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(path)?;
+    writeln!(f, "{secret}")
 }
 
 /// Resolve a data directory for messages.

@@ -119,6 +119,11 @@ impl Audit {
         }
     }
 
+    /// Record something the host itself did (actor `host`), logging on failure.
+    pub async fn record_host(&self, action: &str, subject: &str, outcome: &str, detail: &str) {
+        self.record(Entry { actor: "host", action, subject, outcome, detail }).await;
+    }
+
     /// Records matching an actor and/or action, newest first.
     pub async fn find(&self, actor: Option<&str>, action: Option<&str>, limit: i64) -> anyhow::Result<Vec<Record>> {
         let rows = sqlx::query(
@@ -131,6 +136,11 @@ impl Audit {
         .fetch_all(self.db.pool())
         .await?;
         rows.iter().map(row_to_record).collect()
+    }
+
+    /// How many records the log holds.
+    pub async fn count(&self) -> anyhow::Result<i64> {
+        Ok(sqlx::query("SELECT COUNT(*) FROM audit_log").fetch_one(self.db.pool()).await?.try_get(0)?)
     }
 
     /// Walk the chain from the start; the first broken link, if any.

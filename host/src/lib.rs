@@ -17,3 +17,4 @@ pub mod messaging;
 pub mod metrics;
 pub mod runtime;
 pub mod services;
+pub mod space;

@@ -35,6 +35,24 @@ enum Command {
         #[arg(long)]
         no_bundled: bool,
     },
+    /// Inspect the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; report the first broken link.
+    Verify {
+        /// Data directory holding the SQLite database.
+        #[arg(long, default_value = "./data", env = "YIWANG_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Check this PostgreSQL database instead.
+        #[arg(long, env = "YIWANG_DATABASE_URL")]
+        database_url: Option<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -52,6 +70,30 @@ fn main() -> anyhow::Result<()> {
                 options.install_bundled = !no_bundled;
                 serve(listen, options).await
             }
+            Command::Audit { command: AuditCommand::Verify { data_dir, database_url } } => {
+                let db = match database_url {
+                    Some(url) => yiwang::db::Db::connect(&url).await?,
+                    None => {
+                        anyhow::ensure!(
+                            data_dir.join("yiwang.db").exists(),
+                            "no database in {}: expected yiwang.db",
+                            data_dir.display()
+                        );
+                        yiwang::db::Db::open_sqlite(&data_dir).await?
+                    }
+                };
+                let audit = yiwang::audit::Audit::new(db, std::sync::Arc::new(yiwang::clock::SystemClock));
+                match audit.verify().await? {
+                    None => {
+                        println!("audit chain intact: {} records", audit.count().await?);
+                        Ok(())
+                    }
+                    Some(b) => {
+                        println!("audit chain broken at record {}: {}", b.seq, b.reason);
+                        std::process::exit(1)
+                    }
+                }
+            }
         }
     })
 }
@@ -65,6 +107,9 @@ async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
             refused += 1;
             eprintln!("refused: {e}");
         }
+    }
+    if let Some(file) = &app.admin_password_file {
+        println!("created the first operator account `admin`; its password is in {}", file.display());
     }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let loaded = app.state.runtime.plugins().len();

@@ -5,11 +5,18 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn get(addr: &str, path: &str) -> (u16, String) {
+/// One HTTP/1.1 request over a plain socket: (status, body).
+fn request(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
     let mut response = String::new();
     s.read_to_string(&mut response).unwrap();
     let status = response.split(' ').nth(1).unwrap().parse().unwrap();
@@ -45,14 +52,60 @@ fn serve_starts_with_bundled_plugins_and_answers_healthz() {
     let addr = line.split("http://").nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
     assert!(line.contains("0 refused"), "{line}");
 
-    let (status, body) = get(&addr, "/healthz");
+    let (status, body) = request(&addr, "GET", "/healthz", None, "");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("\"ready\""), "{body}");
-    let (status, body) = get(&addr, "/api/plugins");
+    let (status, _) = request(&addr, "GET", "/api/plugins", None, "");
+    assert_eq!(status, 401, "the plugin list needs a log-in");
+
+    // The first start created the operator `admin` and wrote its password, owner-only.
+    let file = dir.path().join("initial-admin-password");
+    assert!(line.contains("serving on"));
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_owned();
+    #[cfg(unix)]
+    assert_eq!(std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(&file).unwrap().permissions()) & 0o777, 0o600);
+    let login = format!("{{\"username\":\"admin\",\"password\":\"{password}\"}}");
+    let (status, body) = request(&addr, "POST", "/api/auth/login", None, &login);
+    assert_eq!(status, 200, "{body}");
+    let token = serde_json::from_str::<serde_json::Value>(&body).unwrap()["token"].as_str().unwrap().to_owned();
+    let (status, body) = request(&addr, "GET", "/api/plugins", Some(&token), "");
     assert_eq!(status, 200);
     assert!(body.contains("\"yingji\""), "the bundled plugin is loaded: {body}");
     assert!(dir.path().join("yiwang.db").exists(), "SQLite lives in the data directory");
     assert!(dir.path().join("plugins/yingji/plugin.wasm").exists(), "bundled plugins are installed");
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn audit_verify_reports_an_intact_chain_and_the_first_broken_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let db = yiwang::db::Db::open_sqlite(dir.path()).await.unwrap();
+        let audit = yiwang::audit::Audit::new(db.clone(), std::sync::Arc::new(yiwang::clock::SystemClock));
+        for i in 0..3 {
+            let subject = format!("case-{i}");
+            let e = yiwang::audit::Entry { actor: "host", action: "case.close", subject: &subject, outcome: "ok", detail: "" };
+            audit.append(e).await.unwrap();
+        }
+    });
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_yiwang")).args(["audit", "verify", "--data-dir"]).arg(dir.path()).output().unwrap()
+    };
+    let ok = verify();
+    assert!(ok.status.success());
+    assert_eq!(String::from_utf8_lossy(&ok.stdout).trim(), "audit chain intact: 3 records");
+
+    rt.block_on(async {
+        let db = yiwang::db::Db::open_sqlite(dir.path()).await.unwrap();
+        sqlx::query("UPDATE audit_log SET outcome = 'denied' WHERE seq = 2").execute(db.pool()).await.unwrap();
+    });
+    let broken = verify();
+    assert!(!broken.status.success());
+    assert!(String::from_utf8_lossy(&broken.stdout).contains("broken at record 2"), "{broken:?}");
+
+    let missing = Command::new(env!("CARGO_BIN_EXE_yiwang")).args(["audit", "verify", "--data-dir", "/nonexistent"]).output().unwrap();
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"), "{missing:?}");
 }

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use yiwang::app::{App, Options};
 use yiwang::bus::{Event, Subscription};
 use yiwang::clock::SharedClock;
+use yiwang::identity::{AccountKind, NewUser, Role};
 use yiwang::runtime::{LoadError, LoadedPlugin, Runtime, Supervision};
 use yiwang::services::Services;
 use yiwang_registry::TopicPattern;
@@ -48,8 +49,14 @@ pub struct TestHost {
     pub runtime: Arc<Runtime>,
     pub services: Arc<Services>,
     pub base_url: String,
+    /// A bearer token of the test operator `ops`.
+    pub token: String,
+    client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
 }
+
+/// The test operator's password.
+pub const OPS_PASSWORD: &str = "运行-ops-password";
 
 /// Settings for [`TestHost::start`].
 pub struct TestOptions {
@@ -90,13 +97,32 @@ impl TestHost {
         }
         let runtime = app.state.runtime.clone();
         let services = app.state.services.clone();
+        let now = services.clock.now_ms();
+        services
+            .identity
+            .create_user(
+                &NewUser {
+                    id: "ops".into(),
+                    username: "ops".into(),
+                    display_name: "运维值班".into(),
+                    password: OPS_PASSWORD.into(),
+                    department: Some("command-center".into()),
+                    org_unit: "320100".into(),
+                    kind: AccountKind::Staff,
+                    roles: vec![(Role::Operator, "320100".into())],
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let (issued, _) = services.identity.login("ops", OPS_PASSWORD, now).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
         tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
         }));
-        TestHost { dir, runtime, services, base_url, shutdown: Some(tx) }
+        TestHost { dir, runtime, services, base_url, token: issued.token, client: reqwest::Client::new(), shutdown: Some(tx) }
     }
 
     /// The plugins folder.
@@ -137,16 +163,30 @@ impl TestHost {
         id
     }
 
-    /// GET a path and parse the JSON body.
-    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::get(format!("{}{path}", self.base_url)).await.unwrap();
+    /// Send a request as `token` (or anonymously) and parse the JSON body (`null` when empty).
+    pub async fn call(&self, method: &str, path: &str, token: Option<&str>, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.client.request(method, format!("{}{path}", self.base_url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
         let status = r.status().as_u16();
-        (status, r.json().await.unwrap())
+        let text = r.text().await.unwrap();
+        (status, if text.is_empty() { serde_json::Value::Null } else { serde_json::from_str(&text).unwrap() })
     }
 
-    /// GET a path as text.
+    /// GET a path as the test operator and parse the JSON body.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        self.call("GET", path, Some(&self.token), None).await
+    }
+
+    /// GET a path as the test operator, as text.
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let r = reqwest::get(format!("{}{path}", self.base_url)).await.unwrap();
+        let r = self.client.get(format!("{}{path}", self.base_url)).bearer_auth(&self.token).send().await.unwrap();
         (r.status().as_u16(), r.text().await.unwrap())
     }
 

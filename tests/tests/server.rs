@@ -56,3 +56,66 @@ async fn health_plugins_and_metrics() {
     assert_eq!(status, 404);
     assert_eq!(err["error"]["code"], "not-found");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_tokens_roles_and_refusals() {
+    let clock = yiwang::clock::ManualClock::new(1_800_000_000_000);
+    let host = TestHost::start(TestOptions {
+        clock: Some(clock.clone() as std::sync::Arc<dyn yiwang::clock::Clock>),
+        ..TestOptions::default()
+    })
+    .await;
+
+    // No token, a made-up token, a wrong password: 401, one error shape.
+    let (status, err) = host.call("GET", "/api/plugins", None, None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (401, Some("unauthorized")));
+    assert_eq!(host.call("GET", "/api/plugins", Some("yw_forged"), None).await.0, 401);
+    let wrong = json!({ "username": "ops", "password": "not-the-password" });
+    assert_eq!(host.call("POST", "/api/auth/login", None, Some(wrong)).await.0, 401);
+    let unknown = json!({ "username": "nobody", "password": "whatever-password" });
+    let (status, err) = host.call("POST", "/api/auth/login", None, Some(unknown)).await;
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["message"], "wrong user name or password", "unknown names look like wrong passwords");
+
+    // The operator creates a dispatcher; bad bodies name the field.
+    let dispatcher = json!({
+        "id": "zhang.san", "username": "zhangsan", "display_name": "张三", "password": "调度-password-1",
+        "department": "command-center", "org_unit": "320100", "kind": "staff",
+        "roles": [["dispatcher", "320100"]]
+    });
+    let (status, created) = host.call("POST", "/api/users", Some(&host.token), Some(dispatcher.clone())).await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["roles"], json!([["dispatcher", "320100"]]));
+    let mut bad = dispatcher.clone();
+    bad["roles"] = json!([["emperor", "320100"]]);
+    let (status, err) = host.call("POST", "/api/users", Some(&host.token), Some(bad)).await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("roles[0]"), "{err}");
+    let mut elsewhere = dispatcher.clone();
+    elsewhere["id"] = json!("li.si");
+    elsewhere["username"] = json!("lisi");
+    elsewhere["org_unit"] = json!("999999");
+    assert_eq!(host.call("POST", "/api/users", Some(&host.token), Some(elsewhere)).await.0, 404);
+    assert_eq!(host.call("POST", "/api/users", Some(&host.token), Some(dispatcher)).await.0, 422, "duplicate");
+
+    // The dispatcher logs in, is who they say, and may not run plugins: 403, audited.
+    let login = json!({ "username": "zhangsan", "password": "调度-password-1" });
+    let (status, session) = host.call("POST", "/api/auth/login", None, Some(login)).await;
+    assert_eq!(status, 200, "{session}");
+    let token = session["token"].as_str().unwrap().to_owned();
+    let (_, me) = host.call("GET", "/api/auth/me", Some(&token), None).await;
+    assert_eq!(me["display_name"], "张三");
+    let (status, err) = host.call("GET", "/api/plugins", Some(&token), None).await;
+    assert_eq!((status, err["error"]["code"].as_str()), (403, Some("forbidden")));
+    let denied = host.services.audit.find(Some("user:zhang.san"), Some("plugins.list"), 10).await.unwrap();
+    assert_eq!(denied.len(), 1);
+    assert_eq!(denied[0].outcome, "denied");
+    assert_eq!(host.call("POST", "/api/users", Some(&token), Some(json!({}))).await.0, 400, "body checked first");
+
+    // Log-out revokes; expiry ends a token on the injected clock.
+    assert_eq!(host.call("POST", "/api/auth/logout", Some(&token), None).await.0, 204);
+    assert_eq!(host.call("GET", "/api/auth/me", Some(&token), None).await.0, 401);
+    assert_eq!(host.call("GET", "/api/plugins", Some(&host.token), None).await.0, 200);
+    clock.advance(yiwang::identity::auth::TOKEN_LIFETIME_MS);
+    assert_eq!(host.call("GET", "/api/plugins", Some(&host.token), None).await.0, 401, "expired");
+}

@@ -51,3 +51,42 @@ impl IntoResponse for ApiError {
         (status, Json(serde_json::json!({ "error": { "code": code, "message": message } }))).into_response()
     }
 }
+
+impl From<crate::services::ServiceError> for ApiError {
+    fn from(e: crate::services::ServiceError) -> Self {
+        use crate::services::ServiceError as E;
+        match e {
+            E::Invalid(m) => ApiError::Unprocessable(m),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Storage(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+/// A JSON request body whose errors name the offending field:
+/// `400 {"error": {"code": "bad-request", "message": "field `roles[0]`: …"}}`.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the body: {e}")))?;
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        serde_path_to_error::deserialize(&mut de).map(JsonBody).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            if path == "." {
+                ApiError::BadRequest(format!("body: {inner}"))
+            } else {
+                ApiError::BadRequest(format!("field `{path}`: {inner}"))
+            }
+        })
+    }
+}

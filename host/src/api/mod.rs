@@ -2,6 +2,7 @@
 //! belong to no single capability (health, metrics). Each capability adds its
 //! own routes from its `http` module.
 
+pub mod auth;
 pub mod error;
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
-pub use error::ApiError;
+pub use error::{ApiError, JsonBody};
 
 use crate::runtime::Runtime;
 use crate::services::Services;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .merge(crate::identity::http::router())
         .merge(crate::runtime::http::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)

@@ -12,7 +12,7 @@ use sqlx::Row;
 use crate::bus::{Bus, Event, GeoPoint};
 use crate::clock::SharedClock;
 use crate::db::Db;
-use crate::services::new_id;
+use crate::services::{ServiceError, new_id};
 
 /// What opens a case.
 #[derive(Debug, Clone, Serialize)]
@@ -41,37 +41,27 @@ pub struct Warning {
     pub parameters: Vec<(String, String)>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CaseError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error(transparent)]
-    Storage(#[from] sqlx::Error),
-}
-
 fn is_digest(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl CaseDraft {
-    fn validate(&self) -> Result<(), CaseError> {
+    fn validate(&self) -> Result<(), ServiceError> {
         let code = &self.category_code;
         if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(CaseError::Invalid(format!("category-code `{code}` must be 1-16 digits")));
+            return Err(ServiceError::Invalid(format!("category-code `{code}` must be 1-16 digits")));
         }
         if self.title.trim().is_empty() || self.title.chars().count() > 200 {
-            return Err(CaseError::Invalid("title must be 1-200 characters".into()));
+            return Err(ServiceError::Invalid("title must be 1-200 characters".into()));
         }
         if self.description.len() > 64 * 1024 {
-            return Err(CaseError::Invalid("description is longer than 64 KiB".into()));
+            return Err(ServiceError::Invalid("description is longer than 64 KiB".into()));
         }
         if let Some(p) = self.location {
-            p.validate().map_err(|m| CaseError::Invalid(format!("location: {m}")))?;
+            p.validate().map_err(|m| ServiceError::Invalid(format!("location: {m}")))?;
         }
         if let Some(bad) = self.evidence.iter().find(|d| !is_digest(d)) {
-            return Err(CaseError::Invalid(format!("evidence `{bad}` is not a lowercase sha256 digest")));
+            return Err(ServiceError::Invalid(format!("evidence `{bad}` is not a lowercase sha256 digest")));
         }
         Ok(())
     }
@@ -90,7 +80,7 @@ impl Cases {
     }
 
     /// Store a new case in state `reported` and announce it; returns its id.
-    pub async fn open(&self, draft: &CaseDraft, opened_by: &str, department: Option<&str>) -> Result<String, CaseError> {
+    pub async fn open(&self, draft: &CaseDraft, opened_by: &str, department: Option<&str>) -> Result<String, ServiceError> {
         draft.validate()?;
         let id = new_id();
         let now = self.clock.now_ms();
@@ -121,17 +111,17 @@ impl Cases {
     }
 
     /// Add a note or an evidence reference to an existing case.
-    pub async fn add_note(&self, case_id: &str, author: &str, kind: &str, body: &str) -> Result<(), CaseError> {
+    pub async fn add_note(&self, case_id: &str, author: &str, kind: &str, body: &str) -> Result<(), ServiceError> {
         if kind == "evidence" && !is_digest(body) {
-            return Err(CaseError::Invalid(format!("`{body}` is not a lowercase sha256 digest")));
+            return Err(ServiceError::Invalid(format!("`{body}` is not a lowercase sha256 digest")));
         }
         if body.trim().is_empty() || body.len() > 64 * 1024 {
-            return Err(CaseError::Invalid("note must be 1 byte to 64 KiB".into()));
+            return Err(ServiceError::Invalid("note must be 1 byte to 64 KiB".into()));
         }
         let mut tx = self.db.pool().begin().await?;
         let exists = sqlx::query("SELECT 1 FROM cases WHERE id = $1").bind(case_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
-            return Err(CaseError::NotFound(format!("no case `{case_id}`")));
+            return Err(ServiceError::NotFound(format!("no case `{case_id}`")));
         }
         insert_note(&mut tx, case_id, self.clock.now_ms(), author, kind, body).await?;
         tx.commit().await?;
@@ -139,7 +129,7 @@ impl Cases {
     }
 
     /// The status of a case, if it exists.
-    pub async fn status(&self, case_id: &str) -> Result<Option<String>, CaseError> {
+    pub async fn status(&self, case_id: &str) -> Result<Option<String>, ServiceError> {
         let row = sqlx::query("SELECT status FROM cases WHERE id = $1").bind(case_id).fetch_optional(self.db.pool()).await?;
         Ok(match row {
             Some(r) => Some(r.try_get(0)?),
@@ -148,12 +138,12 @@ impl Cases {
     }
 
     /// Store a warning and publish it on `warning.<category>`; returns its id.
-    pub async fn raise_warning(&self, source: &str, w: &Warning, location: Option<GeoPoint>) -> Result<String, CaseError> {
+    pub async fn raise_warning(&self, source: &str, w: &Warning, location: Option<GeoPoint>) -> Result<String, ServiceError> {
         if w.headline.trim().is_empty() || w.event.trim().is_empty() {
-            return Err(CaseError::Invalid("a warning needs an event and a headline".into()));
+            return Err(ServiceError::Invalid("a warning needs an event and a headline".into()));
         }
         let id = new_id();
-        let body = serde_json::to_string(w).map_err(|e| CaseError::Invalid(e.to_string()))?;
+        let body = serde_json::to_string(w).map_err(|e| ServiceError::Invalid(e.to_string()))?;
         sqlx::query(
             "INSERT INTO warnings (id, source, category, event, severity, urgency, certainty, headline, body, created) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

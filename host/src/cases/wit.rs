@@ -2,21 +2,13 @@
 
 use yiwang_registry::manifest::CaseOp;
 
-use super::{CaseDraft, CaseError, Warning};
+use super::{CaseDraft, Warning};
 use crate::bus::GeoPoint;
 use crate::runtime::bindings::yiwang::gov::cases::Host;
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
 use crate::runtime::state::PluginState;
 
 impl PluginState {
-    fn case_error(&self, action: &str, e: CaseError) -> Error {
-        match e {
-            CaseError::Invalid(m) => Error::Invalid(m),
-            CaseError::NotFound(m) => Error::NotFound(m),
-            CaseError::Storage(e) => self.unavailable(action, e.into()),
-        }
-    }
-
     async fn check_case_op(&mut self, op: CaseOp, action: &str, subject: &str) -> Result<(), Error> {
         if self.grants().cases.contains(&op) {
             Ok(())
@@ -160,7 +152,7 @@ impl Host for PluginState {
                 self.audit_ok("cases.open-case", &id).await;
                 Ok(id)
             }
-            Err(e) => Err(self.case_error("cases.open-case", e)),
+            Err(e) => Err(self.service_error("cases.open-case", e)),
         }
     }
 
@@ -168,14 +160,14 @@ impl Host for PluginState {
         self.check_case_op(CaseOp::Note, "cases.add-note", &case_id).await?;
         let principal = self.plugin.principal.clone();
         let r = self.services().cases.add_note(&case_id, &principal, "note", &text).await;
-        r.map_err(|e| self.case_error("cases.add-note", e))
+        r.map_err(|e| self.service_error("cases.add-note", e))
     }
 
     async fn add_evidence(&mut self, case_id: String, digest: String) -> Result<(), Error> {
         self.check_case_op(CaseOp::Evidence, "cases.add-evidence", &case_id).await?;
         let principal = self.plugin.principal.clone();
         let r = self.services().cases.add_note(&case_id, &principal, "evidence", &digest).await;
-        r.map_err(|e| self.case_error("cases.add-evidence", e))
+        r.map_err(|e| self.service_error("cases.add-evidence", e))
     }
 
     async fn raise_warning(&mut self, warning: wit::Warning) -> Result<String, Error> {
@@ -191,6 +183,6 @@ impl PluginState {
         let (w, location) = warning_from_wit(warning);
         let principal = self.plugin.principal.clone();
         let r = self.services().cases.raise_warning(&principal, &w, location).await;
-        r.map_err(|e| self.case_error("cases.raise-warning", e))
+        r.map_err(|e| self.service_error("cases.raise-warning", e))
     }
 }

@@ -8,6 +8,7 @@ use sqlx::Row;
 
 use crate::clock::SharedClock;
 use crate::db::{Backend, Db};
+use crate::services::ServiceError;
 
 /// How widely a data set is shared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -73,17 +74,6 @@ pub struct Reading {
     pub value: f64,
 }
 
-/// Errors a data call can produce, before they are mapped for HTTP or WIT.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error(transparent)]
-    Storage(#[from] sqlx::Error),
-}
-
 /// A field name usable in a filter: letters, digits, `_` and `-` only, so that
 /// it can never change the meaning of the query it is bound into.
 fn valid_field(field: &str) -> bool {
@@ -104,7 +94,7 @@ impl Data {
     }
 
     /// A data set's header.
-    pub async fn dataset(&self, name: &str) -> Result<Option<Dataset>, DataError> {
+    pub async fn dataset(&self, name: &str) -> Result<Option<Dataset>, ServiceError> {
         let row = sqlx::query("SELECT name, title, owner_department, sharing, shared_with FROM datasets WHERE name = $1")
             .bind(name)
             .fetch_optional(self.db.pool())
@@ -121,7 +111,7 @@ impl Data {
     }
 
     /// Whether any sensor kind of this name is known.
-    pub async fn sensor_kind_exists(&self, kind: &str) -> Result<bool, DataError> {
+    pub async fn sensor_kind_exists(&self, kind: &str) -> Result<bool, ServiceError> {
         let row = sqlx::query("SELECT 1 FROM sensor_kinds WHERE kind = $1")
             .bind(kind)
             .fetch_optional(self.db.pool())
@@ -130,7 +120,7 @@ impl Data {
     }
 
     /// One record.
-    pub async fn get(&self, dataset: &str, key: &str) -> Result<Option<Record>, DataError> {
+    pub async fn get(&self, dataset: &str, key: &str) -> Result<Option<Record>, ServiceError> {
         let row = sqlx::query("SELECT key, value, updated FROM records WHERE dataset = $1 AND key = $2")
             .bind(dataset)
             .bind(key)
@@ -149,19 +139,19 @@ impl Data {
         filters: &[(String, String)],
         offset: u32,
         limit: u32,
-    ) -> Result<Vec<Record>, DataError> {
+    ) -> Result<Vec<Record>, ServiceError> {
         let mut sql = String::from("SELECT key, value, updated FROM records WHERE dataset = $1");
         let mut binds: Vec<String> = vec![dataset.to_owned()];
         for (field, value) in filters {
             if !valid_field(field) {
-                return Err(DataError::Invalid(format!(
+                return Err(ServiceError::Invalid(format!(
                     "filter field `{field}` may hold only letters, digits, `_` and `-`"
                 )));
             }
             let parsed: serde_json::Value = serde_json::from_str(value)
-                .map_err(|e| DataError::Invalid(format!("filter `{field}`: value is not JSON: {e}")))?;
+                .map_err(|e| ServiceError::Invalid(format!("filter `{field}`: value is not JSON: {e}")))?;
             if parsed.is_object() || parsed.is_array() {
-                return Err(DataError::Invalid(format!("filter `{field}`: value must be a JSON scalar")));
+                return Err(ServiceError::Invalid(format!("filter `{field}`: value must be a JSON scalar")));
             }
             let n = binds.len();
             match self.db.backend() {
@@ -196,14 +186,14 @@ impl Data {
     }
 
     /// Insert or replace one record; `value` must be a JSON object.
-    pub async fn put(&self, dataset: &str, key: &str, value: &str) -> Result<(), DataError> {
+    pub async fn put(&self, dataset: &str, key: &str, value: &str) -> Result<(), ServiceError> {
         let parsed: serde_json::Value =
-            serde_json::from_str(value).map_err(|e| DataError::Invalid(format!("value is not JSON: {e}")))?;
+            serde_json::from_str(value).map_err(|e| ServiceError::Invalid(format!("value is not JSON: {e}")))?;
         if !parsed.is_object() {
-            return Err(DataError::Invalid("value must be a JSON object".into()));
+            return Err(ServiceError::Invalid("value must be a JSON object".into()));
         }
         if key.is_empty() || key.len() > 256 {
-            return Err(DataError::Invalid("key must be 1-256 bytes".into()));
+            return Err(ServiceError::Invalid("key must be 1-256 bytes".into()));
         }
         sqlx::query(
             "INSERT INTO records (dataset, key, value, updated) VALUES ($1, $2, $3, $4) \
@@ -219,7 +209,7 @@ impl Data {
     }
 
     /// A sensor by id.
-    pub async fn sensor(&self, id: &str) -> Result<Option<Sensor>, DataError> {
+    pub async fn sensor(&self, id: &str) -> Result<Option<Sensor>, ServiceError> {
         let row = sqlx::query("SELECT id, kind, unit, lat, lon, department FROM sensors WHERE id = $1")
             .bind(id)
             .fetch_optional(self.db.pool())
@@ -238,9 +228,9 @@ impl Data {
     }
 
     /// Register a sensor (or update it).
-    pub async fn upsert_sensor(&self, s: &Sensor) -> Result<(), DataError> {
+    pub async fn upsert_sensor(&self, s: &Sensor) -> Result<(), ServiceError> {
         if !self.sensor_kind_exists(&s.kind).await? {
-            return Err(DataError::Invalid(format!("unknown sensor kind `{}`", s.kind)));
+            return Err(ServiceError::Invalid(format!("unknown sensor kind `{}`", s.kind)));
         }
         sqlx::query(
             "INSERT INTO sensors (id, kind, unit, lat, lon, department) VALUES ($1, $2, $3, $4, $5, $6) \
@@ -259,7 +249,7 @@ impl Data {
     }
 
     /// Store readings of one sensor in one transaction.
-    pub async fn insert_readings(&self, sensor: &str, readings: &[Reading]) -> Result<(), DataError> {
+    pub async fn insert_readings(&self, sensor: &str, readings: &[Reading]) -> Result<(), ServiceError> {
         let mut tx = self.db.pool().begin().await?;
         for r in readings {
             sqlx::query(
@@ -277,9 +267,9 @@ impl Data {
     }
 
     /// Readings with `from <= time < to`, oldest first, at most 10,000.
-    pub async fn readings(&self, sensor: &str, from: i64, to: i64) -> Result<Vec<Reading>, DataError> {
+    pub async fn readings(&self, sensor: &str, from: i64, to: i64) -> Result<Vec<Reading>, ServiceError> {
         if from > to {
-            return Err(DataError::Invalid(format!("window start {from} is after its end {to}")));
+            return Err(ServiceError::Invalid(format!("window start {from} is after its end {to}")));
         }
         let rows = sqlx::query(
             "SELECT time, value FROM readings WHERE sensor = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT 10000",

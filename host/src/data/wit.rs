@@ -4,7 +4,6 @@
 
 use yiwang_registry::manifest::DataTarget;
 
-use super::DataError;
 use crate::runtime::bindings::yiwang::gov::data::{FieldFilter, Host, Reading, Record};
 use crate::runtime::bindings::yiwang::gov::types::{Error, Timestamp};
 use crate::runtime::state::PluginState;
@@ -15,14 +14,6 @@ enum Access {
 }
 
 impl PluginState {
-    fn data_error(&self, action: &str, e: DataError) -> Error {
-        match e {
-            DataError::Invalid(m) => Error::Invalid(m),
-            DataError::NotFound(m) => Error::NotFound(m),
-            DataError::Storage(e) => self.unavailable(action, e.into()),
-        }
-    }
-
     /// Check grant and sharing for `dataset`; `Err` is the error to return.
     async fn check_dataset(&mut self, action: &str, dataset: &str, access: Access) -> Result<(), Error> {
         let target = DataTarget::Dataset(dataset.to_owned());
@@ -40,7 +31,7 @@ impl PluginState {
         let header = match self.services().data.dataset(dataset).await {
             Ok(Some(h)) => h,
             Ok(None) => return Err(Error::NotFound(format!("no data set `{dataset}`"))),
-            Err(e) => return Err(self.data_error(action, e)),
+            Err(e) => return Err(self.service_error(action, e)),
         };
         let department = self.plugin.manifest.department.clone();
         let allowed = match access {
@@ -63,7 +54,7 @@ impl Host for PluginState {
         self.check_dataset("data.get", &dataset, Access::Read).await?;
         match self.services().data.get(&dataset, &key).await {
             Ok(r) => Ok(r.map(|r| Record { key: r.key, value: r.value, updated: r.updated })),
-            Err(e) => Err(self.data_error("data.get", e)),
+            Err(e) => Err(self.service_error("data.get", e)),
         }
     }
 
@@ -78,13 +69,13 @@ impl Host for PluginState {
         let filters: Vec<(String, String)> = filters.into_iter().map(|f| (f.field, f.value)).collect();
         match self.services().data.query(&dataset, &filters, offset, limit).await {
             Ok(rows) => Ok(rows.into_iter().map(|r| Record { key: r.key, value: r.value, updated: r.updated }).collect()),
-            Err(e) => Err(self.data_error("data.query", e)),
+            Err(e) => Err(self.service_error("data.query", e)),
         }
     }
 
     async fn put(&mut self, dataset: String, key: String, value: String) -> Result<(), Error> {
         self.check_dataset("data.put", &dataset, Access::Write).await?;
-        self.services().data.put(&dataset, &key, &value).await.map_err(|e| self.data_error("data.put", e))
+        self.services().data.put(&dataset, &key, &value).await.map_err(|e| self.service_error("data.put", e))
     }
 
     async fn readings(&mut self, sensor: String, from: Timestamp, to: Timestamp) -> Result<Vec<Reading>, Error> {
@@ -98,7 +89,7 @@ impl Host for PluginState {
                 }
                 return Err(Error::NotFound(format!("no sensor `{sensor}`")));
             }
-            Err(e) => return Err(self.data_error("data.readings", e)),
+            Err(e) => return Err(self.service_error("data.readings", e)),
         };
         if !self.grants().data_read.contains(&DataTarget::SensorKind(header.kind.clone())) {
             let why = format!("`iot:{}` not in grants.data-read", header.kind);
@@ -109,7 +100,7 @@ impl Host for PluginState {
                 .into_iter()
                 .map(|r| Reading { sensor: sensor.clone(), time: r.time, value: r.value, unit: header.unit.clone() })
                 .collect()),
-            Err(e) => Err(self.data_error("data.readings", e)),
+            Err(e) => Err(self.service_error("data.readings", e)),
         }
     }
 }

@@ -1,12 +1,120 @@
 //! Unified identity (统一用户认证): departments, org units on the four command
 //! levels, users and their roles.
 
+pub mod auth;
+pub mod http;
 pub mod wit;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use crate::db::Db;
+use crate::services::ServiceError;
+
+/// What a person may do, held within an org unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// A resident with an account (随手拍, ratings).
+    Resident,
+    /// A grid worker (网格员): patrols, checks.
+    GridWorker,
+    /// A dispatcher at a command centre (派遣员).
+    Dispatcher,
+    /// A department's case handler (处置人员).
+    Handler,
+    /// A supervisor (监督员/督办).
+    Supervisor,
+    /// A leader (领导): sees the situation, approves.
+    Leader,
+    /// A platform operator: loads and watches plugins, manages accounts.
+    Operator,
+    /// A plugin publisher (a vendor or a department developer).
+    Publisher,
+}
+
+impl Role {
+    pub const ALL: [Role; 8] = [
+        Role::Resident,
+        Role::GridWorker,
+        Role::Dispatcher,
+        Role::Handler,
+        Role::Supervisor,
+        Role::Leader,
+        Role::Operator,
+        Role::Publisher,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Resident => "resident",
+            Role::GridWorker => "grid-worker",
+            Role::Dispatcher => "dispatcher",
+            Role::Handler => "handler",
+            Role::Supervisor => "supervisor",
+            Role::Leader => "leader",
+            Role::Operator => "operator",
+            Role::Publisher => "publisher",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == text)
+    }
+}
+
+/// The kind of account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Staff,
+    Resident,
+    /// A plugin's service identity.
+    Service,
+}
+
+impl AccountKind {
+    fn name(self) -> &'static str {
+        match self {
+            AccountKind::Staff => "staff",
+            AccountKind::Resident => "resident",
+            AccountKind::Service => "service",
+        }
+    }
+}
+
+/// Who is calling: a user with their roles, as every route sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Principal {
+    pub id: String,
+    pub display_name: String,
+    pub kind: String,
+    pub department: Option<String>,
+    pub org_unit: String,
+    /// (role, org unit) pairs.
+    pub roles: Vec<(Role, String)>,
+    pub verified: bool,
+}
+
+impl Principal {
+    /// Whether the principal holds `role` anywhere.
+    pub fn has_role(&self, role: Role) -> bool {
+        self.roles.iter().any(|(r, _)| *r == role)
+    }
+}
+
+/// A user to create.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewUser {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub password: String,
+    pub department: Option<String>,
+    pub org_unit: String,
+    pub kind: AccountKind,
+    pub roles: Vec<(Role, String)>,
+}
 
 /// A department.
 #[derive(Debug, Clone, Serialize)]
@@ -33,6 +141,106 @@ pub struct Identity {
 impl Identity {
     pub fn new(db: Db) -> Self {
         Identity { db }
+    }
+
+    /// Create a user with a password and roles, in one transaction.
+    pub async fn create_user(&self, u: &NewUser, now: i64) -> Result<(), ServiceError> {
+        if !crate::services::valid_id(&u.id) || !crate::services::valid_id(&u.username) {
+            return Err(ServiceError::Invalid("id and username must be 1-64 characters of a-z, 0-9, `-`, `_`, `.`".into()));
+        }
+        if u.display_name.trim().is_empty() {
+            return Err(ServiceError::Invalid("display_name must not be empty".into()));
+        }
+        let hash = auth::hash_password(&u.password)?;
+        if let Some(d) = &u.department
+            && self.department(d).await?.is_none()
+        {
+            return Err(ServiceError::NotFound(format!("unknown department `{d}`")));
+        }
+        for unit in std::iter::once(&u.org_unit).chain(u.roles.iter().map(|(_, unit)| unit)) {
+            if !self.org_unit_exists(unit).await? {
+                return Err(ServiceError::NotFound(format!("unknown org unit `{unit}`")));
+            }
+        }
+        let mut tx = self.db.pool().begin().await?;
+        let taken = sqlx::query("SELECT 1 FROM users WHERE id = $1 OR username = $2")
+            .bind(&u.id)
+            .bind(&u.username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if taken.is_some() {
+            return Err(ServiceError::Invalid(format!("user `{}` or username `{}` exists", u.id, u.username)));
+        }
+        sqlx::query(
+            "INSERT INTO users (id, display_name, department, org_unit, username, password_hash, kind, verified, disabled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 0, 0)",
+        )
+        .bind(&u.id)
+        .bind(&u.display_name)
+        .bind(u.department.as_deref())
+        .bind(&u.org_unit)
+        .bind(&u.username)
+        .bind(&hash)
+        .bind(u.kind.name())
+        .execute(&mut *tx)
+        .await?;
+        for (role, unit) in &u.roles {
+            sqlx::query("INSERT INTO user_roles (user_id, role, org_unit) VALUES ($1, $2, $3)")
+                .bind(&u.id)
+                .bind(role.name())
+                .bind(unit)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        let _ = now;
+        Ok(())
+    }
+
+    /// A user's principal (roles included), if the user exists.
+    pub async fn principal(&self, id: &str) -> Result<Option<Principal>, ServiceError> {
+        let row = sqlx::query("SELECT id, display_name, kind, department, org_unit, verified FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(r) = row else { return Ok(None) };
+        let roles = sqlx::query("SELECT role, org_unit FROM user_roles WHERE user_id = $1 ORDER BY role, org_unit")
+            .bind(id)
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .filter_map(|r| {
+                let role: String = r.try_get(0).ok()?;
+                Some((Role::parse(&role)?, r.try_get::<String, _>(1).ok()?))
+            })
+            .collect();
+        Ok(Some(Principal {
+            id: r.try_get(0)?,
+            display_name: r.try_get(1)?,
+            kind: r.try_get(2)?,
+            department: r.try_get(3)?,
+            org_unit: r.try_get(4)?,
+            roles,
+            verified: r.try_get::<i64, _>(5)? != 0,
+        }))
+    }
+
+    /// Whether org unit `unit` is `ancestor` or lies below it.
+    pub async fn unit_within(&self, unit: &str, ancestor: &str) -> Result<bool, ServiceError> {
+        let mut current = Some(unit.to_owned());
+        // The hierarchy has five levels; the bound guards against a cycle in bad data.
+        for _ in 0..16 {
+            let Some(code) = current else { return Ok(false) };
+            if code == ancestor {
+                return Ok(true);
+            }
+            current = sqlx::query("SELECT parent FROM org_units WHERE code = $1")
+                .bind(&code)
+                .fetch_optional(self.db.pool())
+                .await?
+                .and_then(|r| r.try_get::<Option<String>, _>(0).ok().flatten());
+        }
+        Ok(false)
     }
 
     /// A department by code.

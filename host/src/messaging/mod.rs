@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::identity::Identity;
-use crate::services::new_id;
+use crate::services::{ServiceError, new_id};
 
 /// Whom a message is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -32,16 +32,6 @@ impl Recipient {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum MessageError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error(transparent)]
-    Storage(#[from] anyhow::Error),
-}
-
 /// The messaging service.
 pub struct Messaging {
     db: Db,
@@ -61,12 +51,12 @@ impl Messaging {
         to: &Recipient,
         subject: &str,
         body: &str,
-    ) -> Result<String, MessageError> {
+    ) -> Result<String, ServiceError> {
         if subject.trim().is_empty() || subject.chars().count() > 200 {
-            return Err(MessageError::Invalid("subject must be 1-200 characters".into()));
+            return Err(ServiceError::Invalid("subject must be 1-200 characters".into()));
         }
         if body.len() > 64 * 1024 {
-            return Err(MessageError::Invalid("body is longer than 64 KiB".into()));
+            return Err(ServiceError::Invalid("body is longer than 64 KiB".into()));
         }
         let exists = match to {
             Recipient::User { id } => identity.user_exists(id).await?,
@@ -75,7 +65,7 @@ impl Messaging {
         };
         let (kind, address) = to.parts();
         if !exists {
-            return Err(MessageError::NotFound(format!("no {kind} `{address}`")));
+            return Err(ServiceError::NotFound(format!("no {kind} `{address}`")));
         }
         let id = new_id();
         sqlx::query(

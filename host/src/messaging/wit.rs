@@ -2,7 +2,7 @@
 
 use yiwang_registry::manifest::MessageTarget;
 
-use super::{MessageError, Recipient};
+use super::Recipient;
 use crate::runtime::bindings::yiwang::gov::messaging::{Host, Recipient as WitRecipient};
 use crate::runtime::bindings::yiwang::gov::types::Error;
 use crate::runtime::state::PluginState;
@@ -39,12 +39,8 @@ impl Host for PluginState {
         }
         let services = self.plugin.services.clone();
         let sender = self.plugin.principal.clone();
-        match services.messaging.send(&services.identity, &sender, &to, &subject, &body).await {
-            Ok(id) => Ok(id),
-            Err(MessageError::Invalid(m)) => Err(Error::Invalid(m)),
-            Err(MessageError::NotFound(m)) => Err(Error::NotFound(m)),
-            Err(MessageError::Storage(e)) => Err(self.unavailable("messaging.send", e)),
-        }
+        let sent = services.messaging.send(&services.identity, &sender, &to, &subject, &body).await;
+        sent.map_err(|e| self.service_error("messaging.send", e))
     }
 }
 

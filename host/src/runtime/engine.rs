@@ -132,8 +132,11 @@ impl ComponentCache {
 
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    // Read, rather than map, the file: a mapped file that someone truncates
+    // while the host runs would crash it (SIGBUS); a copy in memory cannot.
+    let bytes = std::fs::read(path)?;
     // SAFETY: the file was written by `precompile_component` of an engine with the
     // same compatibility hash (the folder name), into the host's own data
     // directory, by an atomic rename; wasmtime still checks its header and version.
-    Ok(unsafe { Component::deserialize_file(engine, path)? })
+    Ok(unsafe { Component::deserialize(engine, &bytes)? })
 }

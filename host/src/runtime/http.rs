@@ -5,10 +5,12 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
-use super::LoadedPlugin;
+use super::{CacheOutcome, LoadedPlugin};
 use super::plugin::StatsView;
 use super::supervisor::HealthView;
+use crate::api::auth::AuthUser;
 use crate::api::{ApiError, AppState};
+use crate::identity::Role;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/api/plugins", get(list)).route("/api/plugins/{name}", get(one))
@@ -25,6 +27,8 @@ pub struct PluginView {
     pub description: String,
     pub digest: String,
     pub path: String,
+    /// `cache` when the component came precompiled from the cache, `compiled` otherwise.
+    pub compiled_from: &'static str,
     pub loaded_at_ms: i64,
     pub subscribe: Vec<String>,
     pub grants: GrantsView,
@@ -67,8 +71,12 @@ fn view(p: &LoadedPlugin) -> PluginView {
         publisher: m.publisher.clone(),
         world: m.world.to_string(),
         description: m.description.clone(),
-        digest: p.digest.clone(),
-        path: p.path.display().to_string(),
+        digest: p.origin.digest.clone(),
+        path: p.origin.path.display().to_string(),
+        compiled_from: match p.origin.compiled {
+            CacheOutcome::Hit => "cache",
+            CacheOutcome::Compiled => "compiled",
+        },
         loaded_at_ms: p.loaded_at,
         subscribe: m.subscribe.iter().map(|t| t.to_string()).collect(),
         grants: GrantsView {
@@ -96,11 +104,13 @@ fn view(p: &LoadedPlugin) -> PluginView {
     }
 }
 
-async fn list(State(state): State<AppState>) -> Json<Vec<PluginView>> {
-    Json(state.runtime.plugins().iter().map(|p| view(p)).collect())
+async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<PluginView>>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.list").await?;
+    Ok(Json(state.runtime.plugins().iter().map(|p| view(p)).collect()))
 }
 
-async fn one(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+async fn one(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.get").await?;
     let p = state.runtime.plugin(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
     Ok(Json(view(&p)))
 }

@@ -23,7 +23,7 @@ use yiwang_registry::{Manifest, ManifestError};
 use bindings::DepartmentPlugin;
 use bindings::exports::yiwang::gov::{handler, lifecycle, model};
 pub use engine::{CacheOutcome, ComponentCache, EngineSettings};
-pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, PluginContext};
+pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext};
 use plugin::Exports;
 use state::PluginState;
 pub use supervisor::Supervision;
@@ -178,7 +178,7 @@ impl Runtime {
         self.check_catalogue(&manifest, manifest_path).await?;
 
         let digest = engine::digest(bytes);
-        let (component, _) = self
+        let (component, compiled) = self
             .cache
             .load(&self.engine, bytes, &digest)
             .map_err(|e| err(wasm_path, "component", format!("not a valid component: {e:#}")))?;
@@ -206,8 +206,7 @@ impl Runtime {
         let ctx = PluginContext::new(manifest, self.services.clone());
         let plugin = Arc::new(LoadedPlugin::new(
             ctx,
-            digest,
-            manifest_path.parent().unwrap_or(Path::new(".")).to_owned(),
+            Origin { digest, path: manifest_path.parent().unwrap_or(Path::new(".")).to_owned(), compiled },
             self.engine.clone(),
             pre,
             exports,
@@ -237,16 +236,8 @@ impl Runtime {
                 worker.deliver(&event).await;
             }
         });
-        self.services
-            .audit
-            .record(crate::audit::Entry {
-                actor: "host",
-                action: "plugin.load",
-                subject: &plugin.ctx.principal,
-                outcome: "ok",
-                detail: &format!("version {} digest {}", plugin.ctx.manifest.version, plugin.digest),
-            })
-            .await;
+        let detail = format!("version {} digest {}", plugin.ctx.manifest.version, plugin.origin.digest);
+        self.services.audit.record_host("plugin.load", &plugin.ctx.principal, "ok", &detail).await;
         Ok(plugin)
     }
 

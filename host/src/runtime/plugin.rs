@@ -17,7 +17,7 @@ use yiwang_registry::Manifest;
 
 use super::bindings::exports::yiwang::gov::{handler, lifecycle, model};
 use super::bindings::yiwang::gov::types as wit;
-use super::engine::ticks_for;
+use super::engine::{CacheOutcome, ticks_for};
 use super::state::PluginState;
 use super::supervisor::{Health, HealthView, Supervision};
 use crate::bus::{Event, SubscriptionHandle};
@@ -205,13 +205,21 @@ pub struct Warm {
     model: Option<model::Guest>,
 }
 
+/// Where a loaded plugin's code came from.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    /// sha256 of the component.
+    pub digest: String,
+    /// The package folder.
+    pub path: PathBuf,
+    /// Whether the component came precompiled from the cache.
+    pub compiled: CacheOutcome,
+}
+
 /// A plugin loaded into the runtime.
 pub struct LoadedPlugin {
     pub ctx: Arc<PluginContext>,
-    /// sha256 of the component.
-    pub digest: String,
-    /// Where the package was loaded from.
-    pub path: PathBuf,
+    pub origin: Origin,
     /// When it was loaded (ms since the epoch).
     pub loaded_at: i64,
     pub(crate) engine: Engine,
@@ -228,11 +236,9 @@ pub struct LoadedPlugin {
 }
 
 impl LoadedPlugin {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         ctx: Arc<PluginContext>,
-        digest: String,
-        path: PathBuf,
+        origin: Origin,
         engine: Engine,
         pre: InstancePre<PluginState>,
         exports: Exports,
@@ -243,8 +249,7 @@ impl LoadedPlugin {
         LoadedPlugin {
             loaded_at: ctx.services.clock.now_ms(),
             ctx,
-            digest,
-            path,
+            origin,
             engine,
             pre,
             exports,
@@ -362,17 +367,9 @@ impl LoadedPlugin {
                     stats.quarantines.inc();
                     stats.quarantined.set(1);
                     tracing::error!(plugin = self.name(), until_ms = until, "plugin quarantined after repeated failures");
-                    self.ctx
-                        .services
-                        .audit
-                        .record(crate::audit::Entry {
-                            actor: "host",
-                            action: "plugin.quarantine",
-                            subject: &self.ctx.principal,
-                            outcome: "quarantined",
-                            detail: &format!("{}: {message}", kind.name()),
-                        })
-                        .await;
+                    let detail = format!("{}: {message}", kind.name());
+                    let audit = &self.ctx.services.audit;
+                    audit.record_host("plugin.quarantine", &self.ctx.principal, "quarantined", &detail).await;
                 }
             }
             CallOutcome::Skipped => {}

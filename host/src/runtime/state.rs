@@ -12,7 +12,7 @@ use super::bindings::yiwang::gov::types::Error;
 use super::bindings::yiwang::gov::{config, logging, types};
 use super::plugin::PluginContext;
 use crate::audit::Entry;
-use crate::services::Services;
+use crate::services::{ServiceError, Services};
 
 /// Denied host calls audited per call. A plugin that keeps knocking on closed
 /// doors gets one record per knock up to this many, then the rest are counted
@@ -112,6 +112,15 @@ impl PluginState {
     pub async fn audit_ok(&mut self, action: &str, subject: &str) {
         let plugin = self.plugin.clone();
         plugin.services.audit.record(Entry { actor: &plugin.principal, action, subject, outcome: "ok", detail: "" }).await;
+    }
+
+    /// Map a service error for the plugin; storage faults are logged here.
+    pub fn service_error(&self, action: &str, e: ServiceError) -> Error {
+        match e {
+            ServiceError::Invalid(m) => Error::Invalid(m),
+            ServiceError::NotFound(m) => Error::NotFound(m),
+            ServiceError::Storage(e) => self.unavailable(action, e),
+        }
     }
 
     /// A storage or backend fault: logged in full here, reported to the plugin

@@ -1,0 +1,63 @@
+//! Authentication and authorisation as extractors: a handler that takes
+//! [`AuthUser`] runs only for a live bearer token; `require` checks a role and
+//! audits a refusal.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+
+use super::{ApiError, AppState};
+use crate::audit::Entry;
+use crate::identity::auth::AuthError;
+use crate::identity::{Principal, Role};
+
+/// The authenticated caller.
+pub struct AuthUser {
+    pub principal: Principal,
+    /// The bearer token, for log-out.
+    pub token: String,
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::BadCredentials | AuthError::BadToken => ApiError::Unauthorized(e.to_string()),
+            AuthError::Service(e) => e.into(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| ApiError::Unauthorized("an `Authorization: Bearer <token>` header is required".into()))?
+            .trim()
+            .to_owned();
+        let now = state.services.clock.now_ms();
+        let principal = state.services.identity.authenticate(&token, now).await?;
+        Ok(AuthUser { principal, token })
+    }
+}
+
+impl AuthUser {
+    /// Allow the call only if the caller holds `role`; a refusal is audited.
+    pub async fn require(&self, state: &AppState, role: Role, action: &str) -> Result<(), ApiError> {
+        if self.principal.has_role(role) {
+            return Ok(());
+        }
+        let actor = format!("user:{}", self.principal.id);
+        let detail = format!("requires role `{}`", role.name());
+        state
+            .services
+            .audit
+            .record(Entry { actor: &actor, action, subject: action, outcome: "denied", detail: &detail })
+            .await;
+        Err(ApiError::Forbidden(format!("{action} requires the `{}` role", role.name())))
+    }
+}

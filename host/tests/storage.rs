@@ -1,0 +1,175 @@
+//! The storage suite: every test runs on SQLite and on PostgreSQL.
+//!
+//! PostgreSQL tests need `YIWANG_TEST_POSTGRES` (e.g.
+//! `postgres://postgres@127.0.0.1:5432/test`); each test gets a fresh schema. Without
+//! the variable the PostgreSQL variants say "skipped" and return.
+
+use std::sync::Arc;
+
+use yiwang::audit::{Audit, Entry};
+use yiwang::bus::{GeoPoint, MemoryBus};
+use yiwang::cases::{CaseDraft, Cases};
+use yiwang::clock::ManualClock;
+use yiwang::data::{Data, Reading, Sensor, Sharing};
+use yiwang::db::{Backend, Db};
+use yiwang::identity::Identity;
+use yiwang::messaging::{Messaging, Recipient};
+use yiwang::services::ServiceError;
+
+/// The environment variable naming the PostgreSQL server for tests.
+const POSTGRES_ENV: &str = "YIWANG_TEST_POSTGRES";
+
+struct Fixture {
+    db: Db,
+    clock: Arc<ManualClock>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open_sqlite(dir.path()).await.unwrap();
+    assert_eq!(db.backend(), Backend::Sqlite);
+    Fixture { db, clock: ManualClock::new(1_800_000_000_000), _dir: Some(dir) }
+}
+
+/// A fresh schema on the test server, or `None` (and a "skipped" line) without one.
+async fn postgres(test: &str) -> Option<Fixture> {
+    let Ok(base) = std::env::var(POSTGRES_ENV) else {
+        println!("skipped: {test} on PostgreSQL ({POSTGRES_ENV} is not set)");
+        return None;
+    };
+    let schema = format!("t_{}", uuid_like());
+    sqlx::any::install_default_drivers();
+    let admin = sqlx::AnyPool::connect(&base).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
+    let db = Db::connect(&url).await.unwrap();
+    assert_eq!(db.backend(), Backend::Postgres);
+    Some(Fixture { db, clock: ManualClock::new(1_800_000_000_000), _dir: None })
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+    format!("{:x}{:x}", n, std::process::id())
+}
+
+/// Define `$name` as a test body over a `Fixture`, run as `$name::sqlite` and `$name::postgres`.
+macro_rules! storage_test {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                ($body)(super::sqlite().await).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if let Some(f) = super::postgres(stringify!($name)).await {
+                    ($body)(f).await;
+                }
+            }
+        }
+    };
+}
+
+storage_test!(audit_chain_detects_tampering, async |f: Fixture| {
+    let audit = Audit::new(f.db.clone(), f.clock.clone());
+    for i in 0..5 {
+        let subject = format!("s{i}");
+        let e = Entry { actor: "plugin:x", action: "bus.publish", subject: &subject, outcome: "denied", detail: "" };
+        assert_eq!(audit.append(e).await.unwrap(), i + 1);
+    }
+    assert_eq!(audit.verify().await.unwrap(), None);
+    assert_eq!(audit.find(Some("plugin:x"), None, 2).await.unwrap().len(), 2);
+    sqlx::query("UPDATE audit_log SET subject = 'forged' WHERE seq = 3").execute(f.db.pool()).await.unwrap();
+    let broken = audit.verify().await.unwrap().expect("tampering found");
+    assert_eq!(broken.seq, 3);
+    assert!(broken.reason.contains("content"), "{}", broken.reason);
+    // A fresh handle (a restart) continues the chain after the last record.
+    let again = Audit::new(f.db.clone(), f.clock.clone());
+    let e = Entry { actor: "host", action: "x", subject: "y", outcome: "ok", detail: "" };
+    assert_eq!(again.append(e).await.unwrap(), 6);
+});
+
+storage_test!(records_put_get_query_and_reject_injection, async |f: Fixture| {
+    let data = Data::new(f.db.clone(), f.clock.clone());
+    let set = data.dataset("components").await.unwrap().unwrap();
+    assert_eq!(set.sharing, Sharing::Public);
+    assert!(set.readable_by("yingji") && !set.writable_by("yingji") && set.writable_by("chengguan"));
+    let private = data.dataset("vulnerable-residents").await.unwrap().unwrap();
+    assert!(!private.readable_by("chengguan") && private.readable_by("zongzhi"));
+    let shared = data.dataset("hazmat-routes").await.unwrap().unwrap();
+    assert!(shared.readable_by("police") && !shared.readable_by("chengguan"));
+
+    for (key, class, n) in [("3201020101000001", "井盖", 1), ("3201020101000002", "井盖", 2), ("3201020102000001", "路灯", 3)] {
+        let value = serde_json::json!({ "code": key, "class": class, "n": n, "location": [32.0, 118.7] });
+        data.put("components", key, &value.to_string()).await.unwrap();
+    }
+    let got = data.get("components", "3201020101000002").await.unwrap().unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&got.value).unwrap()["n"], 2);
+    assert_eq!(got.updated, 1_800_000_000_000);
+
+    let filter = |f: &str, v: &str| vec![(f.to_owned(), v.to_owned())];
+    let covers = data.query("components", &filter("class", "\"井盖\""), 0, 10).await.unwrap();
+    assert_eq!(covers.iter().map(|r| r.key.as_str()).collect::<Vec<_>>(), ["3201020101000001", "3201020101000002"]);
+    let by_number = data.query("components", &filter("n", "3"), 0, 10).await.unwrap();
+    assert_eq!(by_number.len(), 1);
+    let page = data.query("components", &[], 1, 1).await.unwrap();
+    assert_eq!(page[0].key, "3201020101000002");
+
+    // Upsert replaces.
+    data.put("components", "3201020101000001", r#"{"class":"路灯"}"#).await.unwrap();
+    assert_eq!(data.query("components", &filter("class", "\"井盖\""), 0, 10).await.unwrap().len(), 1);
+
+    // Injection attempts are refused by name, and the table is intact.
+    for (field, value) in [("class') OR 1=1 --", "\"x\""), ("class", "\"x\"' OR '1'='1")] {
+        let r = data.query("components", &filter(field, value), 0, 10).await;
+        assert!(matches!(r, Err(ServiceError::Invalid(_))), "{field} {value}: {r:?}");
+    }
+    assert!(matches!(data.put("components", "k", "[1,2]").await, Err(ServiceError::Invalid(_))));
+    assert_eq!(data.query("components", &[], 0, 10).await.unwrap().len(), 3);
+});
+
+storage_test!(sensor_readings_window, async |f: Fixture| {
+    let data = Data::new(f.db.clone(), f.clock.clone());
+    let s = Sensor { id: "wl-1".into(), kind: "water-level".into(), unit: "m".into(), lat: 32.0, lon: 118.7, department: "yingji".into() };
+    data.upsert_sensor(&s).await.unwrap();
+    let bad = Sensor { kind: "teapot".into(), ..s.clone() };
+    assert!(matches!(data.upsert_sensor(&bad).await, Err(ServiceError::Invalid(_))));
+    let readings: Vec<Reading> = (0..10).map(|i| Reading { time: i * 60_000, value: 1.0 + i as f64 * 0.1 }).collect();
+    data.insert_readings("wl-1", &readings).await.unwrap();
+    let window = data.readings("wl-1", 120_000, 300_000).await.unwrap();
+    assert_eq!(window.iter().map(|r| r.time).collect::<Vec<_>>(), [120_000, 180_000, 240_000]);
+    assert!(matches!(data.readings("wl-1", 10, 5).await, Err(ServiceError::Invalid(_))));
+});
+
+storage_test!(cases_and_messages, async |f: Fixture| {
+    let bus = Arc::new(MemoryBus::default());
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), bus);
+    let draft = CaseDraft {
+        category_code: "0101".into(),
+        title: "井盖缺失".into(),
+        description: "中山路 12 号门前井盖缺失".into(),
+        location: Some(GeoPoint { lat: 32.04, lon: 118.78 }),
+        channel: "snapshot".into(),
+        evidence: vec!["a".repeat(64)],
+    };
+    let id = cases.open(&draft, "plugin:chengguan", Some("chengguan")).await.unwrap();
+    assert_eq!(cases.status(&id).await.unwrap().as_deref(), Some("reported"));
+    cases.add_note(&id, "plugin:chengguan", "note", "已派巡查员").await.unwrap();
+    assert!(matches!(cases.add_note("nope", "x", "note", "y").await, Err(ServiceError::NotFound(_))));
+    let bad = CaseDraft { location: Some(GeoPoint { lat: 132.0, lon: 0.0 }), ..draft.clone() };
+    assert!(matches!(cases.open(&bad, "x", None).await, Err(ServiceError::Invalid(m)) if m.contains("latitude")));
+
+    let identity = Identity::new(f.db.clone());
+    let messaging = Messaging::new(f.db.clone(), f.clock.clone());
+    let to = Recipient::Department { code: "yingji".into() };
+    messaging.send(&identity, "plugin:x", &to, "水位预警", "秦淮河水位超警戒").await.unwrap();
+    let nowhere = Recipient::Department { code: "nowhere".into() };
+    assert!(matches!(messaging.send(&identity, "plugin:x", &nowhere, "s", "b").await, Err(ServiceError::NotFound(_))));
+    assert_eq!(identity.department("yingji").await.unwrap().unwrap().name, "应急管理局");
+});
