@@ -33,7 +33,7 @@ impl Services {
             identity: Identity::new(db.clone()),
             data: Data::new(db.clone(), clock.clone()),
             cases: Cases::new(db.clone(), clock.clone(), bus.clone()),
-            messaging: Messaging::new(db.clone(), clock.clone()),
+            messaging: Messaging::new(db.clone(), clock.clone(), bus.clone()),
             metrics: Metrics::new(),
             db,
             clock,

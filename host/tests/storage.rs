@@ -12,7 +12,7 @@ use yiwang::cases::{CaseDraft, Cases};
 use yiwang::clock::ManualClock;
 use yiwang::data::{Data, Reading, Sensor, Sharing};
 use yiwang::db::{Backend, Db};
-use yiwang::identity::Identity;
+use yiwang::identity::{AccountKind, Identity, NewUser, Role};
 use yiwang::messaging::{Messaging, Recipient};
 use yiwang::services::ServiceError;
 
@@ -166,9 +166,31 @@ storage_test!(cases_and_messages, async |f: Fixture| {
     assert!(matches!(cases.open(&bad, "x", None).await, Err(ServiceError::Invalid(m)) if m.contains("latitude")));
 
     let identity = Identity::new(f.db.clone());
-    let messaging = Messaging::new(f.db.clone(), f.clock.clone());
+    let messaging = Messaging::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()));
     let to = Recipient::Department { code: "yingji".into() };
-    messaging.send(&identity, "plugin:x", &to, "水位预警", "秦淮河水位超警戒").await.unwrap();
+    let sent = messaging.send(&identity, "plugin:x", &to, "水位预警", "秦淮河水位超警戒").await.unwrap();
+    let duty = NewUser {
+        id: "wang.wu".into(),
+        username: "wangwu".into(),
+        display_name: "王五".into(),
+        password: "值班-password".into(),
+        department: Some("yingji".into()),
+        org_unit: "320100".into(),
+        kind: AccountKind::Staff,
+        roles: vec![(Role::Leader, "320100".into())],
+    };
+    identity.create_user(&duty, 0).await.unwrap();
+    let p = identity.principal("wang.wu").await.unwrap().unwrap();
+    let leaders = Recipient::Role { org_unit: "320100".into(), role: "leader".into() };
+    messaging.send(&identity, "plugin:x", &leaders, "请值班领导关注", "…").await.unwrap();
+    let other = Recipient::Department { code: "police".into() };
+    messaging.send(&identity, "plugin:x", &other, "不是给应急的", "…").await.unwrap();
+    let inbox = messaging.inbox(&p, true, 50).await.unwrap();
+    assert_eq!(inbox.len(), 2, "department and role messages reach the leader of 应急: {inbox:?}");
+    messaging.mark_read(&p, &sent).await.unwrap();
+    assert_eq!(messaging.inbox(&p, true, 50).await.unwrap().len(), 1);
+    assert_eq!(messaging.inbox(&p, false, 50).await.unwrap().len(), 2);
+    assert!(matches!(messaging.mark_read(&p, "not-mine").await, Err(ServiceError::NotFound(_))));
     let nowhere = Recipient::Department { code: "nowhere".into() };
     assert!(matches!(messaging.send(&identity, "plugin:x", &nowhere, "s", "b").await, Err(ServiceError::NotFound(_))));
     assert_eq!(identity.department("yingji").await.unwrap().unwrap().name, "应急管理局");

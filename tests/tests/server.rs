@@ -119,3 +119,67 @@ async fn login_tokens_roles_and_refusals() {
     clock.advance(yiwang::identity::auth::TOKEN_LIFETIME_MS);
     assert_eq!(host.call("GET", "/api/plugins", Some(&host.token), None).await.0, 401, "expired");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_inboxes_and_live_streams() {
+    let host = TestHost::start(TestOptions::default()).await;
+    let duty = json!({
+        "id": "wang.wu", "username": "wangwu", "display_name": "王五", "password": "值班-password",
+        "department": "yingji", "org_unit": "320100", "kind": "staff", "roles": [["leader", "320100"]]
+    });
+    assert_eq!(host.call("POST", "/api/users", Some(&host.token), Some(duty)).await.0, 201);
+    let (_, session) = host.call("POST", "/api/auth/login", None, Some(json!({ "username": "wangwu", "password": "值班-password" }))).await;
+    let token = session["token"].as_str().unwrap().to_owned();
+
+    // Open the live stream first, then send.
+    let client = reqwest::Client::new();
+    let mut live = client
+        .get(format!("{}/api/messages/stream", host.base_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(live.status(), 200);
+    assert_eq!(live.headers()["content-type"], "text/event-stream");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let send = |to: serde_json::Value, subject: &str| json!({ "to": to, "subject": subject, "body": "秦淮河水位 4.2 m，超过危险水位。" });
+    let (status, _) = host
+        .call("POST", "/api/messages", Some(&host.token), Some(send(json!({ "kind": "department", "code": "police" }), "给公安的")))
+        .await;
+    assert_eq!(status, 201);
+    let (status, sent) = host
+        .call("POST", "/api/messages", Some(&host.token), Some(send(json!({ "kind": "role", "org_unit": "320100", "role": "leader" }), "请值班领导关注")))
+        .await;
+    assert_eq!(status, 201);
+
+    let mut seen = String::new();
+    while !seen.contains("请值班领导关注") {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), live.chunk()).await.expect("a live event").unwrap().unwrap();
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains("event: message"), "{seen}");
+    assert!(!seen.contains("给公安的"), "another department's message is not streamed: {seen}");
+
+    let (_, inbox) = host.call("GET", "/api/messages?unread=true", Some(&token), None).await;
+    let inbox = inbox.as_array().unwrap();
+    assert_eq!(inbox.len(), 1, "{inbox:?}");
+    assert_eq!(inbox[0]["id"], sent["id"]);
+    assert_eq!(inbox[0]["read"], false);
+    let read = format!("/api/messages/{}/read", sent["id"].as_str().unwrap());
+    assert_eq!(host.call("POST", &read, Some(&token), None).await.0, 204);
+    let (_, unread) = host.call("GET", "/api/messages?unread=true", Some(&token), None).await;
+    assert_eq!(unread, json!([]));
+    // Someone else's message cannot be marked.
+    assert_eq!(host.call("POST", &read, Some(&host.token), None).await.0, 404);
+    // Unknown recipients and malformed recipients are refused by name.
+    let (status, err) = host
+        .call("POST", "/api/messages", Some(&host.token), Some(send(json!({ "kind": "department", "code": "nowhere" }), "x")))
+        .await;
+    assert_eq!(status, 404, "{err}");
+    let (status, err) = host
+        .call("POST", "/api/messages", Some(&host.token), Some(send(json!({ "kind": "pager", "code": "1" }), "x")))
+        .await;
+    assert_eq!(status, 400);
+    assert!(err["error"]["message"].as_str().unwrap().contains("to"), "{err}");
+}

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::identity::http::router())
+        .merge(crate::messaging::http::router())
         .merge(crate::runtime::http::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)

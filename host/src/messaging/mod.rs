@@ -1,9 +1,16 @@
 //! Messaging (消息): messages addressed to a user, a role in an org unit, a
 //! department or an org unit.
 
+pub mod http;
 pub mod wit;
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::bus::{Bus, Event};
+use crate::identity::Principal;
 
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -11,8 +18,8 @@ use crate::identity::Identity;
 use crate::services::{ServiceError, new_id};
 
 /// Whom a message is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Recipient {
     User { id: String },
     Role { org_unit: String, role: String },
@@ -32,15 +39,111 @@ impl Recipient {
     }
 }
 
+/// A message as its reader sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Message {
+    pub id: String,
+    pub sender: String,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub created: i64,
+    pub read: bool,
+}
+
+impl Recipient {
+    /// Whether a message to this recipient reaches `p`.
+    pub fn reaches(&self, p: &Principal) -> bool {
+        match self {
+            Recipient::User { id } => *id == p.id,
+            Recipient::Department { code } => p.department.as_deref() == Some(code),
+            Recipient::OrgUnit { code } => p.org_unit == *code,
+            Recipient::Role { org_unit, role } => {
+                p.roles.iter().any(|(r, unit)| r.name() == role && unit == org_unit)
+            }
+        }
+    }
+}
+
+/// The `(kind, address)` pairs under which messages reach `p`.
+fn addresses(p: &Principal) -> Vec<(&'static str, String)> {
+    let mut out = vec![("user", p.id.clone()), ("org-unit", p.org_unit.clone())];
+    if let Some(d) = &p.department {
+        out.push(("department", d.clone()));
+    }
+    out.extend(p.roles.iter().map(|(r, unit)| ("role", format!("{unit}/{}", r.name()))));
+    out
+}
+
 /// The messaging service.
 pub struct Messaging {
     db: Db,
     clock: SharedClock,
+    bus: Arc<dyn Bus>,
 }
 
 impl Messaging {
-    pub fn new(db: Db, clock: SharedClock) -> Self {
-        Messaging { db, clock }
+    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>) -> Self {
+        Messaging { db, clock, bus }
+    }
+
+    /// Messages that reach `p`, newest first; only unread ones if asked.
+    pub async fn inbox(&self, p: &Principal, unread_only: bool, limit: i64) -> Result<Vec<Message>, ServiceError> {
+        let addresses = addresses(p);
+        let mut sql = String::from(
+            "SELECT m.id, m.sender, m.recipient_kind, m.recipient, m.subject, m.body, m.created, r.read_at \
+             FROM messages m LEFT JOIN message_reads r ON r.message_id = m.id AND r.user_id = $1 WHERE (",
+        );
+        for i in 0..addresses.len() {
+            if i > 0 {
+                sql.push_str(" OR ");
+            }
+            sql.push_str(&format!("(m.recipient_kind = ${} AND m.recipient = ${})", 2 + 2 * i, 3 + 2 * i));
+        }
+        sql.push(')');
+        if unread_only {
+            sql.push_str(" AND r.read_at IS NULL");
+        }
+        sql.push_str(&format!(" ORDER BY m.created DESC, m.id DESC LIMIT ${}", 2 + 2 * addresses.len()));
+        // Only placeholders were appended; every value is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&p.id);
+        for (kind, address) in &addresses {
+            q = q.bind(*kind).bind(address);
+        }
+        let rows = q.bind(limit.clamp(1, 500)).fetch_all(self.db.pool()).await?;
+        rows.iter()
+            .map(|r| {
+                let kind: String = r.try_get(2)?;
+                let address: String = r.try_get(3)?;
+                Ok(Message {
+                    id: r.try_get(0)?,
+                    sender: r.try_get(1)?,
+                    to: format!("{kind}:{address}"),
+                    subject: r.try_get(4)?,
+                    body: r.try_get(5)?,
+                    created: r.try_get(6)?,
+                    read: r.try_get::<Option<i64>, _>(7)?.is_some(),
+                })
+            })
+            .collect()
+    }
+
+    /// Mark a message read for `p`; it must reach them.
+    pub async fn mark_read(&self, p: &Principal, id: &str) -> Result<(), ServiceError> {
+        let visible = self.inbox(p, false, 500).await?.into_iter().any(|m| m.id == id);
+        if !visible {
+            return Err(ServiceError::NotFound(format!("no message `{id}` in your inbox")));
+        }
+        sqlx::query(
+            "INSERT INTO message_reads (message_id, user_id, read_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (message_id, user_id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(&p.id)
+        .bind(self.clock.now_ms())
+        .execute(self.db.pool())
+        .await?;
+        Ok(())
     }
 
     /// Store a message for `to`; the recipient must exist. Returns its id.
@@ -82,6 +185,19 @@ impl Messaging {
         .execute(self.db.pool())
         .await
         .map_err(anyhow::Error::from)?;
+        // Stored first, then announced: live inboxes (server-sent events) follow the bus.
+        let payload = serde_json::json!({ "message": id, "to": to, "sender": sender, "subject": subject });
+        let event = Event {
+            id: new_id(),
+            topic: "message.sent".into(),
+            source: sender.to_owned(),
+            time: self.clock.now_ms(),
+            location: None,
+            payload: payload.to_string(),
+        };
+        if let Err(e) = self.bus.publish(event).await {
+            tracing::error!("could not announce message {id}: {e}");
+        }
         Ok(id)
     }
 }

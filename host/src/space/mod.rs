@@ -182,7 +182,8 @@ impl Space {
         for r in &rows {
             let code: String = r.try_get(0)?;
             let level: String = r.try_get(1)?;
-            stored.insert(code.clone(), stored_level(&code, &level)?);
+            let level = stored_level(&code, &level)?;
+            stored.insert(code, level);
         }
         load::check_hierarchy(&features, &stored)?;
 
