@@ -8,6 +8,8 @@ fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap().to_owned();
     let out = PathBuf::from(std::env::var("OUT_DIR").unwrap());
+    // `sqlx::migrate!` embeds the migrations; a new file must rebuild the crate.
+    println!("cargo:rerun-if-changed=migrations");
     let built = yiwang_sdk::build::build_dir(&root, &root.join("plugins"), &root.join("target").join("guests"))
         .unwrap_or_else(|e| panic!("building the bundled plugins failed:\n{e}"));
     let mut code = String::from("/// The bundled packages.\npub static BUNDLED: &[Bundled] = &[\n");

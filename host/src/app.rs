@@ -69,6 +69,7 @@ impl App {
         let mut settings = options.runtime.clone();
         settings.cache_dir.get_or_insert_with(|| options.data_dir.join("cache"));
         settings.files_dir.get_or_insert_with(|| options.data_dir.join("plugin-files"));
+        services.space.reload_index().await?;
         let runtime = Runtime::new(services.clone(), settings)?;
         let admin_password_file = match services.identity.ensure_operator(services.clock.now_ms()).await? {
             Some(password) => {

@@ -12,6 +12,7 @@ use crate::db::Db;
 use crate::identity::Identity;
 use crate::messaging::Messaging;
 use crate::metrics::Metrics;
+use crate::space::Space;
 
 /// Everything a request or a plugin call may reach (subject to its grants).
 pub struct Services {
@@ -23,6 +24,7 @@ pub struct Services {
     pub data: Data,
     pub cases: Cases,
     pub messaging: Messaging,
+    pub space: Space,
     pub metrics: Metrics,
 }
 
@@ -34,6 +36,7 @@ impl Services {
             data: Data::new(db.clone(), clock.clone()),
             cases: Cases::new(db.clone(), clock.clone(), bus.clone()),
             messaging: Messaging::new(db.clone(), clock.clone(), bus.clone()),
+            space: Space::new(db.clone()),
             metrics: Metrics::new(),
             db,
             clock,

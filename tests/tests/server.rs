@@ -183,3 +183,41 @@ async fn messages_reach_inboxes_and_live_streams() {
     assert_eq!(status, 400);
     assert!(err["error"]["message"].as_str().unwrap().contains("to"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_city_hierarchy_loads_and_answers_where_a_point_is() {
+    let host = TestHost::start(TestOptions::default()).await;
+    let city = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../host/tests/data/city.geojson")).unwrap();
+    let client = reqwest::Client::new();
+    let load = |token: String, body: String| {
+        let req = client.post(format!("{}/api/space/load", host.base_url)).bearer_auth(token).body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, report) = load(host.token.clone(), city.clone()).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["features"], 24);
+
+    let (status, chain) = host.get_json("/api/space/at?lat=32.042&lon=118.785").await;
+    assert_eq!(status, 200);
+    let levels: Vec<&str> = chain.as_array().unwrap().iter().map(|a| a["level"].as_str().unwrap()).collect();
+    assert_eq!(levels, ["grid", "community", "street", "district", "city"]);
+    assert_eq!(chain[0]["code"], "32010200100101");
+    assert_eq!(host.get_json("/api/space/at?lat=1.0&lon=1.0").await.1, json!([]), "outside the city");
+    assert_eq!(host.get_json("/api/space/at?lat=91&lon=118").await.0, 400);
+
+    let (_, near) = host.get_json("/api/space/grids?lat=32.042&lon=118.785&radius_m=10").await;
+    assert_eq!(near.as_array().unwrap().len(), 1);
+    let (_, cell) = host.get_json("/api/space/areas/32010200100101").await;
+    assert_eq!(cell["geometry"]["type"], "Polygon");
+
+    // A broken feature is refused by name and nothing changes.
+    let broken = city.replacen("\"32010200100101\"", "\"99999999999999\"", 1);
+    let (status, err) = load(host.token.clone(), broken).await;
+    assert_eq!(status, 422, "{err}");
+    assert!(err["error"]["message"].as_str().unwrap().contains("99999999999999"), "{err}");
+    assert_eq!(host.get_json("/api/space/at?lat=32.042&lon=118.785").await.1[0]["code"], "32010200100101");
+    assert_eq!(load("yw_forged".into(), city).await.0, 401);
+}

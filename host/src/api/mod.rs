@@ -35,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::identity::http::router())
         .merge(crate::messaging::http::router())
+        .merge(crate::space::http::router())
         .merge(crate::runtime::http::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)

@@ -14,6 +14,7 @@
 //! city has a 6-digit GB/T 2260 code of its own (南京 `320100`) whose districts
 //! share its prefix (`320102` lies in `320100`).
 
+pub mod http;
 mod index;
 mod load;
 
