@@ -36,6 +36,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::identity::http::router())
         .merge(crate::messaging::http::router())
         .merge(crate::space::http::router())
+        .merge(crate::data::http::router())
         .merge(crate::runtime::http::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)

@@ -1,7 +1,11 @@
 //! The data foundation (城市数据一网共享): structured records in named data sets
-//! with a sharing level, and IoT sensor readings.
+//! with a sharing level, and IoT sensors with their readings (in [`iot`]).
 
+pub mod http;
+pub mod iot;
 pub mod wit;
+
+pub use iot::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind, Window};
 
 use serde::Serialize;
 use sqlx::Row;
@@ -56,24 +60,6 @@ pub struct Record {
     pub updated: i64,
 }
 
-/// A registered sensor.
-#[derive(Debug, Clone, Serialize)]
-pub struct Sensor {
-    pub id: String,
-    pub kind: String,
-    pub unit: String,
-    pub lat: f64,
-    pub lon: f64,
-    pub department: String,
-}
-
-/// One reading.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct Reading {
-    pub time: i64,
-    pub value: f64,
-}
-
 /// A field name usable in a filter: letters, digits, `_` and `-` only, so that
 /// it can never change the meaning of the query it is bound into.
 fn valid_field(field: &str) -> bool {
@@ -86,11 +72,12 @@ fn valid_field(field: &str) -> bool {
 pub struct Data {
     db: Db,
     clock: SharedClock,
+    announcer: iot::Announcer,
 }
 
 impl Data {
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Data { db, clock }
+        Data { db, clock, announcer: iot::Announcer::default() }
     }
 
     /// A data set's header.
@@ -108,15 +95,6 @@ impl Data {
             _ => Sharing::Private,
         };
         Ok(Some(Dataset { name: r.try_get(0)?, title: r.try_get(1)?, owner_department: r.try_get(2)?, sharing }))
-    }
-
-    /// Whether any sensor kind of this name is known.
-    pub async fn sensor_kind_exists(&self, kind: &str) -> Result<bool, ServiceError> {
-        let row = sqlx::query("SELECT 1 FROM sensor_kinds WHERE kind = $1")
-            .bind(kind)
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(row.is_some())
     }
 
     /// One record.
@@ -206,79 +184,5 @@ impl Data {
         .execute(self.db.pool())
         .await?;
         Ok(())
-    }
-
-    /// A sensor by id.
-    pub async fn sensor(&self, id: &str) -> Result<Option<Sensor>, ServiceError> {
-        let row = sqlx::query("SELECT id, kind, unit, lat, lon, department FROM sensors WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.db.pool())
-            .await?;
-        Ok(match row {
-            Some(r) => Some(Sensor {
-                id: r.try_get(0)?,
-                kind: r.try_get(1)?,
-                unit: r.try_get(2)?,
-                lat: r.try_get(3)?,
-                lon: r.try_get(4)?,
-                department: r.try_get(5)?,
-            }),
-            None => None,
-        })
-    }
-
-    /// Register a sensor (or update it).
-    pub async fn upsert_sensor(&self, s: &Sensor) -> Result<(), ServiceError> {
-        if !self.sensor_kind_exists(&s.kind).await? {
-            return Err(ServiceError::Invalid(format!("unknown sensor kind `{}`", s.kind)));
-        }
-        sqlx::query(
-            "INSERT INTO sensors (id, kind, unit, lat, lon, department) VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, unit = excluded.unit, lat = excluded.lat, \
-             lon = excluded.lon, department = excluded.department",
-        )
-        .bind(&s.id)
-        .bind(&s.kind)
-        .bind(&s.unit)
-        .bind(s.lat)
-        .bind(s.lon)
-        .bind(&s.department)
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
-    }
-
-    /// Store readings of one sensor in one transaction.
-    pub async fn insert_readings(&self, sensor: &str, readings: &[Reading]) -> Result<(), ServiceError> {
-        let mut tx = self.db.pool().begin().await?;
-        for r in readings {
-            sqlx::query(
-                "INSERT INTO readings (sensor, time, value) VALUES ($1, $2, $3) \
-                 ON CONFLICT (sensor, time) DO UPDATE SET value = excluded.value",
-            )
-            .bind(sensor)
-            .bind(r.time)
-            .bind(r.value)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Readings with `from <= time < to`, oldest first, at most 10,000.
-    pub async fn readings(&self, sensor: &str, from: i64, to: i64) -> Result<Vec<Reading>, ServiceError> {
-        if from > to {
-            return Err(ServiceError::Invalid(format!("window start {from} is after its end {to}")));
-        }
-        let rows = sqlx::query(
-            "SELECT time, value FROM readings WHERE sensor = $1 AND time >= $2 AND time < $3 ORDER BY time LIMIT 10000",
-        )
-        .bind(sensor)
-        .bind(from)
-        .bind(to)
-        .fetch_all(self.db.pool())
-        .await?;
-        rows.iter().map(|r| Ok(Reading { time: r.try_get(0)?, value: r.try_get(1)? })).collect()
     }
 }
