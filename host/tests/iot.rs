@@ -300,6 +300,39 @@ storage_test!(duplicates_and_repeats_upsert_the_last_value, async |f: Fixture| {
     assert_eq!(data.latest("gas-01").await.unwrap().unwrap().value, 4.0);
 });
 
+storage_test!(many_sensors_in_a_batch_and_batches_announced_in_order, async |f: Fixture| {
+    let data = Data::new(f.db.clone(), f.clock.clone());
+    // More sensors than one lookup statement takes.
+    let ids: Vec<String> = (0..300).map(|i| format!("rain-{i:03}")).collect();
+    for id in &ids {
+        let s = Sensor { kind: "rainfall".into(), unit: "mm/h".into(), ..water(id, "yingji") };
+        data.register_sensor(&s).await.unwrap();
+    }
+    let bus = MemoryBus::default();
+    let mut events = subscribe(&bus, "iot.reading.rainfall");
+    let bus: Arc<dyn Bus> = Arc::new(bus);
+    let batch = |time: i64| -> Vec<NewReading> { ids.iter().map(|id| r(id, time, 2.5)).collect() };
+    let mut bad = batch(T0);
+    bad.push(r("rain-300", T0, 1.0));
+    match data.ingest(&bad, bus.clone(), "user:test").await {
+        Err(ServiceError::Invalid(m)) => {
+            assert_eq!(m, "readings[300].sensor: unknown sensor `rain-300` (nothing was stored)")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(data.ingest(&batch(T0), bus.clone(), "user:test").await.unwrap(), 300);
+    assert_eq!(data.ingest(&batch(T0 + MIN), bus.clone(), "user:test").await.unwrap(), 300);
+    assert_eq!(count(&f.db).await, 600);
+    let got = receive(&mut events, 600).await;
+    let times: Vec<i64> = got.iter().map(|e| e.time).collect();
+    assert!(times[..300].iter().all(|t| *t == T0) && times[300..].iter().all(|t| *t == T0 + MIN));
+    let sensors: Vec<String> = got[..300]
+        .iter()
+        .map(|e| serde_json::from_str::<Value>(&e.payload).unwrap()["sensor"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(sensors, ids, "events follow the batch order");
+});
+
 storage_test!(the_registry_checks_kind_unit_place_and_department, async |f: Fixture| {
     let data = setup(&f).await;
     let invalid = async |s: Sensor, start: &str| match data.register_sensor(&s).await {
