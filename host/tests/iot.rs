@@ -12,75 +12,18 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yiwang::bus::{Bus, Event, GeoPoint, MemoryBus, Subscription};
-use yiwang::clock::ManualClock;
 use yiwang::data::{Bucket, Data, NewReading, Reading, Registered, Sensor, SensorFilter};
-use yiwang::db::{Backend, Db};
+use yiwang::db::Db;
 use yiwang::services::ServiceError;
 use yiwang_registry::TopicPattern;
 
-/// The environment variable naming the PostgreSQL server for tests.
-const POSTGRES_ENV: &str = "YIWANG_TEST_POSTGRES";
+#[macro_use]
+mod common;
 
-const T0: i64 = 1_800_000_000_000;
+use common::{Fixture, T0};
+
 const MIN: i64 = 60_000;
 const HOUR: i64 = 3_600_000;
-
-struct Fixture {
-    db: Db,
-    clock: Arc<ManualClock>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(dir.path()).await.unwrap();
-    assert_eq!(db.backend(), Backend::Sqlite);
-    Fixture { db, clock: ManualClock::new(T0), _dir: Some(dir) }
-}
-
-/// A fresh schema on the test server, or `None` (and a "skipped" line) without one.
-async fn postgres(test: &str) -> Option<Fixture> {
-    let Ok(base) = std::env::var(POSTGRES_ENV) else {
-        println!("skipped: {test} on PostgreSQL ({POSTGRES_ENV} is not set)");
-        return None;
-    };
-    let schema = format!("t_{}", uuid_like());
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let db = Db::connect(&url).await.unwrap();
-    assert_eq!(db.backend(), Backend::Postgres);
-    Some(Fixture { db, clock: ManualClock::new(T0), _dir: None })
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}{:x}", n, std::process::id())
-}
-
-/// Define `$name` as a test body over a `Fixture`, run as `$name::sqlite` and `$name::postgres`.
-macro_rules! storage_test {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn sqlite() {
-                ($body)(super::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(f) = super::postgres(stringify!($name)).await {
-                    ($body)(f).await;
-                }
-            }
-        }
-    };
-}
 
 fn water(id: &str, department: &str) -> Sensor {
     Sensor {

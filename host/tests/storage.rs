@@ -9,72 +9,16 @@ use std::sync::Arc;
 use yiwang::audit::{Audit, Entry};
 use yiwang::bus::{GeoPoint, MemoryBus};
 use yiwang::cases::{CaseDraft, Cases};
-use yiwang::clock::ManualClock;
 use yiwang::data::{Data, Reading, Sensor, Sharing};
-use yiwang::db::{Backend, Db};
+
 use yiwang::identity::{AccountKind, Identity, NewUser, Role};
 use yiwang::messaging::{Messaging, Recipient};
 use yiwang::services::ServiceError;
 
-/// The environment variable naming the PostgreSQL server for tests.
-const POSTGRES_ENV: &str = "YIWANG_TEST_POSTGRES";
+#[macro_use]
+mod common;
 
-struct Fixture {
-    db: Db,
-    clock: Arc<ManualClock>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-async fn sqlite() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite(dir.path()).await.unwrap();
-    assert_eq!(db.backend(), Backend::Sqlite);
-    Fixture { db, clock: ManualClock::new(1_800_000_000_000), _dir: Some(dir) }
-}
-
-/// A fresh schema on the test server, or `None` (and a "skipped" line) without one.
-async fn postgres(test: &str) -> Option<Fixture> {
-    let Ok(base) = std::env::var(POSTGRES_ENV) else {
-        println!("skipped: {test} on PostgreSQL ({POSTGRES_ENV} is not set)");
-        return None;
-    };
-    let schema = format!("t_{}", uuid_like());
-    sqlx::any::install_default_drivers();
-    let admin = sqlx::AnyPool::connect(&base).await.unwrap();
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}"))).execute(&admin).await.unwrap();
-    let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-    let db = Db::connect(&url).await.unwrap();
-    assert_eq!(db.backend(), Backend::Postgres);
-    Some(Fixture { db, clock: ManualClock::new(1_800_000_000_000), _dir: None })
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let n = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-    format!("{:x}{:x}", n, std::process::id())
-}
-
-/// Define `$name` as a test body over a `Fixture`, run as `$name::sqlite` and `$name::postgres`.
-macro_rules! storage_test {
-    ($name:ident, $body:expr) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn sqlite() {
-                ($body)(super::sqlite().await).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if let Some(f) = super::postgres(stringify!($name)).await {
-                    ($body)(f).await;
-                }
-            }
-        }
-    };
-}
+use common::Fixture;
 
 storage_test!(audit_chain_detects_tampering, async |f: Fixture| {
     let audit = Audit::new(f.db.clone(), f.clock.clone());
