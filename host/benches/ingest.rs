@@ -99,7 +99,7 @@ fn sizes() -> Vec<usize> {
 }
 
 async fn bench(name: &str, db: Db, rows: usize) {
-    let data = Data::new(db.clone(), Arc::new(SystemClock));
+    let data = Data::new(db.clone(), Arc::new(SystemClock), Arc::new(yiwang::space::Space::new(db.clone())));
     for s in 0..SENSORS {
         data.register_sensor(&sensor(s)).await.unwrap();
     }

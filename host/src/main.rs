@@ -35,10 +35,36 @@ enum Command {
         #[arg(long)]
         no_bundled: bool,
     },
+    /// Work with the data foundation's structured records.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Inspect the audit log.
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Import a CSV or JSON file into a data set, all or nothing, with progress.
+    Import {
+        /// Data directory holding the SQLite database.
+        #[arg(long, default_value = "./data", env = "YIWANG_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Import into this PostgreSQL database instead.
+        #[arg(long, env = "YIWANG_DATABASE_URL")]
+        database_url: Option<String>,
+        /// The data set to import into.
+        #[arg(long)]
+        dataset: String,
+        /// `csv` or `json`; by default from the file's extension.
+        #[arg(long)]
+        format: Option<String>,
+        /// The file: CSV with a header row, a JSON array, or JSON lines.
+        file: PathBuf,
     },
 }
 
@@ -70,18 +96,12 @@ fn main() -> anyhow::Result<()> {
                 options.install_bundled = !no_bundled;
                 serve(listen, options).await
             }
+            Command::Data { command: DataCommand::Import { data_dir, database_url, dataset, format, file } } => {
+                let db = open_existing(&data_dir, database_url).await?;
+                import(db, &dataset, format.as_deref(), &file).await
+            }
             Command::Audit { command: AuditCommand::Verify { data_dir, database_url } } => {
-                let db = match database_url {
-                    Some(url) => yiwang::db::Db::connect(&url).await?,
-                    None => {
-                        anyhow::ensure!(
-                            data_dir.join("yiwang.db").exists(),
-                            "no database in {}: expected yiwang.db",
-                            data_dir.display()
-                        );
-                        yiwang::db::Db::open_sqlite(&data_dir).await?
-                    }
-                };
+                let db = open_existing(&data_dir, database_url).await?;
                 let audit = yiwang::audit::Audit::new(db, std::sync::Arc::new(yiwang::clock::SystemClock));
                 match audit.verify().await? {
                     None => {
@@ -96,6 +116,65 @@ fn main() -> anyhow::Result<()> {
             }
         }
     })
+}
+
+/// The database of an existing installation.
+async fn open_existing(data_dir: &std::path::Path, database_url: Option<String>) -> anyhow::Result<yiwang::db::Db> {
+    match database_url {
+        Some(url) => yiwang::db::Db::connect(&url).await,
+        None => {
+            anyhow::ensure!(
+                data_dir.join("yiwang.db").exists(),
+                "no database in {}: expected yiwang.db (start `yiwang serve --data-dir` once to create it)",
+                data_dir.display()
+            );
+            yiwang::db::Db::open_sqlite(data_dir).await
+        }
+    }
+}
+
+/// `yiwang data import`: read, check and write with a progress bar per step.
+async fn import(db: yiwang::db::Db, dataset: &str, format: Option<&str>, file: &std::path::Path) -> anyhow::Result<()> {
+    use indicatif::{ProgressBar, ProgressStyle};
+    use yiwang::data::import::Format;
+    use yiwang::data::records::Progress;
+
+    let format = match format {
+        Some(f) => Format::parse(f).with_context(|| format!("--format `{f}`: expected csv or json"))?,
+        None => file
+            .extension()
+            .and_then(|e| e.to_str())
+            .and_then(Format::parse)
+            .with_context(|| format!("{}: cannot tell the format from the extension; pass --format", file.display()))?,
+    };
+    let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let clock: yiwang::clock::SharedClock = std::sync::Arc::new(yiwang::clock::SystemClock);
+    let space = std::sync::Arc::new(yiwang::space::Space::open(db.clone()).await?);
+    let audit = yiwang::audit::Audit::new(db.clone(), clock.clone());
+    let data = yiwang::data::Data::new(db, clock, space);
+    let rows = data.parse_import(dataset, format, &bytes).await.map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+
+    let style = ProgressStyle::with_template("{msg:>9} [{bar:40}] {pos}/{len} ({per_sec}, {eta})")
+        .expect("a valid template")
+        .progress_chars("=> ");
+    let checking = ProgressBar::new(rows.len() as u64).with_style(style.clone()).with_message("checking");
+    let writing = ProgressBar::new(rows.len() as u64).with_style(style).with_message("writing");
+    let mut on_progress = |p: Progress| match p {
+        Progress::Checked(n, _) => checking.set_position(n as u64),
+        Progress::Written(n, _) => {
+            checking.finish();
+            writing.set_position(n as u64)
+        }
+    };
+    let writer = yiwang::data::Writer { actor: "host:data-import", scope: &yiwang::identity::Scope::All };
+    let report = data.import(dataset, rows, writer, &mut on_progress).await;
+    checking.finish();
+    writing.finish();
+    let report = report.map_err(|e| anyhow::anyhow!("{}: nothing was imported: {e}", file.display()))?;
+    let detail = format!("{} inserted, {} updated from {}", report.inserted, report.updated, file.display());
+    audit.record_host("data.import", dataset, "ok", &detail).await;
+    println!("imported into `{dataset}`: {} inserted, {} updated", report.inserted, report.updated);
+    Ok(())
 }
 
 async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {

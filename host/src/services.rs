@@ -24,19 +24,20 @@ pub struct Services {
     pub data: Data,
     pub cases: Cases,
     pub messaging: Messaging,
-    pub space: Space,
+    pub space: Arc<Space>,
     pub metrics: Metrics,
 }
 
 impl Services {
     pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>) -> Arc<Self> {
+        let space = Arc::new(Space::new(db.clone()));
         Arc::new(Services {
             audit: Audit::new(db.clone(), clock.clone()),
             identity: Identity::new(db.clone()),
-            data: Data::new(db.clone(), clock.clone()),
+            data: Data::new(db.clone(), clock.clone(), space.clone()),
             cases: Cases::new(db.clone(), clock.clone(), bus.clone()),
             messaging: Messaging::new(db.clone(), clock.clone(), bus.clone()),
-            space: Space::new(db.clone()),
+            space,
             metrics: Metrics::new(),
             db,
             clock,
@@ -55,6 +56,12 @@ pub enum ServiceError {
     /// The named thing does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The call conflicts with what is stored (the key exists, ...).
+    #[error("{0}")]
+    Conflict(String),
+    /// The caller may not do this; the text says why. Callers audit it.
+    #[error("{0}")]
+    Forbidden(String),
     /// Storage or another backend failed.
     #[error(transparent)]
     Storage(#[from] anyhow::Error),

@@ -52,7 +52,7 @@ fn r(sensor: &str, time: i64, value: f64) -> NewReading {
 }
 
 async fn setup(f: &Fixture) -> Data {
-    let data = Data::new(f.db.clone(), f.clock.clone());
+    let data = Data::new(f.db.clone(), f.clock.clone(), Arc::new(yiwang::space::Space::new(f.db.clone())));
     assert_eq!(data.register_sensor(&water("wl-qh-01", "yingji")).await.unwrap(), Registered::Created);
     assert_eq!(data.register_sensor(&gas("gas-01")).await.unwrap(), Registered::Created);
     data
@@ -244,7 +244,7 @@ storage_test!(duplicates_and_repeats_upsert_the_last_value, async |f: Fixture| {
 });
 
 storage_test!(many_sensors_in_a_batch_and_batches_announced_in_order, async |f: Fixture| {
-    let data = Data::new(f.db.clone(), f.clock.clone());
+    let data = Data::new(f.db.clone(), f.clock.clone(), Arc::new(yiwang::space::Space::new(f.db.clone())));
     // More sensors than one lookup statement takes.
     let ids: Vec<String> = (0..300).map(|i| format!("rain-{i:03}")).collect();
     for id in &ids {

@@ -58,6 +58,8 @@ impl From<crate::services::ServiceError> for ApiError {
         match e {
             E::Invalid(m) => ApiError::Unprocessable(m),
             E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::Forbidden(m) => ApiError::Forbidden(m),
             E::Storage(e) => ApiError::Internal(e),
         }
     }

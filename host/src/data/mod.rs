@@ -1,18 +1,28 @@
 //! The data foundation (城市数据一网共享): structured records in named data sets
 //! with a sharing level, and IoT sensors with their readings (in [`iot`]).
 
+pub mod accountability;
 pub mod http;
+pub mod import;
 pub mod iot;
+pub mod records;
+pub mod records_http;
+pub(crate) mod schema;
 pub mod wit;
 
-pub use iot::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind, Window};
+use std::sync::Arc;
 
-use serde::Serialize;
+pub use iot::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind, Window};
+pub use records::{ImportReport, ImportRow, Page, Record, RecordQuery, WriteMode, Writer, Written};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sqlx::Row;
 
 use crate::clock::SharedClock;
-use crate::db::{Backend, Db};
+use crate::db::Db;
 use crate::services::ServiceError;
+use crate::space::Space;
 
 /// How widely a data set is shared.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -26,13 +36,69 @@ pub enum Sharing {
     Private,
 }
 
-/// A data set's header.
-#[derive(Debug, Clone, Serialize)]
+/// A data set: its header, its declared schema and how its records are kept.
+#[derive(Debug, Clone)]
 pub struct Dataset {
     pub name: String,
     pub title: String,
     pub owner_department: String,
     pub sharing: Sharing,
+    /// A JSON Schema every record must satisfy.
+    pub schema: Value,
+    /// The field whose value is a record's key, if the key is not given apart.
+    pub key_field: Option<String>,
+    /// Built-in checks beyond the schema (see [`records::CHECKS`]).
+    pub checks: Vec<String>,
+    /// How often the owner promises to update it, for sharing accountability.
+    pub update_interval_hours: Option<i64>,
+}
+
+/// A data set as it is written and read over HTTP.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// 1-64 of `a-z0-9-_.`.
+    pub name: String,
+    pub title: String,
+    pub owner_department: String,
+    /// `public`, `shared` (with `shared_with`) or `private`.
+    pub sharing: String,
+    #[serde(default)]
+    pub shared_with: Vec<String>,
+    /// A JSON Schema for the records (type object); `{}` accepts any object.
+    #[serde(default = "any_object")]
+    pub schema: Value,
+    #[serde(default)]
+    pub key_field: Option<String>,
+    #[serde(default)]
+    pub checks: Vec<String>,
+    #[serde(default)]
+    pub update_interval_hours: Option<i64>,
+}
+
+fn any_object() -> Value {
+    serde_json::json!({"type": "object"})
+}
+
+impl From<&Dataset> for DatasetSpec {
+    fn from(d: &Dataset) -> Self {
+        let (sharing, shared_with) = match &d.sharing {
+            Sharing::Public => ("public", vec![]),
+            Sharing::Shared(list) => ("shared", list.clone()),
+            Sharing::Private => ("private", vec![]),
+        };
+        DatasetSpec {
+            name: d.name.clone(),
+            title: d.title.clone(),
+            owner_department: d.owner_department.clone(),
+            sharing: sharing.to_owned(),
+            shared_with,
+            schema: d.schema.clone(),
+            key_field: d.key_field.clone(),
+            checks: d.checks.clone(),
+            update_interval_hours: d.update_interval_hours,
+        }
+    }
 }
 
 impl Dataset {
@@ -52,137 +118,69 @@ impl Dataset {
     }
 }
 
-/// One record.
-#[derive(Debug, Clone, Serialize)]
-pub struct Record {
-    pub key: String,
-    pub value: String,
-    pub updated: i64,
-}
-
-/// A field name usable in a filter: letters, digits, `_` and `-` only, so that
-/// it can never change the meaning of the query it is bound into.
-fn valid_field(field: &str) -> bool {
-    !field.is_empty()
-        && field.len() <= 64
-        && field.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// The data service.
 pub struct Data {
     db: Db,
     clock: SharedClock,
+    space: Arc<Space>,
     announcer: iot::Announcer,
+    schemas: schema::SchemaCache,
+}
+
+const DATASET_COLUMNS: &str =
+    "name, title, owner_department, sharing, shared_with, schema, key_field, checks, update_interval_hours";
+
+fn dataset_from(r: &sqlx::any::AnyRow) -> Result<Dataset, ServiceError> {
+    let name: String = r.try_get(0)?;
+    let sharing: String = r.try_get(3)?;
+    let shared_with: String = r.try_get(4)?;
+    let corrupt = |what: &str, e: serde_json::Error| {
+        ServiceError::Storage(anyhow::anyhow!("data set `{name}`: stored {what} is not JSON: {e}"))
+    };
+    let sharing = match sharing.as_str() {
+        "public" => Sharing::Public,
+        "shared" => Sharing::Shared(serde_json::from_str(&shared_with).map_err(|e| corrupt("shared_with", e))?),
+        _ => Sharing::Private,
+    };
+    let schema: String = r.try_get(5)?;
+    let checks: String = r.try_get(7)?;
+    Ok(Dataset {
+        title: r.try_get(1)?,
+        owner_department: r.try_get(2)?,
+        sharing,
+        schema: serde_json::from_str(&schema).map_err(|e| corrupt("schema", e))?,
+        key_field: r.try_get(6)?,
+        checks: serde_json::from_str(&checks).map_err(|e| corrupt("checks", e))?,
+        update_interval_hours: r.try_get(8)?,
+        name,
+    })
 }
 
 impl Data {
-    pub fn new(db: Db, clock: SharedClock) -> Self {
-        Data { db, clock, announcer: iot::Announcer::default() }
+    /// The data service; `space` places records that carry a location.
+    pub fn new(db: Db, clock: SharedClock, space: Arc<Space>) -> Self {
+        Data { db, clock, space, announcer: iot::Announcer::default(), schemas: schema::SchemaCache::default() }
     }
 
-    /// A data set's header.
+    /// A data set.
     pub async fn dataset(&self, name: &str) -> Result<Option<Dataset>, ServiceError> {
-        let row = sqlx::query("SELECT name, title, owner_department, sharing, shared_with FROM datasets WHERE name = $1")
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DATASET_COLUMNS} FROM datasets WHERE name = $1")))
             .bind(name)
             .fetch_optional(self.db.pool())
             .await?;
-        let Some(r) = row else { return Ok(None) };
-        let sharing: String = r.try_get(3)?;
-        let shared_with: String = r.try_get(4)?;
-        let sharing = match sharing.as_str() {
-            "public" => Sharing::Public,
-            "shared" => Sharing::Shared(serde_json::from_str(&shared_with).unwrap_or_default()),
-            _ => Sharing::Private,
-        };
-        Ok(Some(Dataset { name: r.try_get(0)?, title: r.try_get(1)?, owner_department: r.try_get(2)?, sharing }))
+        row.as_ref().map(dataset_from).transpose()
     }
 
-    /// One record.
-    pub async fn get(&self, dataset: &str, key: &str) -> Result<Option<Record>, ServiceError> {
-        let row = sqlx::query("SELECT key, value, updated FROM records WHERE dataset = $1 AND key = $2")
-            .bind(dataset)
-            .bind(key)
-            .fetch_optional(self.db.pool())
+    /// The compiled schema of a data set.
+    pub(crate) fn schema(&self, set: &Dataset) -> Result<Arc<schema::CompiledSchema>, ServiceError> {
+        self.schemas.get(&set.name, &set.schema)
+    }
+
+    /// Every data set, by name.
+    pub async fn datasets(&self) -> Result<Vec<Dataset>, ServiceError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {DATASET_COLUMNS} FROM datasets ORDER BY name")))
+            .fetch_all(self.db.pool())
             .await?;
-        Ok(match row {
-            Some(r) => Some(Record { key: r.try_get(0)?, value: r.try_get(1)?, updated: r.try_get(2)? }),
-            None => None,
-        })
-    }
-
-    /// Records whose JSON fields equal the given JSON scalars, in key order.
-    pub async fn query(
-        &self,
-        dataset: &str,
-        filters: &[(String, String)],
-        offset: u32,
-        limit: u32,
-    ) -> Result<Vec<Record>, ServiceError> {
-        let mut sql = String::from("SELECT key, value, updated FROM records WHERE dataset = $1");
-        let mut binds: Vec<String> = vec![dataset.to_owned()];
-        for (field, value) in filters {
-            if !valid_field(field) {
-                return Err(ServiceError::Invalid(format!(
-                    "filter field `{field}` may hold only letters, digits, `_` and `-`"
-                )));
-            }
-            let parsed: serde_json::Value = serde_json::from_str(value)
-                .map_err(|e| ServiceError::Invalid(format!("filter `{field}`: value is not JSON: {e}")))?;
-            if parsed.is_object() || parsed.is_array() {
-                return Err(ServiceError::Invalid(format!("filter `{field}`: value must be a JSON scalar")));
-            }
-            let n = binds.len();
-            match self.db.backend() {
-                // Both sides become typed SQL values; the field path is a bound parameter.
-                Backend::Sqlite => {
-                    sql.push_str(&format!(
-                        " AND json_extract(value, ${}) = json_extract(${}, '$[0]')",
-                        n + 1,
-                        n + 2
-                    ));
-                    binds.push(format!("$.\"{field}\""));
-                    binds.push(format!("[{value}]"));
-                }
-                Backend::Postgres => {
-                    sql.push_str(&format!(" AND (value::jsonb -> ${}) = (${})::jsonb", n + 1, n + 2));
-                    binds.push(field.clone());
-                    binds.push(value.clone());
-                }
-            }
-        }
-        let n = binds.len();
-        sql.push_str(&format!(" ORDER BY key LIMIT ${} OFFSET ${}", n + 1, n + 2));
-        // Only fixed fragments and numbered placeholders were appended; every value is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for b in &binds {
-            q = q.bind(b);
-        }
-        let rows = q.bind(i64::from(limit.min(1000))).bind(i64::from(offset)).fetch_all(self.db.pool()).await?;
-        rows.iter()
-            .map(|r| Ok(Record { key: r.try_get(0)?, value: r.try_get(1)?, updated: r.try_get(2)? }))
-            .collect()
-    }
-
-    /// Insert or replace one record; `value` must be a JSON object.
-    pub async fn put(&self, dataset: &str, key: &str, value: &str) -> Result<(), ServiceError> {
-        let parsed: serde_json::Value =
-            serde_json::from_str(value).map_err(|e| ServiceError::Invalid(format!("value is not JSON: {e}")))?;
-        if !parsed.is_object() {
-            return Err(ServiceError::Invalid("value must be a JSON object".into()));
-        }
-        if key.is_empty() || key.len() > 256 {
-            return Err(ServiceError::Invalid("key must be 1-256 bytes".into()));
-        }
-        sqlx::query(
-            "INSERT INTO records (dataset, key, value, updated) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (dataset, key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
-        )
-        .bind(dataset)
-        .bind(key)
-        .bind(value)
-        .bind(self.clock.now_ms())
-        .execute(self.db.pool())
-        .await?;
-        Ok(())
+        rows.iter().map(dataset_from).collect()
     }
 }

@@ -4,6 +4,8 @@
 
 use yiwang_registry::manifest::DataTarget;
 
+use crate::data::{RecordQuery, Writer};
+use crate::identity::Scope;
 use crate::runtime::bindings::yiwang::gov::data::{FieldFilter, Host, Reading, Record};
 use crate::runtime::bindings::yiwang::gov::types::{Error, Timestamp};
 use crate::runtime::state::PluginState;
@@ -66,16 +68,31 @@ impl Host for PluginState {
         limit: u32,
     ) -> Result<Vec<Record>, Error> {
         self.check_dataset("data.query", &dataset, Access::Read).await?;
-        let filters: Vec<(String, String)> = filters.into_iter().map(|f| (f.field, f.value)).collect();
-        match self.services().data.query(&dataset, &filters, offset, limit).await {
-            Ok(rows) => Ok(rows.into_iter().map(|r| Record { key: r.key, value: r.value, updated: r.updated }).collect()),
+        let mut parsed = Vec::with_capacity(filters.len());
+        for f in filters {
+            match serde_json::from_str::<serde_json::Value>(&f.value) {
+                Ok(v) => parsed.push((f.field, v)),
+                Err(e) => return Err(Error::Invalid(format!("filter `{}`: value is not JSON: {e}", f.field))),
+            }
+        }
+        // A plugin acts for its department, which is not tied to one area.
+        let q = RecordQuery { filters: parsed, area: None, scope: Scope::All, offset, limit };
+        match self.services().data.query(&dataset, &q).await {
+            Ok(page) => {
+                Ok(page.records.into_iter().map(|r| Record { key: r.key, value: r.value, updated: r.updated }).collect())
+            }
             Err(e) => Err(self.service_error("data.query", e)),
         }
     }
 
     async fn put(&mut self, dataset: String, key: String, value: String) -> Result<(), Error> {
         self.check_dataset("data.put", &dataset, Access::Write).await?;
-        self.services().data.put(&dataset, &key, &value).await.map_err(|e| self.service_error("data.put", e))
+        let actor = self.plugin.principal.clone();
+        let writer = Writer { actor: &actor, scope: &Scope::All };
+        match self.services().data.put(&dataset, &key, &value, writer).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.service_error("data.put", e)),
+        }
     }
 
     async fn readings(&mut self, sensor: String, from: Timestamp, to: Timestamp) -> Result<Vec<Reading>, Error> {

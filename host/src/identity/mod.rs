@@ -5,6 +5,8 @@ pub mod auth;
 pub mod http;
 pub mod wit;
 
+use std::fmt;
+
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
@@ -100,6 +102,44 @@ impl Principal {
     /// Whether the principal holds `role` anywhere.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.iter().any(|(r, _)| *r == role)
+    }
+}
+
+/// The part of the city a principal may see records of: everything (a role held
+/// at city level, a plugin, the host itself), or the subtrees of some org units.
+/// Org unit codes below the city extend their parent's code (district 6 digits,
+/// street 9, community 12, grid 14), so "within" is a prefix test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Units(Vec<String>),
+}
+
+impl Scope {
+    /// Whether a thing placed in `area` is visible; a thing with no area belongs
+    /// to no one place and is visible to every scope.
+    pub fn covers(&self, area: Option<&str>) -> bool {
+        match (self, area) {
+            (Scope::All, _) | (_, None) => true,
+            (Scope::Units(units), Some(area)) => units.iter().any(|u| area.starts_with(u.as_str())),
+        }
+    }
+
+    /// The units, or `None` for [`Scope::All`].
+    pub fn units(&self) -> Option<&[String]> {
+        match self {
+            Scope::All => None,
+            Scope::Units(u) => Some(u),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::All => f.write_str("the whole city"),
+            Scope::Units(u) => write!(f, "org units {}", u.join(", ")),
+        }
     }
 }
 
@@ -223,6 +263,36 @@ impl Identity {
             roles,
             verified: r.try_get::<i64, _>(5)? != 0,
         }))
+    }
+
+    /// What `p` may see: the org units its roles are held in (its home unit when it
+    /// holds none), or everything when one of them is the city level.
+    pub async fn scope(&self, p: &Principal) -> Result<Scope, ServiceError> {
+        let mut units: Vec<String> = p.roles.iter().map(|(_, u)| u.clone()).collect();
+        if units.is_empty() {
+            units.push(p.org_unit.clone());
+        }
+        units.sort();
+        units.dedup();
+        for unit in &units {
+            if self.org_unit_level(unit).await?.as_deref() == Some("city") {
+                return Ok(Scope::All);
+            }
+        }
+        // Drop units inside another listed unit.
+        let outer: Vec<String> =
+            units.iter().filter(|u| !units.iter().any(|o| o != *u && u.starts_with(o.as_str()))).cloned().collect();
+        Ok(Scope::Units(outer))
+    }
+
+    /// The level of an org unit (`city`, `district`, `street`, `community`, `grid`).
+    pub async fn org_unit_level(&self, code: &str) -> Result<Option<String>, ServiceError> {
+        Ok(sqlx::query("SELECT level FROM org_units WHERE code = $1")
+            .bind(code)
+            .fetch_optional(self.db.pool())
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?)
     }
 
     /// Whether org unit `unit` is `ancestor` or lies below it.

@@ -119,6 +119,8 @@ impl PluginState {
         match e {
             ServiceError::Invalid(m) => Error::Invalid(m),
             ServiceError::NotFound(m) => Error::NotFound(m),
+            ServiceError::Conflict(m) => Error::Conflict(m),
+            ServiceError::Forbidden(m) => Error::Denied(m),
             ServiceError::Storage(e) => self.unavailable(action, e),
         }
     }

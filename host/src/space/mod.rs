@@ -211,6 +211,19 @@ impl Space {
             .bind(f.bbox[3])
             .execute(&mut *tx)
             .await?;
+            // The area is also the org unit of the same code, which roles are held in
+            // and records are scoped to.
+            sqlx::query(
+                "INSERT INTO org_units (code, name, level, parent) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (code) DO UPDATE SET name = excluded.name, level = excluded.level, \
+                 parent = excluded.parent",
+            )
+            .bind(&f.code)
+            .bind(&f.name)
+            .bind(f.level.as_str())
+            .bind(f.parent.as_deref())
+            .execute(&mut *tx)
+            .await?;
             if !stored.contains_key(&f.code) {
                 inserted += 1;
             }
