@@ -123,6 +123,34 @@ async fn read_of_an_ungranted_data_set_is_denied_and_audited() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_reads_a_shared_data_set_and_is_refused_a_private_one_it_was_granted() {
+    let host = TestHost::with_guests(&["good", "reader"]).await;
+    let route = serde_json::json!({"vehicle": "苏A12345", "corridor": [[118.78, 32.04], [118.80, 32.05]], "width_m": 50});
+    let host_writer = yiwang::data::Writer { actor: "host", scope: &yiwang::identity::Scope::All };
+    host.services.data.put("hazmat-routes", "苏A12345", &route.to_string(), host_writer).await.unwrap();
+    let resident = serde_json::json!({"name": "张某", "address": "长江路 1 号"});
+    host.services.data.put("vulnerable-residents", "r1", &resident.to_string(), host_writer).await.unwrap();
+    let mut results = host.subscribe("test.read.result");
+
+    host.publish("test.read", serde_json::json!({"dataset": "hazmat-routes", "key": "苏A12345"})).await;
+    let got = collect(&mut results.events, 1, WAIT).await;
+    let shared: serde_json::Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!(shared["outcome"], "found", "{shared}");
+    assert_eq!(serde_json::from_str::<serde_json::Value>(shared["value"].as_str().unwrap()).unwrap(), route);
+    assert_eq!(shared["count"], 1);
+
+    host.publish("test.read", serde_json::json!({"dataset": "vulnerable-residents", "key": "r1"})).await;
+    let got = collect(&mut results.events, 1, WAIT).await;
+    let private: serde_json::Value = serde_json::from_str(&got[0].payload).unwrap();
+    let outcome = private["outcome"].as_str().unwrap();
+    assert!(outcome.starts_with("denied: ") && outcome.contains("zongzhi"), "{private}");
+    let audit = host.services.audit.find(Some("plugin:reader"), Some("data.get"), 100).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert_eq!((audit[0].outcome.as_str(), audit[0].subject.as_str()), ("denied", "vulnerable-residents"));
+    assert_healthy(&host).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publish_flood_is_rate_limited() {
     let host = TestHost::with_guests(&["good", "flood"]).await;
     let mut out = host.subscribe("flood.out");

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .merge(crate::identity::http::router())
+        .merge(crate::identity::residents::router())
         .merge(crate::messaging::http::router())
         .merge(crate::space::http::router())
         .merge(crate::data::http::router())

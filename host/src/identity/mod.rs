@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod http;
+pub mod residents;
 pub mod wit;
 
 use std::fmt;

@@ -176,6 +176,11 @@ impl Runtime {
             ));
         }
         self.check_catalogue(&manifest, manifest_path).await?;
+        self.services
+            .identity
+            .ensure_service_account(&manifest.name, &manifest.department, self.services.clock.now_ms())
+            .await
+            .map_err(|e| err(manifest_path, "-", format!("cannot record the plugin's service identity: {e}")))?;
 
         let digest = engine::digest(bytes);
         let (component, compiled) = self
