@@ -109,3 +109,51 @@ fn audit_verify_reports_an_intact_chain_and_the_first_broken_link() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("no database"), "{missing:?}");
 }
+
+#[test]
+fn data_import_loads_a_csv_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_yiwang")).args(args).arg("--data-dir").arg(dir.path()).output().unwrap()
+    };
+    let csv = dir.path().join("部件.csv");
+    std::fs::write(
+        &csv,
+        "code,major,minor,name,location.lat,location.lon,status\n\
+         3201020101000001,01,01,上水井盖,32.045,118.79,intact\n\
+         3201020101000002,01,01,上水井盖,32.045,118.81,damaged\n",
+    )
+    .unwrap();
+    let file = csv.to_str().unwrap();
+    let out = run(&["data", "import", "--dataset", "components", file]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no database"), "{out:?}");
+
+    // An installation with the example city loaded.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = rt.block_on(yiwang::db::Db::open_sqlite(dir.path())).unwrap();
+    let space = yiwang::space::Space::new(db.clone());
+    rt.block_on(space.load_geojson(include_str!("data/city.geojson"))).unwrap();
+    let count = || -> i64 {
+        use sqlx::Row;
+        let q = sqlx::query("SELECT COUNT(*) FROM records WHERE dataset = 'components'");
+        rt.block_on(q.fetch_one(db.pool())).unwrap().get(0)
+    };
+
+    let bad = dir.path().join("bad.csv");
+    let text = std::fs::read_to_string(&csv).unwrap().replace("damaged", "gone");
+    std::fs::write(&bad, text).unwrap();
+    let out = run(&["data", "import", "--dataset", "components", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("nothing was imported") && stderr.contains("line 3") && stderr.contains("/status"), "{stderr}");
+    assert_eq!(count(), 0);
+
+    let out = run(&["data", "import", "--dataset", "components", file]);
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("imported into `components`: 2 inserted, 0 updated"), "{stdout}");
+    assert_eq!(count(), 2);
+    let out = run(&["data", "import", "--dataset", "components", "--format", "xml", file]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--format `xml`"), "{out:?}");
+}
