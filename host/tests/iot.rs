@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use yiwang::bus::{Bus, Event, GeoPoint, MemoryBus, Subscription};
 use yiwang::data::{Bucket, Data, NewReading, Reading, Registered, Sensor, SensorFilter};
 use yiwang::db::Db;
@@ -325,102 +324,11 @@ storage_test!(the_registry_checks_kind_unit_place_and_department, async |f: Fixt
 /// The HTTP surface against a real host (SQLite, port 0).
 mod http {
     use super::*;
-    use yiwang::app::{App, Options};
-    use yiwang::identity::{AccountKind, NewUser, Role};
-    use yiwang::services::Services;
-
-    struct Host {
-        addr: String,
-        services: Arc<Services>,
-        _dir: tempfile::TempDir,
-        _shutdown: tokio::sync::oneshot::Sender<()>,
-    }
-
-    const PASSWORD: &str = "测试-password";
+    use common::http::{Host, message};
+    use yiwang::identity::{AccountKind, Role};
 
     async fn start(bundled: bool) -> Host {
-        let dir = tempfile::tempdir().unwrap();
-        let mut options = Options::new(dir.path().join("data"));
-        options.install_bundled = bundled;
-        let app = App::build(options, None).await.unwrap();
-        assert!(app.load_report.iter().all(|r| r.is_ok()));
-        let services = app.state.services.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(app.serve(listener, async move {
-            let _ = rx.await;
-        }));
-        Host { addr, services, _dir: dir, _shutdown: tx }
-    }
-
-    impl Host {
-        /// Create a user and log them in; returns the token.
-        async fn user(&self, id: &str, department: Option<&str>, kind: AccountKind, roles: &[Role]) -> String {
-            let now = self.services.clock.now_ms();
-            let user = NewUser {
-                id: id.into(),
-                username: id.into(),
-                display_name: format!("用户 {id}"),
-                password: PASSWORD.into(),
-                department: department.map(Into::into),
-                org_unit: "320100".into(),
-                kind,
-                roles: roles.iter().map(|r| (*r, "320100".to_owned())).collect(),
-            };
-            self.services.identity.create_user(&user, now).await.unwrap();
-            self.services.identity.login(id, PASSWORD, now).await.unwrap().0.token
-        }
-
-        /// One request over a fresh connection: (status, JSON body or null).
-        async fn call(&self, method: &str, path: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-            let body = body.map(|b| b.to_string()).unwrap_or_default();
-            let mut s = tokio::net::TcpStream::connect(&self.addr).await.unwrap();
-            let head = format!(
-                "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
-                 Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                self.addr,
-                body.len()
-            );
-            s.write_all(head.as_bytes()).await.unwrap();
-            s.write_all(body.as_bytes()).await.unwrap();
-            let mut raw = Vec::new();
-            s.read_to_end(&mut raw).await.unwrap();
-            let text = String::from_utf8(raw).unwrap();
-            let (head, body) = text.split_once("\r\n\r\n").unwrap();
-            let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-            let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
-                dechunk(body)
-            } else {
-                body.to_owned()
-            };
-            (status, if body.is_empty() { Value::Null } else { serde_json::from_str(&body).unwrap() })
-        }
-
-        async fn get(&self, path: &str, token: &str) -> (u16, Value) {
-            self.call("GET", path, token, None).await
-        }
-
-        async fn post(&self, path: &str, token: &str, body: Value) -> (u16, Value) {
-            self.call("POST", path, token, Some(body)).await
-        }
-    }
-
-    fn dechunk(mut body: &str) -> String {
-        let mut out = String::new();
-        loop {
-            let (size, rest) = body.split_once("\r\n").unwrap();
-            let size = usize::from_str_radix(size.trim(), 16).unwrap();
-            if size == 0 {
-                return out;
-            }
-            out.push_str(&rest[..size]);
-            body = &rest[size + 2..];
-        }
-    }
-
-    fn message(body: &Value) -> &str {
-        body["error"]["message"].as_str().unwrap_or_else(|| panic!("no error message in {body}"))
+        common::http::start(bundled).await
     }
 
     fn sensor_json(id: &str, department: &str) -> Value {
@@ -431,12 +339,12 @@ mod http {
     async fn registry_ingest_and_queries() {
         let host = start(false).await;
         let staff = AccountKind::Staff;
-        let ops = host.user("ops", Some("command-center"), staff, &[Role::Operator]).await;
-        let yj_handler = host.user("yj.handler", Some("yingji"), staff, &[Role::Handler]).await;
-        let yj_grid = host.user("yj.grid", Some("yingji"), staff, &[Role::GridWorker]).await;
-        let cg_leader = host.user("cg.leader", Some("chengguan"), staff, &[Role::Leader]).await;
-        let resident = host.user("resident", None, AccountKind::Resident, &[Role::Resident]).await;
-        let plugin = host.user("svc.yingji", Some("yingji"), AccountKind::Service, &[Role::Handler]).await;
+        let ops = host.user("ops", Some("command-center"), staff, &[Role::Operator], "320100").await;
+        let yj_handler = host.user("yj.handler", Some("yingji"), staff, &[Role::Handler], "320100").await;
+        let yj_grid = host.user("yj.grid", Some("yingji"), staff, &[Role::GridWorker], "320100").await;
+        let cg_leader = host.user("cg.leader", Some("chengguan"), staff, &[Role::Leader], "320100").await;
+        let resident = host.user("resident", None, AccountKind::Resident, &[Role::Resident], "320100").await;
+        let plugin = host.user("svc.yingji", Some("yingji"), AccountKind::Service, &[Role::Handler], "320100").await;
 
         // Registration: the owning department's handler (or an operator), nobody else.
         let (status, body) = host.post("/api/sensors", &yj_handler, sensor_json("wl-qh-01", "yingji")).await;
@@ -619,7 +527,7 @@ mod http {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn ingested_water_levels_reach_the_yingji_model() {
         let host = start(true).await;
-        let handler = host.user("yj.handler", Some("yingji"), AccountKind::Staff, &[Role::Handler]).await;
+        let handler = host.user("yj.handler", Some("yingji"), AccountKind::Staff, &[Role::Handler], "320100").await;
         assert_eq!(host.post("/api/sensors", &handler, sensor_json("wl-qh-01", "yingji")).await.0, 201);
         let mut warnings = host.services.bus.subscribe("test", vec![TopicPattern::parse("warning.>").unwrap()], 100);
         let now = host.services.clock.now_ms();

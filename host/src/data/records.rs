@@ -239,12 +239,25 @@ impl Data {
     pub async fn create_dataset(&self, spec: &DatasetSpec) -> Result<(), ServiceError> {
         check_spec(spec)?;
         self.check_departments(spec).await?;
-        if self.dataset(&spec.name).await?.is_some() {
+        let mut tx = self.db.pool().begin().await?;
+        let taken = sqlx::query("SELECT 1 FROM datasets WHERE name = $1").bind(&spec.name).fetch_optional(&mut *tx).await?;
+        if taken.is_some() {
             return Err(ServiceError::Conflict(format!("data set `{}` exists", spec.name)));
         }
+        self.store_spec(&mut tx, spec).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Insert or replace a checked definition.
+    async fn store_spec(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, spec: &DatasetSpec) -> Result<(), ServiceError> {
         sqlx::query(
             "INSERT INTO datasets (name, title, owner_department, sharing, shared_with, schema, key_field, checks, \
-             update_interval_hours, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             update_interval_hours, created) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             ON CONFLICT (name) DO UPDATE SET title = excluded.title, owner_department = excluded.owner_department, \
+             sharing = excluded.sharing, shared_with = excluded.shared_with, schema = excluded.schema, \
+             key_field = excluded.key_field, checks = excluded.checks, \
+             update_interval_hours = excluded.update_interval_hours",
         )
         .bind(&spec.name)
         .bind(&spec.title)
@@ -256,7 +269,7 @@ impl Data {
         .bind(serde_json::to_string(&spec.checks).expect("strings serialise"))
         .bind(spec.update_interval_hours)
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(&mut **tx)
         .await?;
         Ok(())
     }
@@ -299,21 +312,7 @@ impl Data {
                 )));
             }
         }
-        sqlx::query(
-            "UPDATE datasets SET title = $2, owner_department = $3, sharing = $4, shared_with = $5, schema = $6, \
-             key_field = $7, checks = $8, update_interval_hours = $9 WHERE name = $1",
-        )
-        .bind(&spec.name)
-        .bind(&spec.title)
-        .bind(&spec.owner_department)
-        .bind(&spec.sharing)
-        .bind(serde_json::to_string(&spec.shared_with).expect("strings serialise"))
-        .bind(spec.schema.to_string())
-        .bind(spec.key_field.as_deref())
-        .bind(serde_json::to_string(&spec.checks).expect("strings serialise"))
-        .bind(spec.update_interval_hours)
-        .execute(&mut *tx)
-        .await?;
+        self.store_spec(&mut tx, spec).await?;
         tx.commit().await?;
         Ok(())
     }
