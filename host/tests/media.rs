@@ -147,6 +147,28 @@ storage_test!(upload_round_trip_and_dedupe, async |f: Fixture| {
     assert!(matches!(media.info("ABC").await, Err(MediaError::Invalid(m)) if m.contains("not a sha256")));
 });
 
+storage_test!(racing_identical_uploads_and_links_store_once, async |f: Fixture| {
+    let (media, _dir) = media(&f, 1024 * 1024).await;
+    let photo = jpeg(200_000, 21);
+    let uploaders: Vec<String> = (0..8).map(|i| format!("res.{i}")).collect();
+    let uploads: Vec<Upload<'_>> = uploaders.iter().map(|u| upload("image/jpeg", None, u)).collect();
+    let stores = uploads.iter().map(|u| media.store(u, chunks(&photo, 8192)));
+    let results = futures::future::join_all(stores).await;
+    let created = results.iter().filter(|r| matches!(r, Ok(Stored::Created(_)))).count();
+    let existing = results.iter().filter(|r| matches!(r, Ok(Stored::Existing(_)))).count();
+    assert_eq!((created, existing), (1, 7), "{results:?}");
+    assert_eq!(files(media.dir()).len(), 1);
+    assert_eq!((rows(&f.db, "media").await, rows(&f.db, "media_uploads").await), (1, 8));
+
+    let case = open_case(&f).await;
+    let sha = sha256(&photo);
+    let links = (0..8).map(|_| media.add_evidence(&case, &sha, "handler.1", "现场照片"));
+    let results = futures::future::join_all(links).await;
+    let added = results.iter().filter(|r| matches!(r, Ok(Linked::Added(_)))).count();
+    let existing = results.iter().filter(|r| matches!(r, Ok(Linked::Existing(_)))).count();
+    assert_eq!((added, existing), (1, 7), "{results:?}");
+});
+
 storage_test!(refused_uploads_leave_no_file_and_no_row, async |f: Fixture| {
     let limit = 100_000;
     let (media, _dir) = media(&f, limit).await;

@@ -558,9 +558,13 @@ impl Media {
         if note.chars().count() > MAX_NOTE_CHARS {
             return Err(MediaError::Invalid(format!("note is longer than {MAX_NOTE_CHARS} characters")));
         }
-        let mut tx = self.db.pool().begin().await?;
-        require_case(&mut tx, case_id).await?;
-        if fetch_info(&mut tx, sha256).await?.is_none() {
+        // The link is one statement, so it needs no transaction: a transaction
+        // that reads before it writes can fail at once on SQLite when another
+        // connection writes in between. The foreign keys still hold it to an
+        // existing case and blob; the checks first are for a clear refusal.
+        let mut conn = self.db.pool().acquire().await?;
+        require_case(&mut conn, case_id).await?;
+        if fetch_info(&mut conn, sha256).await?.is_none() {
             return Err(MediaError::NotFound(format!("no media `{sha256}`")));
         }
         let inserted = sqlx::query(
@@ -572,19 +576,17 @@ impl Media {
         .bind(added_by)
         .bind(self.clock.now_ms())
         .bind(note)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?
         .rows_affected()
             == 1;
-        let evidence = fetch_evidence(&mut tx, case_id, Some(sha256))
+        let evidence = fetch_evidence(&mut conn, case_id, Some(sha256))
             .await?
             .pop()
             .ok_or_else(|| anyhow::anyhow!("evidence {sha256} of case {case_id} vanished"))?;
         if inserted {
-            tx.commit().await?;
-            return Ok(Linked::Added(evidence));
-        }
-        if evidence.note == note {
+            Ok(Linked::Added(evidence))
+        } else if evidence.note == note {
             Ok(Linked::Existing(evidence))
         } else {
             Err(MediaError::Conflict(format!(
