@@ -11,6 +11,7 @@ use crate::api::{self, AppState};
 use crate::bus::MemoryBus;
 use crate::clock::{SharedClock, SystemClock};
 use crate::db::Db;
+use crate::media::MediaSettings;
 use crate::runtime::{LoadError, Runtime, RuntimeSettings};
 use crate::services::Services;
 
@@ -27,6 +28,8 @@ pub struct Options {
     pub install_bundled: bool,
     /// Runtime settings (cache and files folders default into `data_dir`).
     pub runtime: RuntimeSettings,
+    /// The largest media upload in bytes; blobs live in `<data_dir>/media`.
+    pub media_max_bytes: u64,
 }
 
 impl Options {
@@ -37,6 +40,7 @@ impl Options {
             plugins_dir: None,
             install_bundled: true,
             runtime: RuntimeSettings::default(),
+            media_max_bytes: crate::media::DEFAULT_MAX_BYTES,
         }
     }
 
@@ -65,7 +69,9 @@ impl App {
             None => Db::open_sqlite(&options.data_dir).await?,
         };
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
-        let services = Services::new(db, clock, Arc::new(MemoryBus::default()));
+        let media = MediaSettings { dir: options.data_dir.join("media"), max_bytes: options.media_max_bytes };
+        let services = Services::new(db, clock, Arc::new(MemoryBus::default()), media);
+        services.media.prepare().await?;
         let mut settings = options.runtime.clone();
         settings.cache_dir.get_or_insert_with(|| options.data_dir.join("cache"));
         settings.files_dir.get_or_insert_with(|| options.data_dir.join("plugin-files"));

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod data;
 pub mod db;
 pub mod identity;
+pub mod media;
 pub mod messaging;
 pub mod metrics;
 pub mod runtime;

@@ -34,6 +34,9 @@ enum Command {
         /// Do not install the bundled plugins into the plugins folder.
         #[arg(long)]
         no_bundled: bool,
+        /// The largest media upload (photo, audio, video, document) in bytes.
+        #[arg(long, default_value_t = yiwang::media::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+        media_max_bytes: u64,
     },
     /// Work with the data foundation's structured records.
     Data {
@@ -89,11 +92,12 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { listen, data_dir, database_url, plugins_dir, no_bundled } => {
+            Command::Serve { listen, data_dir, database_url, plugins_dir, no_bundled, media_max_bytes } => {
                 let mut options = Options::new(data_dir);
                 options.database_url = database_url;
                 options.plugins_dir = plugins_dir;
                 options.install_bundled = !no_bundled;
+                options.media_max_bytes = media_max_bytes;
                 serve(listen, options).await
             }
             Command::Data { command: DataCommand::Import { data_dir, database_url, dataset, format, file } } => {

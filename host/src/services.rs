@@ -10,6 +10,7 @@ use crate::clock::SharedClock;
 use crate::data::Data;
 use crate::db::Db;
 use crate::identity::Identity;
+use crate::media::{Media, MediaSettings};
 use crate::messaging::Messaging;
 use crate::metrics::Metrics;
 use crate::space::Space;
@@ -23,19 +24,22 @@ pub struct Services {
     pub identity: Identity,
     pub data: Data,
     pub cases: Cases,
+    pub media: Media,
     pub messaging: Messaging,
     pub space: Arc<Space>,
     pub metrics: Metrics,
 }
 
 impl Services {
-    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>) -> Arc<Self> {
+    /// The services over `db`, with the blob store `media` describes.
+    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, media: MediaSettings) -> Arc<Self> {
         let space = Arc::new(Space::new(db.clone()));
         Arc::new(Services {
             audit: Audit::new(db.clone(), clock.clone()),
             identity: Identity::new(db.clone()),
             data: Data::new(db.clone(), clock.clone(), space.clone()),
             cases: Cases::new(db.clone(), clock.clone(), bus.clone()),
+            media: Media::new(db.clone(), clock.clone(), media),
             messaging: Messaging::new(db.clone(), clock.clone(), bus.clone()),
             space,
             metrics: Metrics::new(),

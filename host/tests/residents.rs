@@ -4,7 +4,6 @@
 use serde_json::json;
 use yiwang::identity::{AccountKind, Role};
 
-#[macro_use]
 mod common;
 
 use common::http::{message, start};

@@ -60,4 +60,12 @@ impl AuthUser {
             .await;
         Err(ApiError::Forbidden(format!("{action} requires the `{}` role", role.name())))
     }
+
+    /// Refuse `action` on `subject` with 403, leaving an audit record; `why`
+    /// is both the record's detail and the answer's message.
+    pub async fn deny(&self, state: &AppState, action: &str, subject: &str, why: String) -> ApiError {
+        let actor = format!("user:{}", self.principal.id);
+        state.services.audit.record(Entry { actor: &actor, action, subject, outcome: "denied", detail: &why }).await;
+        ApiError::Forbidden(why)
+    }
 }

@@ -19,6 +19,12 @@ pub enum ApiError {
     Conflict(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// The body is larger than the route accepts.
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    /// The body's declared type is not accepted or does not match its content.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Anything else: logged in full, answered without internals.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -33,6 +39,8 @@ impl ApiError {
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "unprocessable"),
+            ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large"),
+            ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -60,6 +68,21 @@ impl From<crate::services::ServiceError> for ApiError {
             E::NotFound(m) => ApiError::NotFound(m),
             E::Conflict(m) => ApiError::Conflict(m),
             E::Forbidden(m) => ApiError::Forbidden(m),
+            E::Storage(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::media::MediaError> for ApiError {
+    fn from(e: crate::media::MediaError) -> Self {
+        use crate::media::MediaError as E;
+        match e {
+            E::Invalid(m) => ApiError::Unprocessable(m),
+            E::Body(_) => ApiError::BadRequest(e.to_string()),
+            E::NotFound(m) => ApiError::NotFound(m),
+            E::Conflict(m) => ApiError::Conflict(m),
+            E::TooLarge { .. } => ApiError::PayloadTooLarge(e.to_string()),
+            E::Unsupported(m) => ApiError::UnsupportedMediaType(m),
             E::Storage(e) => ApiError::Internal(e),
         }
     }

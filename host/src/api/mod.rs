@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::space::http::router())
         .merge(crate::data::http::router())
         .merge(crate::data::records_http::router())
+        .merge(crate::media::http::router())
         .merge(crate::runtime::http::router())
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
