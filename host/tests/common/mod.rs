@@ -54,6 +54,7 @@ fn uuid_like() -> String {
 }
 
 /// Define `$name` as a test body over a `Fixture`, run as `$name::sqlite` and `$name::postgres`.
+#[allow(unused_macros)]
 macro_rules! storage_test {
     ($name:ident, $body:expr) => {
         mod $name {
