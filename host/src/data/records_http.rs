@@ -52,12 +52,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/data/accountability", get(accountability))
 }
 
-async fn deny(state: &AppState, user: &AuthUser, action: &str, subject: &str, why: String) -> ApiError {
-    let actor = actor(user);
-    state.services.audit.record(Entry { actor: &actor, action, subject, outcome: "denied", detail: &why }).await;
-    ApiError::Forbidden(why)
-}
-
 async fn audit_ok(state: &AppState, user: &AuthUser, action: &str, subject: &str, detail: &str) {
     let actor = actor(user);
     state.services.audit.record(Entry { actor: &actor, action, subject, outcome: "ok", detail }).await;
@@ -70,7 +64,7 @@ fn actor(user: &AuthUser) -> String {
 /// A service error, with a refusal (scope) audited as such.
 async fn service(state: &AppState, user: &AuthUser, action: &str, subject: &str, e: ServiceError) -> ApiError {
     match e {
-        ServiceError::Forbidden(why) => deny(state, user, action, subject, why).await,
+        ServiceError::Forbidden(why) => user.deny(state, action, subject, why).await,
         other => other.into(),
     }
 }
@@ -79,7 +73,7 @@ async fn require_staff(state: &AppState, user: &AuthUser, action: &str, subject:
     if user.principal.kind == "staff" {
         return Ok(());
     }
-    Err(deny(state, user, action, subject, format!("{action} is open to staff accounts only")).await)
+    Err(user.deny(state, action, subject, format!("{action} is open to staff accounts only")).await)
 }
 
 async fn known(state: &AppState, name: &str) -> Result<Dataset, ApiError> {
@@ -97,7 +91,7 @@ async fn readable(state: &AppState, user: &AuthUser, action: &str, name: &str) -
             set.owner_department,
             if department.is_empty() { "accounts without a department".to_owned() } else { format!("`{department}`") }
         );
-        return Err(deny(state, user, action, name, why).await);
+        return Err(user.deny(state, action, name, why).await);
     }
     Ok((set, state.services.identity.scope(&user.principal).await?))
 }
@@ -113,7 +107,7 @@ async fn writable(state: &AppState, user: &AuthUser, action: &str, name: &str) -
              role in its owning department `{}`",
             set.owner_department
         );
-        return Err(deny(state, user, action, name, why).await);
+        return Err(user.deny(state, action, name, why).await);
     }
     Ok((set, state.services.identity.scope(p).await?))
 }
@@ -125,7 +119,7 @@ async fn may_define(state: &AppState, user: &AuthUser, action: &str, owner: &str
         return Ok(());
     }
     let why = format!("defining data set `{name}` requires the `operator` role or `leader` in department `{owner}`");
-    Err(deny(state, user, action, name, why).await)
+    Err(user.deny(state, action, name, why).await)
 }
 
 fn record_json(r: super::Record) -> Value {
@@ -264,7 +258,7 @@ async fn get_record(
             "record `{key}` belongs to org unit `{}`, outside {scope}",
             record.area.as_deref().unwrap_or("-")
         );
-        return Err(deny(&state, &user, ACTION, &format!("{name}/{key}"), why).await);
+        return Err(user.deny(&state, ACTION, &format!("{name}/{key}"), why).await);
     }
     Ok(Json(record_json(record)))
 }
