@@ -54,11 +54,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The OpenAPI document of the whole HTTP API, as `GET /openapi.json` serves it.
-pub fn openapi() -> utoipa::openapi::OpenApi {
-    routes().into_openapi()
-}
-
 /// Whether the host is serving.
 #[derive(Serialize, ToSchema)]
 struct Health {
