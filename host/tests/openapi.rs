@@ -352,8 +352,12 @@ async fn every_documented_operation_is_routed_and_secured_as_documented() {
     let ops = operations(&doc);
     assert!(ops.len() >= KNOWN.len());
     for (method, path, op) in &ops {
-        let concrete = path.replace("{id}", "x").replace("{code}", "x").replace("{name}", "x");
-        assert!(!concrete.contains('{'), "a path parameter the test does not fill: {path}");
+        // Every path parameter becomes `x`.
+        let concrete: String = path
+            .split('/')
+            .map(|segment| if segment.starts_with('{') && segment.ends_with('}') { "x" } else { segment })
+            .collect::<Vec<_>>()
+            .join("/");
         let reply = host.call(&method.to_ascii_uppercase(), &concrete, None, b"").await;
         assert_ne!(reply.status, 405, "{method} {path} is documented but not routed for {method}");
         if secured(op) {
