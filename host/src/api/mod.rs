@@ -1,18 +1,22 @@
-//! The HTTP surface: the one router, the one error shape, and the routes that
-//! belong to no single capability (health, metrics). Each capability adds its
-//! own routes from its `http` module.
+//! The HTTP surface: the one router, the one error shape, the OpenAPI
+//! document, and the routes that belong to no single capability (health,
+//! metrics). Each capability adds its own routes from its `http` module.
 
 pub mod auth;
 pub mod error;
+pub mod openapi;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::{Extension, Router};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::{ApiError, JsonBody};
 
@@ -28,11 +32,12 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
 }
 
-/// The whole HTTP API.
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics))
+/// Every route, each registered together with its OpenAPI description.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi::openapi_json))
         .merge(crate::identity::http::router())
         .merge(crate::identity::residents::router())
         .merge(crate::messaging::http::router())
@@ -41,19 +46,72 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::data::records_http::router())
         .merge(crate::media::http::router())
         .merge(crate::runtime::http::router())
+}
+
+/// The whole HTTP API.
+pub fn router(state: AppState) -> Router {
+    let (router, document) = routes().split_for_parts();
+    router
+        .layer(Extension(openapi::Document::new(&document)))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
 }
 
+/// Whether the host is serving.
+#[derive(Serialize, ToSchema)]
+struct Health {
+    status: Readiness,
+    /// Plugins loaded.
+    plugins: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+enum Readiness {
+    /// The plugins are loaded.
+    Ready,
+    /// The plugins are still loading.
+    Starting,
+}
+
+/// Readiness.
+///
+/// `200` with `ready` once the bundled and installed plugins are loaded, `503`
+/// with `starting` before.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "system",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "Still loading plugins", body = Health),
+    ),
+)]
 async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
     let plugins = state.runtime.plugins().len();
     if state.ready.load(Ordering::Acquire) {
-        (StatusCode::OK, axum::Json(serde_json::json!({ "status": "ready", "plugins": plugins })))
+        (StatusCode::OK, axum::Json(Health { status: Readiness::Ready, plugins }))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({ "status": "starting", "plugins": plugins })))
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(Health { status: Readiness::Starting, plugins }))
     }
 }
 
+/// Prometheus metrics.
+///
+/// OpenMetrics text: per-plugin calls, guest errors, failures by kind,
+/// denials, rate-limit hits, skipped events, quarantines and latency; bus
+/// queue depth and drops.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "system",
+    responses((
+        status = 200,
+        description = "The metrics",
+        body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8",
+    )),
+)]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.services.metrics.render();
     // Bus queues are read at scrape time.

@@ -19,7 +19,7 @@ use super::schema::CompiledSchema;
 use crate::services::ServiceError;
 
 /// How many records fill one expected field.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldFill {
     pub field: String,
     pub filled: i64,
@@ -28,7 +28,7 @@ pub struct FieldFill {
 }
 
 /// One data set's accountability.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DatasetAccountability {
     pub dataset: String,
     pub title: String,
@@ -48,7 +48,7 @@ pub struct DatasetAccountability {
 }
 
 /// One department's accountability over the data sets it owns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct DepartmentAccountability {
     pub department: String,
     pub datasets: usize,
@@ -62,7 +62,7 @@ pub struct DepartmentAccountability {
 }
 
 /// Both views.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Accountability {
     pub at: i64,
     pub departments: Vec<DepartmentAccountability>,

@@ -7,17 +7,20 @@
 //! ingested by an operator or by any staff of its owning department. Service
 //! accounts (plugins) and residents never ingest.
 
+use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::iot::MAX_WINDOW;
-use super::{NewReading, Registered, Sensor, SensorFilter};
+use super::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind};
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::Role;
@@ -26,15 +29,15 @@ use crate::identity::Role;
 /// generous formatting stay below it (axum's default is 2 MiB).
 const INGEST_BODY_LIMIT: usize = 8 * 1024 * 1024;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/sensor-kinds", get(kinds))
-        .route("/api/sensors", get(list).post(register))
-        .route("/api/sensors/{id}", get(sensor))
-        .route("/api/sensors/{id}/latest", get(latest))
-        .route("/api/sensors/{id}/readings", get(window))
-        .route("/api/sensors/{id}/aggregate", get(aggregate))
-        .route("/api/readings", post(ingest).layer(DefaultBodyLimit::max(INGEST_BODY_LIMIT)))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sensor_kinds))
+        .routes(routes!(list_sensors, register_sensor))
+        .routes(routes!(get_sensor))
+        .routes(routes!(latest_reading))
+        .routes(routes!(reading_window))
+        .routes(routes!(aggregate_readings))
+        .routes(routes!(ingest_readings).layer(DefaultBodyLimit::max(INGEST_BODY_LIMIT)))
 }
 
 /// Refuse with 403, leaving an audit record.
@@ -61,24 +64,57 @@ async fn known_sensor(state: &AppState, id: &str) -> Result<Sensor, ApiError> {
     state.services.data.sensor(id).await?.ok_or_else(|| ApiError::NotFound(format!("no sensor `{id}`")))
 }
 
-/// The sensor kinds with their units.
-async fn kinds(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+/// Sensor kinds.
+///
+/// The sensor kinds with their units; staff only.
+#[utoipa::path(
+    get,
+    path = "/api/sensor-kinds",
+    tag = "iot",
+    responses(
+        (status = 200, description = "The kinds, by name", body = Vec<SensorKind>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn sensor_kinds(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<SensorKind>>, ApiError> {
     require_staff(&state, &user, "iot.read", "sensor-kinds").await?;
-    Ok(Json(json!(state.services.data.sensor_kinds().await?)))
+    Ok(Json(state.services.data.sensor_kinds().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
+    /// Only sensors of this kind.
     kind: Option<String>,
+    /// Only sensors of this department.
     department: Option<String>,
+    /// Only ids after this one: the last id of the previous page.
     after: Option<String>,
+    /// At most this many (default 1,000, at most 10,000).
     limit: Option<u32>,
 }
 
-/// `GET /api/sensors?kind=&department=&after=&limit=`: sensors by id, at most
-/// `limit` (default 1,000, at most 10,000); page on with `after` = the last id.
-async fn list(
+/// List sensors.
+///
+/// Sensors by id, at most `limit` (default 1,000, at most 10,000); page on
+/// with `after` = the last id. Staff only.
+#[utoipa::path(
+    get,
+    path = "/api/sensors",
+    tag = "iot",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The sensors, by id", body = Vec<Sensor>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn list_sensors(
     State(state): State<AppState>,
     user: AuthUser,
     q: Result<Query<ListQuery>, QueryRejection>,
@@ -95,9 +131,32 @@ async fn list(
     Ok(Json(state.services.data.sensors(&filter).await?))
 }
 
-/// `POST /api/sensors`: register a sensor or update it; 201 when created, 200
-/// when updated, with the sensor as stored.
-async fn register(
+/// Register or update a sensor.
+///
+/// `201` when created, `200` when updated, with the sensor as stored. Allowed
+/// to an operator, or to a handler, supervisor or leader of the owning
+/// department (who may not move a sensor to another department).
+#[utoipa::path(
+    post,
+    path = "/api/sensors",
+    tag = "iot",
+    request_body = Sensor,
+    responses(
+        (status = 200, description = "Updated", body = Sensor),
+        (status = 201, description = "Created", body = Sensor),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (
+            status = 422,
+            description = "An invalid field: the id, an unknown kind, a wrong unit, the location, an unknown \
+                department, or a new kind for a sensor that has readings",
+            body = ErrorBody,
+        ),
+    ),
+    security(("bearer" = [])),
+)]
+async fn register_sensor(
     State(state): State<AppState>,
     user: AuthUser,
     JsonBody(body): JsonBody<Sensor>,
@@ -135,7 +194,21 @@ async fn register(
     Ok((status, Json(body)))
 }
 
-async fn sensor(
+/// One sensor.
+#[utoipa::path(
+    get,
+    path = "/api/sensors/{id}",
+    tag = "iot",
+    params(("id" = String, Path, description = "The sensor id")),
+    responses(
+        (status = 200, description = "The sensor", body = Sensor),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such sensor", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn get_sensor(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
@@ -144,20 +217,51 @@ async fn sensor(
     Ok(Json(known_sensor(&state, &id).await?))
 }
 
-#[derive(Deserialize)]
+/// A batch of readings.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Ingest {
+    /// Up to 10,000 readings.
     readings: Vec<NewReading>,
 }
 
-/// `POST /api/readings` with `{"readings": [{"sensor", "time", "value"}, ...]}`:
-/// all or nothing, answered `{"accepted": n}` once committed; each stored
-/// reading is then announced on `iot.reading.<kind>`.
-async fn ingest(
+/// How many readings a batch stored.
+#[derive(Serialize, ToSchema)]
+struct Ingested {
+    accepted: usize,
+}
+
+/// Ingest readings.
+///
+/// A batch of up to 10,000 readings (body up to 8 MiB): validated whole, the
+/// first error naming `readings[i].field`; written in one transaction and
+/// answered once committed. Each stored reading is then announced on
+/// `iot.reading.<kind>`. Allowed to an operator, or to staff of every
+/// sensor's department.
+#[utoipa::path(
+    post,
+    path = "/api/readings",
+    tag = "iot",
+    request_body = Ingest,
+    responses(
+        (status = 200, description = "Committed", body = Ingested),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (
+            status = 422,
+            description = "A reading is invalid (unknown sensor, time, value) or the batch is too large; \
+                nothing was stored",
+            body = ErrorBody,
+        ),
+    ),
+    security(("bearer" = [])),
+)]
+async fn ingest_readings(
     State(state): State<AppState>,
     user: AuthUser,
     JsonBody(body): JsonBody<Ingest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Ingested>, ApiError> {
     const ACTION: &str = "iot.ingest";
     let p = &user.principal;
     if p.kind != "staff" {
@@ -181,71 +285,158 @@ async fn ingest(
     let committed = data.commit_readings(batch).await?;
     let accepted = committed.accepted();
     data.announce_readings(state.services.bus.clone(), format!("user:{}", p.id), committed).await;
-    Ok(Json(json!({ "accepted": accepted })))
+    Ok(Json(Ingested { accepted }))
 }
 
-/// `GET /api/sensors/{id}/latest`: `{"sensor", "unit", "reading": {"time", "value"} | null}`.
-async fn latest(
+/// A sensor's newest reading.
+#[derive(Serialize, ToSchema)]
+struct LatestReading {
+    sensor: String,
+    unit: String,
+    /// `null` before the first reading.
+    reading: Option<Reading>,
+}
+
+/// The newest reading.
+#[utoipa::path(
+    get,
+    path = "/api/sensors/{id}/latest",
+    tag = "iot",
+    params(("id" = String, Path, description = "The sensor id")),
+    responses(
+        (status = 200, description = "The newest reading, or `null`", body = LatestReading),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such sensor", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn latest_reading(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<LatestReading>, ApiError> {
     require_staff(&state, &user, "iot.read", &id).await?;
     let s = known_sensor(&state, &id).await?;
     let reading = state.services.data.latest(&id).await?;
-    Ok(Json(json!({ "sensor": s.id, "unit": s.unit, "reading": reading })))
+    Ok(Json(LatestReading { sensor: s.id, unit: s.unit, reading }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct WindowQuery {
+    /// The window's start (inclusive), milliseconds since the Unix epoch.
     from: i64,
+    /// The window's end (exclusive), milliseconds since the Unix epoch.
     to: i64,
+    /// At most this many readings (default and maximum 10,000).
     limit: Option<usize>,
 }
 
-/// `GET /api/sensors/{id}/readings?from=&to=&limit=`: readings with
-/// `from <= time < to`, oldest first, at most `limit` (default and maximum
-/// 10,000); `truncated` says whether more follow.
-async fn window(
+/// A window of a sensor's readings, oldest first.
+#[derive(Serialize, ToSchema)]
+struct ReadingWindow {
+    sensor: String,
+    unit: String,
+    from: i64,
+    to: i64,
+    readings: Vec<Reading>,
+    /// Whether more readings lie in the window; continue from the last time + 1.
+    truncated: bool,
+}
+
+/// A window of readings.
+///
+/// Readings with `from <= time < to`, oldest first, at most `limit` (default
+/// and maximum 10,000); `truncated` says whether more follow.
+#[utoipa::path(
+    get,
+    path = "/api/sensors/{id}/readings",
+    tag = "iot",
+    params(("id" = String, Path, description = "The sensor id"), WindowQuery),
+    responses(
+        (status = 200, description = "The readings", body = ReadingWindow),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such sensor", body = ErrorBody),
+        (status = 422, description = "The window is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn reading_window(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
     q: Result<Query<WindowQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReadingWindow>, ApiError> {
     let q = query(q)?;
     require_staff(&state, &user, "iot.read", &id).await?;
     let s = known_sensor(&state, &id).await?;
     let w = state.services.data.window(&id, q.from, q.to, q.limit.unwrap_or(MAX_WINDOW)).await?;
-    Ok(Json(json!({
-        "sensor": s.id, "unit": s.unit, "from": q.from, "to": q.to,
-        "readings": w.readings, "truncated": w.truncated,
-    })))
+    Ok(Json(ReadingWindow {
+        sensor: s.id,
+        unit: s.unit,
+        from: q.from,
+        to: q.to,
+        readings: w.readings,
+        truncated: w.truncated,
+    }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AggregateQuery {
+    /// The first bucket's start, milliseconds since the Unix epoch.
     from: i64,
+    /// The end (exclusive), milliseconds since the Unix epoch.
     to: i64,
+    /// The bucket width in milliseconds (at most 10,000 buckets).
     bucket_ms: i64,
 }
 
-/// `GET /api/sensors/{id}/aggregate?from=&to=&bucket_ms=`: per bucket
-/// `{start, count, min, max, avg, rate_per_hour}`, buckets counted from `from`,
-/// empty ones left out.
-async fn aggregate(
+/// A sensor's readings summarised per bucket.
+#[derive(Serialize, ToSchema)]
+struct ReadingAggregate {
+    sensor: String,
+    unit: String,
+    from: i64,
+    to: i64,
+    bucket_ms: i64,
+    /// Buckets holding readings, oldest first; empty ones are left out.
+    buckets: Vec<Bucket>,
+}
+
+/// Aggregates per bucket.
+///
+/// Per bucket `{start, count, min, max, avg, rate_per_hour}`, buckets counted
+/// from `from`, empty ones left out.
+#[utoipa::path(
+    get,
+    path = "/api/sensors/{id}/aggregate",
+    tag = "iot",
+    params(("id" = String, Path, description = "The sensor id"), AggregateQuery),
+    responses(
+        (status = 200, description = "The buckets", body = ReadingAggregate),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such sensor", body = ErrorBody),
+        (status = 422, description = "The window or the bucket width is invalid", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn aggregate_readings(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
     q: Result<Query<AggregateQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ReadingAggregate>, ApiError> {
     let q = query(q)?;
     require_staff(&state, &user, "iot.read", &id).await?;
     let s = known_sensor(&state, &id).await?;
     let buckets = state.services.data.aggregate(&id, q.from, q.to, q.bucket_ms).await?;
-    Ok(Json(json!({
-        "sensor": s.id, "unit": s.unit, "from": q.from, "to": q.to, "bucket_ms": q.bucket_ms,
-        "buckets": buckets,
-    })))
+    Ok(Json(ReadingAggregate { sensor: s.id, unit: s.unit, from: q.from, to: q.to, bucket_ms: q.bucket_ms, buckets }))
 }

@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use tokio::sync::Semaphore;
+use utoipa::ToSchema;
 
 use super::Data;
 use crate::bus::{Bus, Event, GeoPoint};
@@ -49,7 +50,7 @@ const MAX_LOOKUP_IDS: usize = 256;
 const MAX_PENDING_EVENTS: usize = 100_000;
 
 /// A registered sensor.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sensor {
     /// 1-64 characters of `a-z0-9-_.`.
@@ -58,7 +59,9 @@ pub struct Sensor {
     pub kind: String,
     /// The kind's unit, e.g. `m`.
     pub unit: String,
+    /// Latitude, WGS 84.
     pub lat: f64,
+    /// Longitude, WGS 84.
     pub lon: f64,
     /// The owning department's code.
     pub department: String,
@@ -72,7 +75,7 @@ impl Sensor {
 }
 
 /// A kind of sensor the data foundation accepts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SensorKind {
     pub kind: String,
     pub unit: String,
@@ -91,7 +94,7 @@ pub struct SensorFilter {
 }
 
 /// One stored reading.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 pub struct Reading {
     /// Milliseconds since the Unix epoch.
     pub time: i64,
@@ -99,9 +102,10 @@ pub struct Reading {
 }
 
 /// One reading as a client sends it.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewReading {
+    /// A registered sensor's id.
     pub sensor: String,
     /// Milliseconds since the Unix epoch.
     pub time: i64,
@@ -118,15 +122,16 @@ pub struct Window {
 }
 
 /// The readings of one bucket, `[start, start + bucket_ms)`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 pub struct Bucket {
+    /// Milliseconds since the Unix epoch.
     pub start: i64,
     pub count: i64,
     pub min: f64,
     pub max: f64,
     pub avg: f64,
     /// (last − first) / hours between them, in the sensor's unit per hour;
-    /// `None` with fewer than two readings.
+    /// none (`null`) with fewer than two readings.
     pub rate_per_hour: Option<f64>,
 }
 

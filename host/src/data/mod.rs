@@ -54,7 +54,7 @@ pub struct Dataset {
 }
 
 /// A data set as it is written and read over HTTP.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DatasetSpec {
     /// 1-64 of `a-z0-9-_.`.
@@ -67,6 +67,7 @@ pub struct DatasetSpec {
     pub shared_with: Vec<String>,
     /// A JSON Schema for the records (type object); `{}` accepts any object.
     #[serde(default = "any_object")]
+    #[schema(value_type = Object)]
     pub schema: Value,
     #[serde(default)]
     pub key_field: Option<String>,

@@ -76,7 +76,7 @@ pub enum WriteMode {
 }
 
 /// What a single write did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Written {
     pub key: String,
     pub created: bool,
@@ -94,7 +94,7 @@ pub struct ImportRow {
 }
 
 /// What an import did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     pub inserted: usize,
     pub updated: usize,
@@ -138,7 +138,7 @@ pub struct Page {
 }
 
 /// A class of 部件 (city component).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ComponentClass {
     /// Major and minor class, 4 digits: the middle of a component code.
     pub code: String,

@@ -16,18 +16,24 @@
 //!
 //! Every refusal answers 403 and leaves an audit record; every write is audited.
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::get;
-use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use super::import::Format;
 use super::{Dataset, DatasetSpec, RecordQuery, WriteMode, Writer};
+use super::accountability::Accountability;
+use super::records::{ComponentClass, ImportReport, Written};
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::{Role, Scope};
@@ -38,18 +44,15 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 const WRITER_ROLES: [Role; 5] = [Role::Handler, Role::Supervisor, Role::Leader, Role::Dispatcher, Role::GridWorker];
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/datasets", get(list).post(create))
-        .route("/api/datasets/{name}", get(show).put(update))
-        .route("/api/datasets/{name}/records", get(query).post(insert))
-        .route("/api/datasets/{name}/records/{key}", get(get_record).put(put_record).delete(delete_record))
-        .route(
-            "/api/datasets/{name}/import",
-            axum::routing::post(import).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)),
-        )
-        .route("/api/component-classes", get(component_classes))
-        .route("/api/data/accountability", get(accountability))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_datasets, create_dataset))
+        .routes(routes!(get_dataset, update_dataset))
+        .routes(routes!(query_records, insert_record))
+        .routes(routes!(get_record, put_record, delete_record))
+        .routes(routes!(import_records).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
+        .routes(routes!(component_classes))
+        .routes(routes!(data_accountability))
 }
 
 async fn audit_ok(state: &AppState, user: &AuthUser, action: &str, subject: &str, detail: &str) {
@@ -122,29 +125,93 @@ async fn may_define(state: &AppState, user: &AuthUser, action: &str, owner: &str
     Err(user.deny(state, action, name, why).await)
 }
 
-fn record_json(r: super::Record) -> Value {
-    let value: Value = serde_json::from_str(&r.value).unwrap_or(Value::Null);
-    json!({ "key": r.key, "value": value, "area": r.area, "updated": r.updated, "updated_by": r.updated_by })
+/// A record as served.
+#[derive(Serialize, ToSchema)]
+pub struct RecordView {
+    pub key: String,
+    /// The record, a JSON object.
+    pub value: Value,
+    /// The org unit (area code) it belongs to.
+    pub area: Option<String>,
+    /// When it was last written, ms since the epoch.
+    pub updated: i64,
+    /// Who last wrote it: `user:<id>`, `plugin:<name>`, `host:…`.
+    pub updated_by: String,
 }
 
-/// `GET /api/datasets`: every data set's definition, with whether the caller may read its records.
-async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Value>, ApiError> {
+impl From<super::Record> for RecordView {
+    fn from(r: super::Record) -> Self {
+        RecordView {
+            value: serde_json::from_str(&r.value).unwrap_or(Value::Null),
+            key: r.key,
+            area: r.area,
+            updated: r.updated,
+            updated_by: r.updated_by,
+        }
+    }
+}
+
+/// A page of records.
+#[derive(Serialize, ToSchema)]
+pub struct RecordPage {
+    /// Records matching the query, over all pages.
+    pub total: i64,
+    pub offset: u32,
+    pub limit: u32,
+    pub records: Vec<RecordView>,
+}
+
+/// A data set's definition, with whether the caller may read its records.
+#[derive(Serialize, ToSchema)]
+pub struct DatasetListing {
+    #[serde(flatten)]
+    pub spec: DatasetSpec,
+    pub readable: bool,
+}
+
+/// List data sets.
+///
+/// Every data set's definition, with whether the caller may read its records. Staff only.
+#[utoipa::path(
+    get,
+    path = "/api/datasets",
+    tag = "data",
+    responses(
+        (status = 200, description = "The data sets, by name", body = Vec<DatasetListing>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn list_datasets(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<DatasetListing>>, ApiError> {
     require_staff(&state, &user, "data.datasets", "datasets").await?;
     let department = user.principal.department.clone().unwrap_or_default();
     let sets = state.services.data.datasets().await?;
-    Ok(Json(Value::Array(
-        sets.iter()
-            .map(|s| {
-                let mut v = serde_json::to_value(DatasetSpec::from(s)).expect("a spec serialises");
-                v["readable"] = json!(s.readable_by(&department));
-                v
-            })
-            .collect(),
-    )))
+    Ok(Json(
+        sets.iter().map(|s| DatasetListing { spec: DatasetSpec::from(s), readable: s.readable_by(&department) }).collect(),
+    ))
 }
 
-/// `POST /api/datasets`: define a data set; 201, or 409 when the name is taken.
-async fn create(
+/// Define a data set.
+///
+/// `201`, or `409` when the name is taken. Allowed to an operator, or to a
+/// leader of the owning department. The schema must be a JSON Schema of an object.
+#[utoipa::path(
+    post,
+    path = "/api/datasets",
+    tag = "data",
+    request_body = DatasetSpec,
+    responses(
+        (status = 201, description = "Defined", body = DatasetSpec),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 409, description = "The name is taken", body = ErrorBody),
+        (status = 422, description = "The definition is invalid; the message names the field", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn create_dataset(
     State(state): State<AppState>,
     user: AuthUser,
     JsonBody(spec): JsonBody<DatasetSpec>,
@@ -156,14 +223,49 @@ async fn create(
     Ok((StatusCode::CREATED, Json(spec)))
 }
 
-async fn show(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<DatasetSpec>, ApiError> {
+/// One data set's definition.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{name}",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set")),
+    responses(
+        (status = 200, description = "The definition", body = DatasetSpec),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn get_dataset(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> Result<Json<DatasetSpec>, ApiError> {
     require_staff(&state, &user, "data.datasets", &name).await?;
     Ok(Json(DatasetSpec::from(&known(&state, &name).await?)))
 }
 
-/// `PUT /api/datasets/{name}`: replace a definition; a schema that stored
-/// records would break is refused with their keys.
-async fn update(
+/// Replace a data set's definition.
+///
+/// A schema that stored records would break is refused (`422`) with their keys.
+#[utoipa::path(
+    put,
+    path = "/api/datasets/{name}",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set")),
+    request_body = DatasetSpec,
+    responses(
+        (status = 200, description = "Replaced", body = DatasetSpec),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set", body = ErrorBody),
+        (status = 422, description = "The definition is invalid, or stored records break it", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn update_dataset(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
@@ -182,16 +284,46 @@ async fn update(
     Ok(Json(spec))
 }
 
-/// `GET /api/datasets/{name}/records?offset=&limit=&area=&<field>=<value>…`:
-/// every other parameter is a filter on a field (dotted for nested fields),
-/// its value typed by the schema (a string field compares as text, a number
-/// field as a number; elsewhere a JSON scalar if it parses, else text).
-async fn query(
+/// The documented query parameters; any other parameter filters a field.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+struct RecordParams {
+    /// Records to skip.
+    offset: Option<u32>,
+    /// At most this many (default 100, at most 1,000).
+    limit: Option<u32>,
+    /// Only records within this org unit (area code).
+    area: Option<String>,
+}
+
+/// Query records.
+///
+/// Every parameter but `offset`, `limit` and `area` filters a field, dotted for
+/// nested fields (`location.lon=118.81`), its value typed by the schema (a
+/// string field compares as text, a number field as a number; elsewhere a JSON
+/// scalar if it parses, else text). Readers: staff of a department the data set
+/// is shared with, seeing only records within their scope.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{name}/records",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set"), RecordParams),
+    responses(
+        (status = 200, description = "A page of records, in key order", body = RecordPage),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn query_records(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
     q: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecordPage>, ApiError> {
     let Query(params) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (set, scope) = readable(&state, &user, "data.query", &name).await?;
     let schema = state.services.data.schema(&set)?;
@@ -234,17 +366,33 @@ async fn query(
         ServiceError::Invalid(m) => ApiError::BadRequest(m),
         other => other.into(),
     })?;
-    Ok(Json(json!({
-        "total": page.total, "offset": rq.offset, "limit": rq.limit,
-        "records": page.records.into_iter().map(record_json).collect::<Vec<_>>(),
-    })))
+    Ok(Json(RecordPage {
+        total: page.total,
+        offset: rq.offset,
+        limit: rq.limit,
+        records: page.records.into_iter().map(RecordView::from).collect(),
+    }))
 }
 
+/// One record.
+#[utoipa::path(
+    get,
+    path = "/api/datasets/{name}/records/{key}",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set"), ("key" = String, Path, description = "The record's key")),
+    responses(
+        (status = 200, description = "The record", body = RecordView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set or key", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn get_record(
     State(state): State<AppState>,
     user: AuthUser,
     Path((name, key)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RecordView>, ApiError> {
     const ACTION: &str = "data.get";
     let (_, scope) = readable(&state, &user, ACTION, &name).await?;
     let record = state
@@ -260,25 +408,46 @@ async fn get_record(
         );
         return Err(user.deny(&state, ACTION, &format!("{name}/{key}"), why).await);
     }
-    Ok(Json(record_json(record)))
+    Ok(Json(RecordView::from(record)))
 }
 
-#[derive(Deserialize)]
+/// A record to insert.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewRecord {
+pub struct NewRecord {
     /// Needed only when the data set has no key field.
     key: Option<String>,
+    /// The record, a JSON object satisfying the data set's schema.
     value: Value,
 }
 
-/// `POST /api/datasets/{name}/records` with `{"key"?, "value"}`: 201, or 409
-/// when the key exists.
-async fn insert(
+/// Insert a record.
+///
+/// `201`, or `409` when the key exists. Writers: handler, supervisor, leader,
+/// dispatcher or grid worker of the owning department, within their scope.
+#[utoipa::path(
+    post,
+    path = "/api/datasets/{name}/records",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set")),
+    request_body = NewRecord,
+    responses(
+        (status = 201, description = "Inserted", body = Written),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set", body = ErrorBody),
+        (status = 409, description = "The key exists", body = ErrorBody),
+        (status = 422, description = "The record breaks the schema or a check; the message names the field", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn insert_record(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<NewRecord>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Written>), ApiError> {
     const ACTION: &str = "data.insert";
     let (_, scope) = writable(&state, &user, ACTION, &name).await?;
     let actor = actor(&user);
@@ -288,17 +457,36 @@ async fn insert(
         Err(e) => return Err(service(&state, &user, ACTION, &name, e).await),
     };
     audit_ok(&state, &user, ACTION, &format!("{name}/{}", written.key), "created").await;
-    Ok((StatusCode::CREATED, Json(json!(written))))
+    Ok((StatusCode::CREATED, Json(written)))
 }
 
-/// `PUT /api/datasets/{name}/records/{key}` with the record as the body: 201
-/// when created, 200 when replaced.
+/// Insert or replace a record.
+///
+/// The body is the record. `201` when created, `200` when replaced. Writers as
+/// for insert; a record of another area is neither replaced nor moved.
+#[utoipa::path(
+    put,
+    path = "/api/datasets/{name}/records/{key}",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set"), ("key" = String, Path, description = "The record's key")),
+    request_body = Value,
+    responses(
+        (status = 200, description = "Replaced", body = Written),
+        (status = 201, description = "Created", body = Written),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set", body = ErrorBody),
+        (status = 422, description = "The record breaks the schema or a check; the message names the field", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn put_record(
     State(state): State<AppState>,
     user: AuthUser,
     Path((name, key)): Path<(String, String)>,
     JsonBody(value): JsonBody<Value>,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<(StatusCode, Json<Written>), ApiError> {
     const ACTION: &str = "data.put";
     let (_, scope) = writable(&state, &user, ACTION, &name).await?;
     let actor = actor(&user);
@@ -310,9 +498,23 @@ async fn put_record(
     };
     let (status, detail) = if written.created { (StatusCode::CREATED, "created") } else { (StatusCode::OK, "replaced") };
     audit_ok(&state, &user, ACTION, &subject, detail).await;
-    Ok((status, Json(json!(written))))
+    Ok((status, Json(written)))
 }
 
+/// Delete a record.
+#[utoipa::path(
+    delete,
+    path = "/api/datasets/{name}/records/{key}",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set"), ("key" = String, Path, description = "The record's key")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set or key", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn delete_record(
     State(state): State<AppState>,
     user: AuthUser,
@@ -332,22 +534,45 @@ async fn delete_record(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct ImportQuery {
+    /// `csv` or `json`; by default from the Content-Type.
     format: Option<String>,
 }
 
-/// `POST /api/datasets/{name}/import?format=csv|json`: the body is the file (the
-/// format defaults from the Content-Type); all or nothing; `{"inserted", "updated"}`.
-async fn import(
+/// Import records.
+///
+/// The body is a CSV file (a header row; dotted columns such as `location.lat`
+/// nest) or JSON (an array of records, or one per line), up to 64 MiB. All or
+/// nothing: every record is checked before any is written, and errors name
+/// the line and field. Writers as for insert.
+#[utoipa::path(
+    post,
+    path = "/api/datasets/{name}/import",
+    tag = "data",
+    params(("name" = String, Path, description = "The data set"), ImportQuery),
+    request_body(content = String, content_type = "text/csv", description = "The file; `application/json` for JSON"),
+    responses(
+        (status = 200, description = "Imported", body = ImportReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such data set", body = ErrorBody),
+        (status = 413, description = "The file is larger than 64 MiB", body = ErrorBody),
+        (status = 422, description = "Some records are invalid; nothing was written", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn import_records(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
     headers: HeaderMap,
     q: Result<Query<ImportQuery>, QueryRejection>,
     body: Bytes,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ImportReport>, ApiError> {
     const ACTION: &str = "data.import";
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (_, scope) = writable(&state, &user, ACTION, &name).await?;
@@ -369,31 +594,62 @@ async fn import(
     };
     let detail = format!("{} inserted, {} updated", report.inserted, report.updated);
     audit_ok(&state, &user, ACTION, &name, &detail).await;
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }
 
-/// `GET /api/component-classes`: the 部件 classes, by code.
+/// 部件 classes.
+///
+/// The classes of city components, by code (major + minor class).
+#[utoipa::path(
+    get,
+    path = "/api/component-classes",
+    tag = "data",
+    responses(
+        (status = 200, description = "The classes", body = Vec<ComponentClass>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
 async fn component_classes(
     State(state): State<AppState>,
     user: AuthUser,
-) -> Result<Json<Vec<super::records::ComponentClass>>, ApiError> {
+) -> Result<Json<Vec<ComponentClass>>, ApiError> {
     require_staff(&state, &user, "data.read", "component-classes").await?;
     Ok(Json(state.services.data.component_class_list().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct AccountabilityQuery {
+    /// Only data sets this department owns.
     department: Option<String>,
 }
 
-/// `GET /api/data/accountability?department=`: freshness and completeness per
-/// data set and per owning department.
-async fn accountability(
+/// Sharing accountability.
+///
+/// Per data set and per owning department: freshness (last update, its age,
+/// whether it is within the promised interval) and completeness (the share of
+/// expected fields filled).
+#[utoipa::path(
+    get,
+    path = "/api/data/accountability",
+    tag = "data",
+    params(AccountabilityQuery),
+    responses(
+        (status = 200, description = "The figures", body = Accountability),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn data_accountability(
     State(state): State<AppState>,
     user: AuthUser,
     q: Result<Query<AccountabilityQuery>, QueryRejection>,
-) -> Result<Json<super::accountability::Accountability>, ApiError> {
+) -> Result<Json<Accountability>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     require_staff(&state, &user, "data.accountability", "datasets").await?;
     Ok(Json(state.services.data.accountability(q.department.as_deref().filter(|d| !d.is_empty())).await?))

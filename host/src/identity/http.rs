@@ -1,46 +1,119 @@
 //! Identity routes: log-in, log-out, who am I, and account creation.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{NewUser, Principal, Role};
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/me", get(me))
-        .route("/api/users", post(create_user))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(me))
+        .routes(routes!(create_user))
 }
 
-#[derive(Deserialize)]
+/// A user name and password.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Login {
     username: String,
     password: String,
 }
 
-async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> Result<Json<serde_json::Value>, ApiError> {
-    let now = state.services.clock.now_ms();
-    let (issued, principal) = state.services.identity.login(&body.username, &body.password, now).await?;
-    Ok(Json(serde_json::json!({ "token": issued.token, "expires_ms": issued.expires_ms, "user": principal })))
+/// A fresh bearer token and whom it belongs to.
+#[derive(Serialize, ToSchema)]
+struct LoggedIn {
+    /// Send as `Authorization: Bearer <token>`.
+    token: String,
+    /// When the token expires, in milliseconds since the Unix epoch.
+    expires_ms: i64,
+    user: Principal,
 }
 
+/// Log in.
+///
+/// Exchanges a user name and password for a bearer token valid 12 hours.
+#[utoipa::path(
+    post,
+    path = "/api/auth/login",
+    tag = "identity",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Logged in", body = LoggedIn),
+        (status = 400, response = BadRequest),
+        (status = 401, description = "Unknown user name or wrong password", body = ErrorBody),
+    ),
+)]
+async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> Result<Json<LoggedIn>, ApiError> {
+    let now = state.services.clock.now_ms();
+    let (issued, principal) = state.services.identity.login(&body.username, &body.password, now).await?;
+    Ok(Json(LoggedIn { token: issued.token, expires_ms: issued.expires_ms, user: principal }))
+}
+
+/// Log out.
+///
+/// Revokes the token the request carries.
+#[utoipa::path(
+    post,
+    path = "/api/auth/logout",
+    tag = "identity",
+    responses(
+        (status = 204, description = "The token is revoked"),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
 async fn logout(State(state): State<AppState>, user: AuthUser) -> Result<StatusCode, ApiError> {
     let now = state.services.clock.now_ms();
     state.services.identity.revoke(&user.token, now).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Who am I.
+///
+/// The caller, with their roles per org unit.
+#[utoipa::path(
+    get,
+    path = "/api/auth/me",
+    tag = "identity",
+    responses(
+        (status = 200, description = "The caller", body = Principal),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
 async fn me(user: AuthUser) -> Json<Principal> {
     Json(user.principal)
 }
 
+/// Create an account.
+///
+/// Operators only.
+#[utoipa::path(
+    post,
+    path = "/api/users",
+    tag = "identity",
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The account as created", body = Principal),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "An unknown department or org unit", body = ErrorBody),
+        (status = 422, description = "An invalid field, or the id or user name is taken", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn create_user(
     State(state): State<AppState>,
     user: AuthUser,

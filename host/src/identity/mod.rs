@@ -10,12 +10,13 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::ToSchema;
 
 use crate::db::Db;
 use crate::services::ServiceError;
 
 /// What a person may do, held within an org unit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// A resident with an account (随手拍, ratings).
@@ -67,7 +68,7 @@ impl Role {
 }
 
 /// The kind of account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountKind {
     Staff,
@@ -87,10 +88,11 @@ impl AccountKind {
 }
 
 /// Who is calling: a user with their roles, as every route sees them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Principal {
     pub id: String,
     pub display_name: String,
+    /// `staff`, `resident` or `service`.
     pub kind: String,
     pub department: Option<String>,
     pub org_unit: String,
@@ -145,15 +147,21 @@ impl fmt::Display for Scope {
 }
 
 /// A user to create.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewUser {
+    /// 1-64 characters of `a-z0-9-_.`.
     pub id: String,
+    /// 1-64 characters of `a-z0-9-_.`.
     pub username: String,
     pub display_name: String,
+    /// At least 8 characters.
     pub password: String,
+    /// A department code.
     pub department: Option<String>,
+    /// An org unit code.
     pub org_unit: String,
     pub kind: AccountKind,
+    /// (role, org unit) pairs.
     pub roles: Vec<(Role, String)>,
 }
 

@@ -10,22 +10,26 @@
 //!   of kind `service` in its department, with no password, so that it cannot
 //!   log in; it names the plugin wherever people see who did something.
 
+use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::post;
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{AccountKind, Identity, NewUser, Principal, Role};
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::services::ServiceError;
 
 /// What a resident gives to register.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Registration {
     pub username: String,
@@ -193,12 +197,27 @@ impl Identity {
     }
 }
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/residents", post(register)).route("/api/residents/{id}/verify", post(verify))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(register_resident)).routes(routes!(verify_resident))
 }
 
-/// `POST /api/residents`: open to anyone; 201 with the new (unverified) account.
-async fn register(
+/// Register a resident.
+///
+/// Open to anyone; `201` with the new account, not yet verified. The identity
+/// card number, when given with the real name, is checked (GB 11643) and kept
+/// only masked and hashed.
+#[utoipa::path(
+    post,
+    path = "/api/residents",
+    tag = "identity",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "Registered", body = Principal),
+        (status = 400, response = BadRequest),
+        (status = 422, description = "A field is invalid or the username is taken; the message names it", body = ErrorBody),
+    ),
+)]
+async fn register_resident(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<Registration>,
 ) -> Result<(StatusCode, Json<Principal>), ApiError> {
@@ -209,16 +228,39 @@ async fn register(
     Ok((StatusCode::CREATED, Json(created)))
 }
 
-#[derive(Deserialize)]
+/// The card a verifier saw.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Verify {
+pub struct Verify {
+    /// The resident identity card number.
     id_number: String,
+    /// The name on the card, when the resident registered none.
     #[serde(default)]
     real_name: Option<String>,
 }
 
-/// `POST /api/residents/{id}/verify`: a dispatcher or operator confirms the card.
-async fn verify(
+/// Verify a resident's real name.
+///
+/// A dispatcher or operator who has seen the card confirms its number; a
+/// number other than the one registered answers `409`.
+#[utoipa::path(
+    post,
+    path = "/api/residents/{id}/verify",
+    tag = "identity",
+    params(("id" = String, Path, description = "The resident's user id")),
+    request_body = Verify,
+    responses(
+        (status = 200, description = "Verified", body = Principal),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "Not the number the resident registered", body = ErrorBody),
+        (status = 422, description = "Not a valid number, or not a resident", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn verify_resident(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,

@@ -11,24 +11,28 @@ use axum::body::Body;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
+use axum::Json;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{Evidence, Linked, MediaError, MediaInfo, Stored, Upload, accepted_type, is_sha256};
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::Principal;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/media", post(upload))
-        .route("/api/media/{sha256}", get(download))
-        .route("/api/media/{sha256}/meta", get(meta))
-        .route("/api/cases/{id}/evidence", get(list_evidence).post(add_evidence))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(upload_media))
+        .routes(routes!(download_media))
+        .routes(routes!(media_meta))
+        .routes(routes!(list_evidence, add_evidence))
 }
 
 fn is_staff(p: &Principal) -> bool {
@@ -69,17 +73,41 @@ async fn readable(state: &AppState, user: &AuthUser, sha256: &str) -> Result<Med
     media.info(sha256).await?.ok_or_else(|| ApiError::NotFound(format!("no media `{sha256}`")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 struct UploadQuery {
+    /// The original file name, kept as metadata.
     filename: Option<String>,
 }
 
-/// `POST /api/media?filename=` with the file as the raw body and its
-/// `Content-Type`: 201 with the metadata when the bytes are new, 200 with the
-/// stored metadata when they were uploaded before. The type and a declared
-/// `Content-Length` are checked before any byte is read.
-async fn upload(
+/// Upload a blob.
+///
+/// The file is the raw body, with its `Content-Type`: `image/jpeg`,
+/// `image/png`, `image/webp`, `image/heic`, `audio/mpeg`, `audio/wav`,
+/// `audio/aac`, `audio/amr`, `audio/ogg`, `video/mp4`, `video/quicktime`,
+/// `video/webm`, `application/pdf` or `text/plain` (UTF-8); the declared type
+/// must match the content's magic bytes. `201` with the metadata when the bytes
+/// are new, `200` with the stored metadata when they were uploaded before. Any
+/// signed-in account.
+#[utoipa::path(
+    post,
+    path = "/api/media",
+    tag = "media",
+    params(UploadQuery),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream", description = "The file, with its own Content-Type"),
+    responses(
+        (status = 201, description = "Stored", body = MediaInfo),
+        (status = 200, description = "Already stored", body = MediaInfo),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 413, description = "Larger than the size limit", body = ErrorBody),
+        (status = 415, description = "A type not accepted, or not the content's", body = ErrorBody),
+        (status = 422, description = "An empty body or a bad file name", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn upload_media(
     State(state): State<AppState>,
     user: AuthUser,
     q: Result<Query<UploadQuery>, QueryRejection>,
@@ -115,9 +143,26 @@ async fn upload(
     Ok((status, [(header::LOCATION, location)], Json(view(&info, &user.principal))).into_response())
 }
 
-/// `GET /api/media/{sha256}`: the bytes with their content type. The content
-/// never changes, so it may be cached for good; it is never sniffed or run.
-async fn download(
+/// Download a blob.
+///
+/// The bytes with their content type. The content never changes, so it may be
+/// cached for good; it is never sniffed or run. Staff, or an uploader of
+/// those bytes.
+#[utoipa::path(
+    get,
+    path = "/api/media/{sha256}",
+    tag = "media",
+    params(("sha256" = String, Path, description = "The blob's lowercase sha256")),
+    responses(
+        (status = 200, description = "The bytes", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such blob", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn download_media(
     State(state): State<AppState>,
     user: AuthUser,
     Path(sha256): Path<String>,
@@ -139,8 +184,25 @@ async fn download(
     Ok((headers, Body::from_stream(stream)).into_response())
 }
 
-/// `GET /api/media/{sha256}/meta`: size, type, kind, file name, uploader, time.
-async fn meta(
+/// A blob's metadata.
+///
+/// Size, type, kind, file name, uploader and time. Staff, or an uploader of
+/// those bytes.
+#[utoipa::path(
+    get,
+    path = "/api/media/{sha256}/meta",
+    tag = "media",
+    params(("sha256" = String, Path, description = "The blob's lowercase sha256")),
+    responses(
+        (status = 200, description = "The metadata", body = MediaInfo),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such blob", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn media_meta(
     State(state): State<AppState>,
     user: AuthUser,
     Path(sha256): Path<String>,
@@ -149,17 +211,39 @@ async fn meta(
     Ok(Json(view(&info, &user.principal)))
 }
 
-#[derive(Deserialize)]
+/// A blob to hold as a case's evidence.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AddEvidence {
+pub struct AddEvidence {
+    /// The blob's lowercase sha256.
     sha256: String,
+    /// Why it is evidence.
     #[serde(default)]
     note: String,
 }
 
-/// `POST /api/cases/{id}/evidence` with `{"sha256", "note"}`: 201 with the
-/// link when added, 200 when the case already held the blob with that note,
-/// 409 when it held it with another note.
+/// Add evidence to a case.
+///
+/// `201` with the link when added, `200` when the case already held the blob
+/// with that note, `409` when it held it with another note. Staff only.
+#[utoipa::path(
+    post,
+    path = "/api/cases/{id}/evidence",
+    tag = "media",
+    params(("id" = String, Path, description = "The case")),
+    request_body = AddEvidence,
+    responses(
+        (status = 201, description = "Added", body = Evidence),
+        (status = 200, description = "Already held with this note", body = Evidence),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such case or blob", body = ErrorBody),
+        (status = 409, description = "Held with another note", body = ErrorBody),
+        (status = 422, description = "A bad note", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn add_evidence(
     State(state): State<AppState>,
     user: AuthUser,
@@ -182,14 +266,36 @@ async fn add_evidence(
     Ok((status, Json(evidence)))
 }
 
-/// `GET /api/cases/{id}/evidence`: the case's evidence in the order added,
-/// each with its note and the blob's metadata.
+/// A case's evidence.
+#[derive(Serialize, ToSchema)]
+pub struct EvidenceList {
+    pub case: String,
+    /// In the order added.
+    pub evidence: Vec<Evidence>,
+}
+
+/// A case's evidence.
+///
+/// In the order added, each with its note and the blob's metadata. Staff only.
+#[utoipa::path(
+    get,
+    path = "/api/cases/{id}/evidence",
+    tag = "media",
+    params(("id" = String, Path, description = "The case")),
+    responses(
+        (status = 200, description = "The evidence", body = EvidenceList),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such case", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn list_evidence(
     State(state): State<AppState>,
     user: AuthUser,
     Path(case_id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EvidenceList>, ApiError> {
     require_staff(&state, &user, "case.evidence.read", &case_id).await?;
     let evidence = state.services.media.evidence(&case_id).await?;
-    Ok(Json(json!({ "case": case_id, "evidence": evidence })))
+    Ok(Json(EvidenceList { case: case_id, evidence }))
 }

@@ -101,7 +101,7 @@ impl From<std::io::Error> for MediaError {
 }
 
 /// What a blob holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Photo,
@@ -267,14 +267,15 @@ fn check_filename(name: &str) -> Result<(), MediaError> {
 }
 
 /// A blob's metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct MediaInfo {
     pub sha256: String,
     pub size: u64,
     pub content_type: String,
     pub kind: Kind,
     pub filename: Option<String>,
-    /// The first uploader's user id.
+    /// The first uploader's user id; `null` to a resident who is not that uploader.
+    #[schema(value_type = Option<String>)]
     pub uploaded_by: String,
     pub created: i64,
 }
@@ -307,7 +308,7 @@ pub struct Upload<'a> {
 }
 
 /// A blob held by a case as evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Evidence {
     pub case_id: String,
     pub sha256: String,

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::ToSchema;
 
 use crate::bus::{Bus, Event};
 use crate::identity::Principal;
@@ -18,7 +19,7 @@ use crate::identity::Identity;
 use crate::services::{ServiceError, new_id};
 
 /// Whom a message is for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Recipient {
     User { id: String },
@@ -40,13 +41,16 @@ impl Recipient {
 }
 
 /// A message as its reader sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Message {
     pub id: String,
+    /// `user:<id>` for a person, `plugin:<name>` for a plugin.
     pub sender: String,
+    /// The recipient as `<kind>:<address>`, e.g. `role:320100/leader`.
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// Milliseconds since the Unix epoch.
     pub created: i64,
     pub read: bool,
 }

@@ -1,23 +1,27 @@
 //! Operator routes for the plugin runtime.
 
+use axum::Json;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{CacheOutcome, LoadedPlugin};
 use super::plugin::StatsView;
 use super::supervisor::HealthView;
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState};
 use crate::identity::Role;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/api/plugins", get(list)).route("/api/plugins/{name}", get(one))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list_plugins)).routes(routes!(get_plugin))
 }
 
 /// A plugin as the admin API shows it.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct PluginView {
     pub name: String,
     pub version: String,
@@ -28,6 +32,7 @@ pub struct PluginView {
     pub digest: String,
     pub path: String,
     /// `cache` when the component came precompiled from the cache, `compiled` otherwise.
+    #[schema(value_type = String)]
     pub compiled_from: &'static str,
     pub loaded_at_ms: i64,
     pub subscribe: Vec<String>,
@@ -38,21 +43,25 @@ pub struct PluginView {
     pub counters: StatsView,
 }
 
-#[derive(Serialize)]
+/// What a plugin is granted, from its manifest.
+#[derive(Serialize, ToSchema)]
 pub struct GrantsView {
     pub publish: Vec<String>,
     pub data_read: Vec<String>,
     pub data_write: Vec<String>,
+    #[schema(value_type = Vec<String>)]
     pub cases: Vec<&'static str>,
     pub message: Vec<String>,
     pub identity: bool,
     pub wasi_stdio: bool,
+    /// The names of the environment variables the plugin sees.
     pub wasi_env: Vec<String>,
     pub wasi_network: bool,
     pub wasi_filesystem: bool,
 }
 
-#[derive(Serialize)]
+/// A plugin's resource limits, from its manifest.
+#[derive(Serialize, ToSchema)]
 pub struct LimitsView {
     pub cpu_ms: u64,
     pub wall_ms: u64,
@@ -104,12 +113,47 @@ fn view(p: &LoadedPlugin) -> PluginView {
     }
 }
 
-async fn list(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<PluginView>>, ApiError> {
+/// List plugins.
+///
+/// Every plugin: version, world, digest, grants, limits, health and counters.
+/// Operators only.
+#[utoipa::path(
+    get,
+    path = "/api/plugins",
+    tag = "plugins",
+    responses(
+        (status = 200, description = "The plugins", body = Vec<PluginView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn list_plugins(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<PluginView>>, ApiError> {
     user.require(&state, Role::Operator, "plugins.list").await?;
     Ok(Json(state.runtime.plugins().iter().map(|p| view(p)).collect()))
 }
 
-async fn one(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+/// One plugin.
+///
+/// Operators only.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    responses(
+        (status = 200, description = "The plugin", body = PluginView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn get_plugin(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.get").await?;
     let p = state.runtime.plugin(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
     Ok(Json(view(&p)))

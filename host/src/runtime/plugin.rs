@@ -128,10 +128,12 @@ impl PluginStats {
 }
 
 /// Counters as the admin API shows them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct StatsView {
     pub calls: u64,
     pub guest_errors: u64,
+    /// Failures by kind: `trap`, `cpu`, `memory`, `stack`, `timeout`.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub failures: std::collections::BTreeMap<&'static str, u64>,
     pub denials: u64,
     pub rate_limited: u64,

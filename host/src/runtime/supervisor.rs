@@ -36,9 +36,10 @@ pub struct Health {
 }
 
 /// Health as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct HealthView {
     /// `running`, `quarantined` or `trial`.
+    #[schema(value_type = String)]
     pub state: &'static str,
     pub quarantined_until_ms: Option<i64>,
     pub consecutive_failures: u32,

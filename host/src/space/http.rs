@@ -1,27 +1,35 @@
 //! Space routes: where is a point, which grids are near it, load the hierarchy.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use serde::Deserialize;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use super::{AreaRef, LoadReport};
+use super::{Area, AreaRef, LoadReport};
 use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState};
 use crate::bus::GeoPoint;
 use crate::identity::Role;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/space/at", get(at))
-        .route("/api/space/grids", get(grids_near))
-        .route("/api/space/areas/{code}", get(area))
-        .route("/api/space/load", post(load))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(areas_at))
+        .routes(routes!(grids_near))
+        .routes(routes!(get_area))
+        .routes(routes!(load_areas))
 }
 
-#[derive(Deserialize)]
+/// A point, WGS 84.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Point {
+    /// Latitude, -90..=90.
     lat: f64,
+    /// Longitude, -180..=180.
     lon: f64,
 }
 
@@ -31,35 +39,124 @@ impl Point {
     }
 }
 
+/// The areas holding a point.
+///
 /// The chain of areas holding a point: grid, community, street, district, city.
-async fn at(State(state): State<AppState>, _user: AuthUser, Query(p): Query<Point>) -> Result<Json<Vec<AreaRef>>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/space/at",
+    tag = "space",
+    params(Point),
+    responses(
+        (status = 200, description = "The areas, grid first; empty outside the city", body = Vec<AreaRef>),
+        (
+            status = 400,
+            description = "A missing or malformed `lat` or `lon` (plain text), or one out of range (the `Error` shape)",
+            content((ErrorBody = "application/json"), (String = "text/plain")),
+        ),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
+async fn areas_at(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Query(p): Query<Point>,
+) -> Result<Json<Vec<AreaRef>>, ApiError> {
     Ok(Json(state.services.space.areas_at(p.checked()?)))
 }
 
-#[derive(Deserialize)]
+/// A circle, WGS 84.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 struct Near {
+    /// Latitude of the centre, -90..=90.
     lat: f64,
+    /// Longitude of the centre, -180..=180.
     lon: f64,
+    /// The radius in metres, 0..=1,000,000.
     radius_m: f64,
 }
 
+/// Grid cells near a point.
+///
 /// Grid cells within `radius_m` metres of a point.
+#[utoipa::path(
+    get,
+    path = "/api/space/grids",
+    tag = "space",
+    params(Near),
+    responses(
+        (status = 200, description = "The grid cells, by code", body = Vec<AreaRef>),
+        (
+            status = 400,
+            description = "A missing or malformed parameter (plain text), or a centre out of range (the `Error` shape)",
+            content((ErrorBody = "application/json"), (String = "text/plain")),
+        ),
+        (status = 401, response = Unauthorized),
+        (status = 422, description = "The radius is out of range", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
 async fn grids_near(State(state): State<AppState>, _user: AuthUser, Query(q): Query<Near>) -> Result<Json<Vec<AreaRef>>, ApiError> {
     let centre = Point { lat: q.lat, lon: q.lon }.checked()?;
     Ok(Json(state.services.space.grids_within_radius(centre, q.radius_m)?))
 }
 
+/// One area.
+///
 /// One area with its geometry as GeoJSON.
-async fn area(State(state): State<AppState>, _user: AuthUser, Path(code): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/api/space/areas/{code}",
+    tag = "space",
+    params(("code" = String, Path, description = "The area code, e.g. `320102`")),
+    responses(
+        (status = 200, description = "The area", body = Area),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "No such area", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn get_area(
+    State(state): State<AppState>,
+    _user: AuthUser,
+    Path(code): Path<String>,
+) -> Result<Json<Area>, ApiError> {
     let a = state.services.space.area(&code).await?.ok_or_else(|| ApiError::NotFound(format!("no area `{code}`")))?;
-    Ok(Json(serde_json::json!({
-        "code": a.code, "name": a.name, "level": a.level, "parent": a.parent,
-        "bbox": a.bbox, "geometry": a.geometry,
-    })))
+    Ok(Json(a))
 }
 
+/// Load areas.
+///
 /// Load (or re-load) areas from a GeoJSON FeatureCollection; operators only.
-async fn load(State(state): State<AppState>, user: AuthUser, body: String) -> Result<Json<LoadReport>, ApiError> {
+/// All or nothing: an error names the feature and the field.
+#[utoipa::path(
+    post,
+    path = "/api/space/load",
+    tag = "space",
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "A GeoJSON FeatureCollection; each feature's properties hold `code`, `name`, `level` and \
+            `parent` (none for the city), its geometry a Polygon or MultiPolygon",
+    ),
+    responses(
+        (status = 200, description = "What the load did", body = LoadReport),
+        (status = 400, description = "The body is not UTF-8 (plain text)", body = String, content_type = "text/plain"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (
+            status = 413,
+            description = "The body is larger than 2 MiB (plain text)",
+            body = String,
+            content_type = "text/plain",
+        ),
+        (status = 422, description = "A feature is invalid; nothing was stored", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn load_areas(State(state): State<AppState>, user: AuthUser, body: String) -> Result<Json<LoadReport>, ApiError> {
     user.require(&state, Role::Operator, "space.load").await?;
     Ok(Json(state.services.space.load_geojson(&body).await?))
 }

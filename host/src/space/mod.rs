@@ -26,6 +26,7 @@ use geo::{Polygon, Validation};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use utoipa::ToSchema;
 
 use crate::bus::GeoPoint;
 use crate::db::Db;
@@ -34,7 +35,7 @@ use crate::services::ServiceError;
 pub use index::{IndexedArea, SpaceIndex};
 
 /// The level of an area in the city's hierarchy, from the top.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     /// The city (市).
@@ -103,12 +104,12 @@ impl fmt::Display for Level {
 }
 
 /// An area as lookups return it: who it is, without its shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct AreaRef {
     pub code: String,
     pub name: String,
     pub level: Level,
-    /// The parent's code; `None` for the city.
+    /// The parent's code; none (`null`) for the city.
     pub parent: Option<String>,
 }
 
@@ -116,20 +117,23 @@ pub struct AreaRef {
 pub type GridRef = AreaRef;
 
 /// An area as stored, with its shape.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Area {
     pub code: String,
     pub name: String,
     pub level: Level,
+    /// The parent's code; none (`null`) for the city.
     pub parent: Option<String>,
     /// A GeoJSON Polygon or MultiPolygon (WGS 84, `[lon, lat]`).
+    #[schema(value_type = Object)]
     pub geometry: geojson::Geometry,
     /// `[min_lon, min_lat, max_lon, max_lat]`, the GeoJSON bbox order.
+    #[schema(min_items = 4, max_items = 4)]
     pub bbox: [f64; 4],
 }
 
 /// What a load did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 pub struct LoadReport {
     /// Features in the file.
     pub features: usize,
