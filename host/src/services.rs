@@ -38,7 +38,7 @@ impl Services {
             audit: Audit::new(db.clone(), clock.clone()),
             identity: Identity::new(db.clone()),
             data: Data::new(db.clone(), clock.clone(), space.clone()),
-            cases: Cases::new(db.clone(), clock.clone(), bus.clone()),
+            cases: Cases::new(db.clone(), clock.clone(), bus.clone(), space.clone()),
             media: Media::new(db.clone(), clock.clone(), media),
             messaging: Messaging::new(db.clone(), clock.clone(), bus.clone()),
             space,

@@ -45,6 +45,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::data::http::router())
         .merge(crate::data::records_http::router())
         .merge(crate::media::http::router())
+        .merge(crate::cases::http::router())
         .merge(crate::runtime::http::router())
 }
 

@@ -39,6 +39,7 @@ pub const BEARER: &str = "bearer";
         (name = "iot", description = "The sensor registry, reading ingest and aggregates."),
         (name = "data", description = "Data sets, structured records, bulk import and sharing accountability."),
         (name = "media", description = "The content-addressed blob store and case evidence."),
+        (name = "cases", description = "One intake for every report, and the case lifecycle."),
         (name = "space", description = "The spatial hierarchy: city, district, street, community, grid."),
         (name = "plugins", description = "The plugin runtime, for operators."),
     ),

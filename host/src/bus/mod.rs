@@ -19,7 +19,7 @@ use yiwang_registry::TopicPattern;
 pub use memory::MemoryBus;
 
 /// A WGS 84 point.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct GeoPoint {
     pub lat: f64,
     pub lon: f64,

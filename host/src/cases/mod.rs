@@ -3,6 +3,8 @@
 //! `warning.<category>`), so handlers can react to it.
 
 pub mod calendar;
+pub mod engine;
+pub mod http;
 pub mod lifecycle;
 pub mod wit;
 
@@ -15,6 +17,7 @@ use crate::bus::{Bus, Event, GeoPoint};
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::services::{ServiceError, new_id};
+use crate::space::Space;
 
 /// What opens a case.
 #[derive(Debug, Clone, Serialize)]
@@ -74,11 +77,13 @@ pub struct Cases {
     db: Db,
     clock: SharedClock,
     bus: Arc<dyn Bus>,
+    space: Arc<Space>,
 }
 
 impl Cases {
-    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>) -> Self {
-        Cases { db, clock, bus }
+    /// The case service; `space` places reports in their grid cell.
+    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, space: Arc<Space>) -> Self {
+        Cases { db, clock, bus, space }
     }
 
     /// Store a new case in state `reported` and announce it; returns its id.

@@ -1,0 +1,583 @@
+//! The case engine: one intake for every channel, and transitions through the
+//! [`lifecycle`](super::lifecycle) with who, when and why recorded.
+//!
+//! - *Intake* stores the report and its new case in one transaction and
+//!   answers only after the commit; a report resubmitted with the same
+//!   idempotency key on the same channel returns the original instead.
+//! - *Transitions* read the case, check the action against its position, the
+//!   actor's roles, area and department, and write the new position only if
+//!   nobody moved the case meanwhile (its `version`), with the transition row,
+//!   in one transaction; the bus event (`case.<action>`) follows the commit,
+//!   and the caller writes the audit record.
+
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::Cases;
+use super::lifecycle::{self, Action, Position, Stage};
+use crate::bus::GeoPoint;
+use crate::identity::{Principal, Role, Scope};
+use crate::services::{ServiceError, new_id};
+
+/// Where a report came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// 12345: entered by a hotline operator, with the caller.
+    Hotline,
+    /// 随手拍: a resident's photo and location.
+    Snapshot,
+    /// A grid worker's patrol.
+    Patrol,
+    /// A department's own finding.
+    Department,
+    /// A plugin's warning.
+    Warning,
+    /// An imported CAP alert.
+    CapAlert,
+}
+
+impl Channel {
+    pub fn name(self) -> &'static str {
+        match self {
+            Channel::Hotline => "hotline",
+            Channel::Snapshot => "snapshot",
+            Channel::Patrol => "patrol",
+            Channel::Department => "department",
+            Channel::Warning => "warning",
+            Channel::CapAlert => "cap-alert",
+        }
+    }
+}
+
+/// A hotline caller (personal data: staff views only).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Caller {
+    pub name: String,
+    pub phone: String,
+}
+
+/// A report as it comes in.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReport {
+    pub channel: Channel,
+    /// Makes a resubmission harmless: the same key on the same channel returns the original.
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// A category code (`GET /api/categories`).
+    pub category_code: String,
+    /// A short title; the category's name when left out.
+    #[serde(default)]
+    pub title: Option<String>,
+    pub description: String,
+    #[serde(default)]
+    pub location: Option<GeoPoint>,
+    #[serde(default)]
+    pub address: Option<String>,
+    /// sha256 digests of uploaded media (`POST /api/media`).
+    #[serde(default)]
+    pub evidence: Vec<String>,
+    /// The caller, for a hotline report.
+    #[serde(default)]
+    pub caller: Option<Caller>,
+}
+
+/// What the intake did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Intake {
+    pub report: String,
+    pub case: String,
+    /// The public number a reporter follows the case by.
+    pub ticket: String,
+    /// `false` when the idempotency key named an earlier report, returned as it was.
+    pub created: bool,
+}
+
+/// A case category.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Category {
+    pub code: String,
+    pub name: String,
+    /// `component` (部件) or `incident` (事件).
+    pub kind: String,
+    pub major_name: String,
+    /// The usual responsible department.
+    pub department: Option<String>,
+}
+
+/// A requested transition.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Move {
+    #[schema(value_type = String)]
+    pub action: Action,
+    /// Why; required for reject, void, transfer, return, fail-check, reopen,
+    /// suspend, request-extension and deny-extension.
+    #[serde(default)]
+    pub reason: String,
+    /// The department to dispatch or transfer to.
+    #[serde(default)]
+    pub department: Option<String>,
+}
+
+/// One recorded transition.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Transition {
+    pub seq: i64,
+    pub action: String,
+    pub from: String,
+    pub to: String,
+    pub actor: String,
+    pub at: i64,
+    pub reason: String,
+    pub department: Option<String>,
+}
+
+/// A case as staff see it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CaseView {
+    pub id: String,
+    pub ticket: Option<String>,
+    pub category_code: String,
+    pub title: String,
+    pub description: String,
+    pub location: Option<GeoPoint>,
+    pub area: Option<String>,
+    pub channel: String,
+    #[schema(value_type = String)]
+    pub stage: Stage,
+    pub suspended: bool,
+    pub extension_pending: bool,
+    pub department: Option<String>,
+    pub created: i64,
+    pub stage_since: i64,
+    /// What may be done next (whoever may do it).
+    #[schema(value_type = Vec<String>)]
+    pub allowed: Vec<Action>,
+    pub transitions: Vec<Transition>,
+}
+
+/// What a reporter sees by ticket: progress only, no personal data.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct PublicProgress {
+    pub ticket: String,
+    pub category: String,
+    pub title: String,
+    #[schema(value_type = String)]
+    pub stage: Stage,
+    pub created: i64,
+    pub updated: i64,
+    /// (stage, when) in order.
+    pub steps: Vec<(String, i64)>,
+}
+
+fn is_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A random public ticket number: `YW` and 12 digits.
+fn ticket() -> String {
+    let n = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes()) % 1_000_000_000_000;
+    format!("YW{n:012}")
+}
+
+impl NewReport {
+    /// Check the report on its own; errors name the field.
+    fn check(&self) -> Result<(), ServiceError> {
+        let bad = |m: String| Err(ServiceError::Invalid(m));
+        if let Some(k) = &self.idempotency_key
+            && (k.is_empty() || k.len() > 128)
+        {
+            return bad("idempotency_key: must be 1-128 characters".into());
+        }
+        if self.description.trim().is_empty() || self.description.len() > 16 * 1024 {
+            return bad("description: must be 1 byte to 16 KiB".into());
+        }
+        if let Some(t) = &self.title
+            && (t.trim().is_empty() || t.chars().count() > 200)
+        {
+            return bad("title: must be 1-200 characters".into());
+        }
+        if let Some(p) = self.location {
+            p.validate().map_err(|m| ServiceError::Invalid(format!("location: {m}")))?;
+        }
+        if let Some(a) = &self.address
+            && a.chars().count() > 200
+        {
+            return bad("address: at most 200 characters".into());
+        }
+        if let Some((i, d)) = self.evidence.iter().enumerate().find(|(_, d)| !is_digest(d)) {
+            return bad(format!("evidence[{i}]: `{d}` is not a lowercase sha256 digest"));
+        }
+        match (self.channel, &self.caller) {
+            (Channel::Hotline, None) => return bad("caller: a hotline report names its caller".into()),
+            (Channel::Hotline, Some(c)) if c.name.trim().is_empty() || c.phone.trim().is_empty() => {
+                return bad("caller: name and phone are required".into());
+            }
+            (Channel::Hotline, Some(_)) => {}
+            (_, Some(_)) => return bad("caller: only a hotline report has a caller".into()),
+            (_, None) => {}
+        }
+        if self.channel == Channel::Snapshot && (self.location.is_none() || self.evidence.is_empty()) {
+            return bad("a snapshot report (随手拍) carries a location and at least one photo in `evidence`".into());
+        }
+        Ok(())
+    }
+}
+
+impl Cases {
+    /// The case categories, by code.
+    pub async fn categories(&self) -> Result<Vec<Category>, ServiceError> {
+        let rows = sqlx::query("SELECT code, name, kind, major_name, department FROM categories ORDER BY code")
+            .fetch_all(self.db.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Category {
+                    code: r.try_get(0)?,
+                    name: r.try_get(1)?,
+                    kind: r.try_get(2)?,
+                    major_name: r.try_get(3)?,
+                    department: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Take in a report: it and its case are on disk when this returns.
+    pub async fn intake(&self, r: &NewReport, reporter: Option<&str>) -> Result<Intake, ServiceError> {
+        r.check()?;
+        if let Some(key) = &r.idempotency_key
+            && let Some(earlier) = self.earlier_report(r.channel, key).await?
+        {
+            return Ok(earlier);
+        }
+        let category = sqlx::query("SELECT name FROM categories WHERE code = $1")
+            .bind(&r.category_code)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(category) = category else {
+            let known: Vec<String> = self.categories().await?.into_iter().map(|c| c.code).collect();
+            return Err(ServiceError::Invalid(format!(
+                "category_code: `{}` is not a known category; known: {}",
+                r.category_code,
+                known.join(", ")
+            )));
+        };
+        let category_name: String = category.try_get(0)?;
+        for (i, digest) in r.evidence.iter().enumerate() {
+            let stored = sqlx::query("SELECT 1 FROM media WHERE sha256 = $1").bind(digest).fetch_optional(self.db.pool()).await?;
+            if stored.is_none() {
+                return Err(ServiceError::Invalid(format!("evidence[{i}]: no uploaded media `{digest}`")));
+            }
+        }
+        let area = r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code);
+        let now = self.clock.now_ms();
+        let (report_id, case_id, ticket) = (new_id(), new_id(), ticket());
+        let title = r.title.clone().unwrap_or(category_name);
+        let mut tx = self.db.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, status, opened_by, department, \
+             created, ticket, area, stage_since, updated) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, NULL, $9, $10, $11, $9, $9)",
+        )
+        .bind(&case_id)
+        .bind(&r.category_code)
+        .bind(&title)
+        .bind(&r.description)
+        .bind(r.location.map(|p| p.lat))
+        .bind(r.location.map(|p| p.lon))
+        .bind(r.channel.name())
+        .bind(reporter.unwrap_or("anonymous"))
+        .bind(now)
+        .bind(&ticket)
+        .bind(area.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
+             description, lat, lon, address, evidence, received, case_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (channel, idempotency_key) DO NOTHING",
+        )
+        .bind(&report_id)
+        .bind(r.channel.name())
+        .bind(r.idempotency_key.as_deref())
+        .bind(reporter)
+        .bind(r.caller.as_ref().map(|c| c.name.as_str()))
+        .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
+        .bind(&r.category_code)
+        .bind(&title)
+        .bind(&r.description)
+        .bind(r.location.map(|p| p.lat))
+        .bind(r.location.map(|p| p.lon))
+        .bind(r.address.as_deref())
+        .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
+        .bind(now)
+        .bind(&case_id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            // The same key won a race with this submission: keep the original.
+            drop(tx);
+            let key = r.idempotency_key.as_deref().unwrap_or_default();
+            return self
+                .earlier_report(r.channel, key)
+                .await?
+                .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("idempotency key `{key}` conflicted but names no report")));
+        }
+        tx.commit().await?;
+        let payload = serde_json::json!({
+            "case": case_id, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
+            "category_code": r.category_code, "area": area,
+        });
+        self.announce("case.reported", reporter.unwrap_or("anonymous"), r.location, payload).await;
+        Ok(Intake { report: report_id, case: case_id, ticket, created: true })
+    }
+
+    async fn earlier_report(&self, channel: Channel, key: &str) -> Result<Option<Intake>, ServiceError> {
+        let row = sqlx::query(
+            "SELECT r.id, r.case_id, c.ticket FROM reports r JOIN cases c ON c.id = r.case_id \
+             WHERE r.channel = $1 AND r.idempotency_key = $2",
+        )
+        .bind(channel.name())
+        .bind(key)
+        .fetch_optional(self.db.pool())
+        .await?;
+        Ok(match row {
+            Some(r) => Some(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false }),
+            None => None,
+        })
+    }
+
+    /// A case with its transitions, as staff see it.
+    pub async fn view(&self, id: &str) -> Result<Option<CaseView>, ServiceError> {
+        let row = sqlx::query(
+            "SELECT id, ticket, category_code, title, description, lat, lon, area, channel, status, suspended, \
+             extension_pending, department, created, stage_since FROM cases WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let stage_name: String = r.try_get(9)?;
+        let stage = Stage::parse(&stage_name)
+            .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("case `{id}`: unknown stage `{stage_name}`")))?;
+        let position = Position {
+            stage,
+            suspended: r.try_get::<i64, _>(10)? != 0,
+            extension_pending: r.try_get::<i64, _>(11)? != 0,
+        };
+        let (lat, lon): (Option<f64>, Option<f64>) = (r.try_get(5)?, r.try_get(6)?);
+        Ok(Some(CaseView {
+            id: r.try_get(0)?,
+            ticket: r.try_get(1)?,
+            category_code: r.try_get(2)?,
+            title: r.try_get(3)?,
+            description: r.try_get(4)?,
+            location: lat.zip(lon).map(|(lat, lon)| GeoPoint { lat, lon }),
+            area: r.try_get(7)?,
+            channel: r.try_get(8)?,
+            stage,
+            suspended: position.suspended,
+            extension_pending: position.extension_pending,
+            department: r.try_get(12)?,
+            created: r.try_get(13)?,
+            stage_since: r.try_get(14)?,
+            allowed: lifecycle::allowed(position),
+            transitions: self.transitions(id).await?,
+        }))
+    }
+
+    /// A case's transitions, in order.
+    pub async fn transitions(&self, id: &str) -> Result<Vec<Transition>, ServiceError> {
+        let rows = sqlx::query(
+            "SELECT seq, action, from_stage, to_stage, actor, at, reason, department FROM case_transitions \
+             WHERE case_id = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Transition {
+                    seq: r.try_get(0)?,
+                    action: r.try_get(1)?,
+                    from: r.try_get(2)?,
+                    to: r.try_get(3)?,
+                    actor: r.try_get(4)?,
+                    at: r.try_get(5)?,
+                    reason: r.try_get(6)?,
+                    department: r.try_get(7)?,
+                })
+            })
+            .collect()
+    }
+
+    /// A case's public progress by its ticket number.
+    pub async fn progress(&self, ticket: &str) -> Result<Option<PublicProgress>, ServiceError> {
+        let row = sqlx::query(
+            "SELECT c.id, c.status, c.created, c.updated, c.title, k.name FROM cases c \
+             JOIN categories k ON k.code = c.category_code WHERE c.ticket = $1",
+        )
+        .bind(ticket)
+        .fetch_optional(self.db.pool())
+        .await?;
+        let Some(r) = row else { return Ok(None) };
+        let id: String = r.try_get(0)?;
+        let stage: String = r.try_get(1)?;
+        let created: i64 = r.try_get(2)?;
+        let mut steps = vec![(Stage::Reported.name().to_owned(), created)];
+        for t in self.transitions(&id).await? {
+            if t.from != t.to {
+                steps.push((t.to, t.at));
+            }
+        }
+        Ok(Some(PublicProgress {
+            ticket: ticket.to_owned(),
+            stage: Stage::parse(&stage).unwrap_or(Stage::Reported),
+            created,
+            updated: r.try_get(3)?,
+            title: r.try_get(4)?,
+            category: r.try_get(5)?,
+            steps,
+        }))
+    }
+
+    /// Take `mv` on case `id` as `actor`, whose scope is `scope`. A refusal for
+    /// role, area or department is `Forbidden` (the caller audits it); an action
+    /// the case's position does not allow is `Conflict`, listing what it does.
+    pub async fn transition(
+        &self,
+        id: &str,
+        mv: &Move,
+        actor: &Principal,
+        scope: &Scope,
+    ) -> Result<CaseView, ServiceError> {
+        let action = mv.action;
+        if action.needs_reason() && mv.reason.trim().is_empty() {
+            return Err(ServiceError::Invalid(format!("reason: `{action}` needs a reason")));
+        }
+        if mv.reason.chars().count() > 2000 {
+            return Err(ServiceError::Invalid("reason: at most 2,000 characters".into()));
+        }
+        let target = match (action, &mv.department) {
+            (Action::Dispatch | Action::Transfer, None) => {
+                return Err(ServiceError::Invalid(format!("department: `{action}` names the department")));
+            }
+            (Action::Dispatch | Action::Transfer, Some(d)) => {
+                let known = sqlx::query("SELECT 1 FROM departments WHERE code = $1").bind(d).fetch_optional(self.db.pool()).await?;
+                if known.is_none() {
+                    return Err(ServiceError::Invalid(format!("department: unknown department `{d}`")));
+                }
+                Some(d.clone())
+            }
+            (_, Some(_)) => return Err(ServiceError::Invalid(format!("department: `{action}` takes no department"))),
+            (_, None) => None,
+        };
+
+        let mut tx = self.db.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT status, suspended, extension_pending, area, department, version, opened_by FROM cases WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))?;
+        let stage_name: String = row.try_get(0)?;
+        let from = Position {
+            stage: Stage::parse(&stage_name)
+                .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("case `{id}`: unknown stage `{stage_name}`")))?,
+            suspended: row.try_get::<i64, _>(1)? != 0,
+            extension_pending: row.try_get::<i64, _>(2)? != 0,
+        };
+        let area: Option<String> = row.try_get(3)?;
+        let department: Option<String> = row.try_get(4)?;
+        let version: i64 = row.try_get(5)?;
+        let opened_by: String = row.try_get(6)?;
+
+        // Who: a role the action needs, or the reporter checking their own case.
+        let reporter_checks = matches!(action, Action::PassCheck | Action::FailCheck) && opened_by == actor.id;
+        if !reporter_checks && !action.roles().iter().any(|r| actor.has_role(*r)) {
+            let roles: Vec<&str> = action.roles().iter().map(|r| Role::name(*r)).collect();
+            return Err(ServiceError::Forbidden(format!("`{action}` requires the role {}", roles.join(" or "))));
+        }
+        if !reporter_checks && !scope.covers(area.as_deref()) {
+            return Err(ServiceError::Forbidden(format!(
+                "case `{id}` lies in org unit `{}`, outside {scope}",
+                area.as_deref().unwrap_or("-")
+            )));
+        }
+        let department_work = matches!(action, Action::Start | Action::Dispose | Action::Return | Action::RequestExtension);
+        if department_work && actor.department.as_deref().is_none_or(|d| Some(d) != department.as_deref()) {
+            return Err(ServiceError::Forbidden(format!(
+                "`{action}` is for the department the case is with (`{}`)",
+                department.as_deref().unwrap_or("none")
+            )));
+        }
+        if action == Action::Transfer && target == department {
+            return Err(ServiceError::Invalid(format!("department: the case is already with `{}`", target.unwrap_or_default())));
+        }
+        let to = lifecycle::apply(from, action).map_err(|e| ServiceError::Conflict(e.to_string()))?;
+
+        let now = self.clock.now_ms();
+        let new_department = match action {
+            Action::Dispatch | Action::Transfer => target.clone(),
+            Action::Return | Action::Reopen => None,
+            _ => department.clone(),
+        };
+        let stage_since = if to.stage != from.stage { now } else { row_stage_since(&mut tx, id).await? };
+        let updated = sqlx::query(
+            "UPDATE cases SET status = $2, suspended = $3, extension_pending = $4, department = $5, stage_since = $6, \
+             updated = $7, version = version + 1 WHERE id = $1 AND version = $8",
+        )
+        .bind(id)
+        .bind(to.stage.name())
+        .bind(i64::from(to.suspended))
+        .bind(i64::from(to.extension_pending))
+        .bind(new_department.as_deref())
+        .bind(stage_since)
+        .bind(now)
+        .bind(version)
+        .execute(&mut *tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(ServiceError::Conflict(format!("case `{id}` changed meanwhile; read it again")));
+        }
+        let seq: i64 = sqlx::query("SELECT COUNT(*) FROM case_transitions WHERE case_id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        let actor_name = format!("user:{}", actor.id);
+        sqlx::query(
+            "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(id)
+        .bind(seq + 1)
+        .bind(action.name())
+        .bind(from.stage.name())
+        .bind(to.stage.name())
+        .bind(&actor_name)
+        .bind(now)
+        .bind(&mv.reason)
+        .bind(new_department.as_deref())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+
+        let payload = serde_json::json!({
+            "case": id, "action": action.name(), "from": from.stage.name(), "to": to.stage.name(),
+            "department": new_department, "actor": actor_name, "reason": mv.reason,
+        });
+        self.announce(&format!("case.{action}"), &actor_name, None, payload).await;
+        self.view(id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))
+    }
+}
+
+async fn row_stage_since(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<i64, ServiceError> {
+    Ok(sqlx::query("SELECT stage_since FROM cases WHERE id = $1").bind(id).fetch_one(&mut **tx).await?.try_get(0)?)
+}

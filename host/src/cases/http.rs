@@ -1,0 +1,209 @@
+//! Case routes: the one intake, categories, a case with its transitions, the
+//! transitions themselves, and a reporter's public view by ticket.
+//!
+//! Who may do what:
+//! - *report*: any signed-in account on the channel its account allows —
+//!   `snapshot` for residents (and staff), `hotline` for dispatchers and
+//!   handlers of the 12345 hotline, `patrol` for grid workers, `department`
+//!   for department staff; `warning` and `cap-alert` come from plugins and CAP
+//!   import, not from this route;
+//! - *read a case*: staff whose scope covers the case's area;
+//! - *move a case*: the roles each action names (see `lifecycle`), within
+//!   their area, and for department work the department it is with; the
+//!   reporter may check their own case;
+//! - *follow a ticket*: anyone holding the ticket number, seeing progress only.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress};
+use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
+use crate::api::{ApiError, AppState, JsonBody};
+use crate::audit::Entry;
+use crate::identity::Role;
+use crate::services::ServiceError;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(submit_report))
+        .routes(routes!(list_categories))
+        .routes(routes!(get_case))
+        .routes(routes!(move_case))
+        .routes(routes!(follow_ticket))
+}
+
+/// Take in a report.
+///
+/// Any channel but `warning` and `cap-alert`, as the caller's account allows.
+/// The report and its case are on disk before the `201`; a resubmission with
+/// the same `idempotency_key` on the same channel answers `200` with the
+/// original. An unknown category answers `422` listing the known codes.
+#[utoipa::path(
+    post,
+    path = "/api/reports",
+    tag = "cases",
+    request_body = NewReport,
+    responses(
+        (status = 201, description = "Taken in", body = Intake),
+        (status = 200, description = "The same submission as before", body = Intake),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn submit_report(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(report): JsonBody<NewReport>,
+) -> Result<(StatusCode, Json<Intake>), ApiError> {
+    const ACTION: &str = "case.report";
+    let p = &user.principal;
+    let staff = p.kind == "staff";
+    let allowed = match report.channel {
+        Channel::Snapshot => p.kind == "resident" || staff,
+        Channel::Hotline => {
+            staff
+                && p.department.as_deref() == Some("hotline12345")
+                && (p.has_role(Role::Dispatcher) || p.has_role(Role::Handler))
+        }
+        Channel::Patrol => staff && p.has_role(Role::GridWorker),
+        Channel::Department => staff && p.department.is_some(),
+        Channel::Warning | Channel::CapAlert => false,
+    };
+    if !allowed {
+        let why = format!("this account may not report on the `{}` channel", report.channel.name());
+        return Err(user.deny(&state, ACTION, report.channel.name(), why).await);
+    }
+    let intake = state.services.cases.intake(&report, Some(&p.id)).await?;
+    if !intake.created {
+        return Ok((StatusCode::OK, Json(intake)));
+    }
+    let actor = format!("user:{}", p.id);
+    let detail = format!("{} report {} opened case {}", report.channel.name(), intake.report, intake.ticket);
+    state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &intake.case, outcome: "ok", detail: &detail }).await;
+    Ok((StatusCode::CREATED, Json(intake)))
+}
+
+/// Case categories.
+///
+/// The known category codes: `01` + major + minor for 部件 (component)
+/// problems, `02` + major + minor for 事件 (incidents), with the usual
+/// responsible department.
+#[utoipa::path(
+    get,
+    path = "/api/categories",
+    tag = "cases",
+    responses(
+        (status = 200, description = "The categories, by code", body = Vec<Category>),
+        (status = 401, response = Unauthorized),
+    ),
+    security(("bearer" = [])),
+)]
+async fn list_categories(State(state): State<AppState>, _user: AuthUser) -> Result<Json<Vec<Category>>, ApiError> {
+    Ok(Json(state.services.cases.categories().await?))
+}
+
+/// One case.
+///
+/// With its transitions and what may be done next. Staff whose area covers the case.
+#[utoipa::path(
+    get,
+    path = "/api/cases/{id}",
+    tag = "cases",
+    params(("id" = String, Path, description = "The case")),
+    responses(
+        (status = 200, description = "The case", body = CaseView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such case", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn get_case(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<CaseView>, ApiError> {
+    const ACTION: &str = "case.read";
+    if user.principal.kind != "staff" {
+        return Err(user.deny(&state, ACTION, &id, "cases are open to staff accounts; reporters follow their ticket".into()).await);
+    }
+    let view = state.services.cases.view(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no case `{id}`")))?;
+    let scope = state.services.identity.scope(&user.principal).await?;
+    if !scope.covers(view.area.as_deref()) {
+        let why = format!("case `{id}` lies in org unit `{}`, outside {scope}", view.area.as_deref().unwrap_or("-"));
+        return Err(user.deny(&state, ACTION, &id, why).await);
+    }
+    Ok(Json(view))
+}
+
+/// Move a case.
+///
+/// Take one lifecycle action: `accept`, `reject`, `register`, `void`,
+/// `dispatch` (with `department`), `start`, `transfer` (with `department`),
+/// `return`, `dispose`, `send-to-check`, `pass-check`, `fail-check`, `close`,
+/// `reopen`, `suspend`, `resume`, `request-extension`, `approve-extension`,
+/// `deny-extension`, `supervise`, `urge`. An action the case's stage does not
+/// allow answers `409`, listing those it does. Every transition is recorded
+/// with who, when and why, and audited.
+#[utoipa::path(
+    post,
+    path = "/api/cases/{id}/transitions",
+    tag = "cases",
+    params(("id" = String, Path, description = "The case")),
+    request_body = Move,
+    responses(
+        (status = 200, description = "Moved; the case as it now stands", body = CaseView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such case", body = ErrorBody),
+        (status = 409, description = "Not allowed from the current stage; the message lists what is", body = ErrorBody),
+        (status = 422, description = "A missing reason or department", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn move_case(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    JsonBody(mv): JsonBody<Move>,
+) -> Result<Json<CaseView>, ApiError> {
+    let action = format!("case.{}", mv.action);
+    let scope = state.services.identity.scope(&user.principal).await?;
+    match state.services.cases.transition(&id, &mv, &user.principal, &scope).await {
+        Ok(view) => {
+            let actor = format!("user:{}", user.principal.id);
+            let detail = serde_json::json!({
+                "to": view.stage.name(), "reason": mv.reason, "department": view.department,
+            })
+            .to_string();
+            state.services.audit.record(Entry { actor: &actor, action: &action, subject: &id, outcome: "ok", detail: &detail }).await;
+            Ok(Json(view))
+        }
+        Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, &action, &id, why).await),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Follow a case by its ticket.
+///
+/// Progress only — the stage and when each was reached; no personal data.
+/// Open to anyone holding the ticket number.
+#[utoipa::path(
+    get,
+    path = "/api/tickets/{ticket}",
+    tag = "cases",
+    params(("ticket" = String, Path, description = "The ticket number, `YW` and 12 digits")),
+    responses(
+        (status = 200, description = "The progress", body = PublicProgress),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+    ),
+)]
+async fn follow_ticket(State(state): State<AppState>, Path(ticket): Path<String>) -> Result<Json<PublicProgress>, ApiError> {
+    state.services.cases.progress(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))
+        .map(Json)
+}

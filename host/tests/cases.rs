@@ -1,0 +1,195 @@
+//! The case engine: one intake (idempotent, durable, categories checked) on
+//! SQLite and PostgreSQL, and a case taken through its lifecycle over HTTP by
+//! the people who may move it — with refusals for the wrong stage (409, listing
+//! what is allowed), the wrong role or area (403, audited), and a reporter
+//! following the ticket without seeing personal data.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use yiwang::bus::{GeoPoint, MemoryBus};
+use yiwang::cases::Cases;
+use yiwang::cases::engine::{Caller, Channel, NewReport};
+use yiwang::services::ServiceError;
+use yiwang::space::Space;
+
+#[macro_use]
+mod common;
+
+use common::Fixture;
+
+const CITY: &str = include_str!("data/city.geojson");
+/// In the west street's first community, south-west grid cell.
+const WEST_POINT: GeoPoint = GeoPoint { lat: 32.045, lon: 118.785 };
+
+fn hotline(key: Option<&str>) -> NewReport {
+    NewReport {
+        channel: Channel::Hotline,
+        idempotency_key: key.map(Into::into),
+        category_code: "010110".into(),
+        title: None,
+        description: "中山路12号门前井盖缺失，很危险".into(),
+        location: Some(WEST_POINT),
+        address: Some("中山路12号".into()),
+        evidence: vec![],
+        caller: Some(Caller { name: "王女士".into(), phone: "13900001111".into() }),
+    }
+}
+
+storage_test!(intake_is_idempotent_and_checks_what_it_takes, async |f: Fixture| {
+    let space = Arc::new(Space::new(f.db.clone()));
+    space.load_geojson(CITY).await.unwrap();
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space);
+    let first = cases.intake(&hotline(Some("call-0001")), Some("op1")).await.unwrap();
+    assert!(first.created && first.ticket.starts_with("YW") && first.ticket.len() == 14, "{first:?}");
+    let again = cases.intake(&hotline(Some("call-0001")), Some("op1")).await.unwrap();
+    assert_eq!((again.case.as_str(), again.report.as_str(), again.created), (first.case.as_str(), first.report.as_str(), false));
+    let other = cases.intake(&hotline(None), Some("op1")).await.unwrap();
+    assert_ne!(other.case, first.case);
+
+    let view = cases.view(&first.case).await.unwrap().unwrap();
+    assert_eq!(view.area.as_deref(), Some("32010200100101"));
+    assert_eq!(view.title, "无主井盖", "the category's name stands in for a missing title");
+
+    let mut unknown = hotline(None);
+    unknown.category_code = "999999".into();
+    let m = match cases.intake(&unknown, None).await {
+        Err(ServiceError::Invalid(m)) => m,
+        other => panic!("{other:?}"),
+    };
+    assert!(m.starts_with("category_code: `999999` is not a known category; known: 010101, "), "{m}");
+    for (edit, needle) in [
+        (Box::new(|r: &mut NewReport| r.caller = None) as Box<dyn Fn(&mut NewReport)>, "caller"),
+        (Box::new(|r: &mut NewReport| r.location = Some(GeoPoint { lat: 91.0, lon: 0.0 })), "location"),
+        (Box::new(|r: &mut NewReport| r.evidence = vec!["a".repeat(64)]), "evidence[0]: no uploaded media"),
+        (Box::new(|r: &mut NewReport| r.description = " ".into()), "description"),
+        (Box::new(|r: &mut NewReport| { r.channel = Channel::Snapshot; r.caller = None; }), "snapshot"),
+    ] {
+        let mut r = hotline(None);
+        edit(&mut r);
+        match cases.intake(&r, None).await {
+            Err(ServiceError::Invalid(m)) => assert!(m.contains(needle), "{needle}: {m}"),
+            other => panic!("{needle}: {other:?}"),
+        }
+    }
+    use sqlx::Row;
+    let n: i64 = sqlx::query("SELECT COUNT(*) FROM reports").fetch_one(f.db.pool()).await.unwrap().get(0);
+    assert_eq!(n, 2, "refused reports leave nothing behind");
+});
+
+mod http {
+    use super::*;
+    use common::http::{Host, message, start};
+    use yiwang::identity::{AccountKind, Role};
+
+    const STAFF: AccountKind = AccountKind::Staff;
+
+    async fn step(host: &Host, case: &str, token: &str, action: &str, extra: Value) -> (u16, Value) {
+        let mut body = json!({ "action": action });
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        host.post(&format!("/api/cases/{case}/transitions"), token, body).await
+    }
+
+    async fn ok(host: &Host, case: &str, token: &str, action: &str, extra: Value) -> Value {
+        let (status, body) = step(host, case, token, action, extra).await;
+        assert_eq!(status, 200, "{action}: {body}");
+        body
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hotline_case_through_dispatch_transfer_extension_rework_and_closure() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let operator = host.user("op.12345", Some("hotline12345"), STAFF, &[Role::Dispatcher], "320100").await;
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let east_dispatcher = host.user("disp.east", Some("command-center"), STAFF, &[Role::Dispatcher], "320102002").await;
+        let cg = host.user("cg", Some("chengguan"), STAFF, &[Role::Handler], "320100").await;
+        let water = host.user("water", Some("water"), STAFF, &[Role::Handler], "320100").await;
+        let supervisor = host.user("sup", Some("command-center"), STAFF, &[Role::Supervisor], "320100").await;
+        let grid = host.user("grid", Some("command-center"), STAFF, &[Role::GridWorker], "320102001").await;
+        let resident = host.user("resident", None, AccountKind::Resident, &[Role::Resident], "320100").await;
+
+        // Intake: the hotline operator enters the call; a resident may not use that channel.
+        let report = serde_json::to_value(hotline(Some("call-42"))).unwrap();
+        let (status, body) = host.post("/api/reports", &resident, report.clone()).await;
+        assert_eq!(status, 403, "{body}");
+        let (status, intake) = host.post("/api/reports", &operator, report.clone()).await;
+        assert_eq!(status, 201, "{intake}");
+        let (status, again) = host.post("/api/reports", &operator, report).await;
+        assert_eq!((status, &again["case"], &again["ticket"], &again["created"]), (200, &intake["case"], &intake["ticket"], &json!(false)));
+        let case = intake["case"].as_str().unwrap().to_owned();
+        let ticket = intake["ticket"].as_str().unwrap().to_owned();
+        let (status, body) = host.post("/api/reports", &operator, json!({
+            "channel": "hotline", "category_code": "0101", "description": "x", "caller": {"name": "a", "phone": "1"}
+        })).await;
+        assert_eq!(status, 422);
+        assert!(message(&body).contains("known: 010101"), "{body}");
+
+        // Illegal moves answer 409 with what is allowed; the wrong role or area 403.
+        let (status, body) = step(&host, &case, &dispatcher, "close", json!({})).await;
+        assert_eq!(status, 409);
+        assert_eq!(message(&body), "`close` is not allowed while the case is reported; allowed: accept, reject");
+        let (status, _) = step(&host, &case, &cg, "accept", json!({})).await;
+        assert_eq!(status, 403, "a handler does not accept");
+        let (status, body) = step(&host, &case, &east_dispatcher, "accept", json!({})).await;
+        assert_eq!(status, 403, "another street's dispatcher: {body}");
+        assert!(message(&body).contains("outside org units 320102002"), "{body}");
+
+        ok(&host, &case, &dispatcher, "accept", json!({})).await;
+        ok(&host, &case, &dispatcher, "register", json!({})).await;
+        let (status, body) = step(&host, &case, &dispatcher, "dispatch", json!({})).await;
+        assert_eq!((status, message(&body)), (422, "department: `dispatch` names the department"));
+        ok(&host, &case, &dispatcher, "dispatch", json!({"department": "water"})).await;
+        // 转办: the water department is the wrong owner of a 无主井盖; the dispatcher transfers.
+        let (status, _) = step(&host, &case, &dispatcher, "transfer", json!({"department": "chengguan"})).await;
+        assert_eq!(status, 422, "a transfer needs a reason");
+        ok(&host, &case, &dispatcher, "transfer", json!({"department": "chengguan", "reason": "无主井盖归城管"})).await;
+        let (status, _) = step(&host, &case, &water, "start", json!({})).await;
+        assert_eq!(status, 403, "no longer the water department's case");
+        ok(&host, &case, &cg, "start", json!({})).await;
+        ok(&host, &case, &cg, "request-extension", json!({"reason": "需定制井盖"})).await;
+        let (status, _) = step(&host, &case, &cg, "dispose", json!({})).await;
+        assert_eq!(status, 409, "the extension is settled first");
+        ok(&host, &case, &supervisor, "approve-extension", json!({})).await;
+        ok(&host, &case, &supervisor, "urge", json!({})).await;
+        ok(&host, &case, &cg, "dispose", json!({})).await;
+        ok(&host, &case, &dispatcher, "send-to-check", json!({})).await;
+        // 返工: the grid worker finds it not done.
+        let view = ok(&host, &case, &grid, "fail-check", json!({"reason": "井盖未固定"})).await;
+        assert_eq!(view["stage"], "in-progress");
+        ok(&host, &case, &cg, "dispose", json!({})).await;
+        ok(&host, &case, &dispatcher, "send-to-check", json!({})).await;
+        ok(&host, &case, &grid, "pass-check", json!({})).await;
+        let view = ok(&host, &case, &supervisor, "close", json!({})).await;
+        assert_eq!((view["stage"].as_str(), view["department"].as_str()), (Some("closed"), Some("chengguan")));
+        assert_eq!(view["allowed"], json!(["reopen"]));
+        let actions: Vec<&str> = view["transitions"].as_array().unwrap().iter().map(|t| t["action"].as_str().unwrap()).collect();
+        assert_eq!(actions, [
+            "accept", "register", "dispatch", "transfer", "start", "request-extension", "approve-extension", "urge",
+            "dispose", "send-to-check", "fail-check", "dispose", "send-to-check", "pass-check", "close",
+        ]);
+        let transfer = &view["transitions"][3];
+        assert_eq!((transfer["reason"].as_str(), transfer["actor"].as_str()), (Some("无主井盖归城管"), Some("user:disp")));
+
+        // The reporter's view: progress only.
+        let r = host.raw("GET", &format!("/api/tickets/{ticket}"), "", "application/json", b"").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(!r.body.contains("13900001111") && !r.body.contains("王女士") && !r.body.contains("user:"), "{}", r.body);
+        let progress = r.json();
+        assert_eq!(progress["stage"], "closed");
+        assert_eq!(progress["steps"].as_array().unwrap().last().unwrap()[0], "closed");
+        assert_eq!(host.raw("GET", "/api/tickets/YW000000000000", "", "application/json", b"").await.status, 404);
+
+        // Everything was audited, refusals included, and the chain holds.
+        let audit = host.services.audit.find(None, None, 1000).await.unwrap();
+        assert_eq!(audit.iter().filter(|r| r.subject == case && r.outcome == "ok" && r.action.starts_with("case.")).count(), 16);
+        assert!(audit.iter().any(|r| r.actor == "user:cg" && r.action == "case.accept" && r.outcome == "denied"));
+        assert!(host.services.audit.verify().await.unwrap().is_none());
+        let (status, _) = host.get(&format!("/api/cases/{case}"), &east_dispatcher).await;
+        assert_eq!(status, 403);
+        let (status, body) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
+        assert_eq!((status, body["ticket"].as_str()), (200, Some(ticket.as_str())));
+    }
+}
