@@ -105,7 +105,20 @@ impl App {
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let router = api::router(self.state.clone());
         self.state.ready.store(true, Ordering::Release);
-        axum::serve(listener, router).with_graceful_shutdown(shutdown).await?;
+        // Overdue steps are looked for once a minute while serving.
+        let services = self.state.services.clone();
+        let sweeper = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                if let Err(e) = crate::cases::deadlines::sweep(&services).await {
+                    tracing::warn!("the overdue sweep failed: {e}");
+                }
+            }
+        });
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        sweeper.abort();
+        served?;
         Ok(())
     }
 }

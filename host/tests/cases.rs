@@ -77,6 +77,48 @@ storage_test!(intake_is_idempotent_and_checks_what_it_takes, async |f: Fixture| 
     assert_eq!(n, 2, "refused reports leave nothing behind");
 });
 
+storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async |f: Fixture| {
+    use yiwang::cases::calendar::{CalendarSpec, Light};
+    use yiwang::clock::Clock;
+    use yiwang::cases::engine::{Move, Who};
+    use yiwang::cases::lifecycle::Action;
+    const MIN: i64 = 60_000;
+    let space = Arc::new(Space::new(f.db.clone()));
+    space.load_geojson(CITY).await.unwrap();
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space);
+    // T0 is Friday 2027-01-15 16:00 in Beijing; accepting has one working hour.
+    let intake = cases.intake(&hotline(None), Some("op1")).await.unwrap();
+    let clock = |v: &yiwang::cases::engine::CaseView| v.clock.clone().unwrap();
+    let c = clock(&cases.view(&intake.case).await.unwrap().unwrap());
+    assert_eq!((c.step.as_str(), c.limit_ms, c.used_ms, c.deadline, c.light), ("accept", 60 * MIN, 0, Some(common::T0 + 60 * MIN), Light::Green));
+    f.clock.advance(50 * MIN);
+    assert_eq!(clock(&cases.view(&intake.case).await.unwrap().unwrap()).light, Light::Yellow);
+    f.clock.advance(70 * MIN);
+    let c = clock(&cases.view(&intake.case).await.unwrap().unwrap());
+    assert_eq!((c.used_ms, c.light), (90 * MIN, Light::Red), "16:00-17:30 counts, the evening does not");
+    let overdue = cases.mark_overdue(f.clock.now_ms()).await.unwrap();
+    assert_eq!(overdue.iter().map(|(id, _, step)| (id.as_str(), step.as_str())).collect::<Vec<_>>(), [(intake.case.as_str(), "accept")]);
+    assert!(cases.mark_overdue(f.clock.now_ms()).await.unwrap().is_empty(), "announced once");
+
+    // Accepting ends the step (its deadline kept with the transition) and starts the next.
+    let accept = Move { action: Action::Accept, reason: String::new(), department: None, extension_hours: None };
+    let v = cases.transition(&intake.case, &accept, Who::System("host:test")).await.unwrap();
+    assert_eq!((v.transitions[0].step.as_deref(), v.transitions[0].due), (Some("accept"), Some(common::T0 + 60 * MIN)));
+    let monday_1030 = common::T0 + (2 * 24 + 18) * 60 * MIN + 30 * MIN;
+    assert_eq!(clock(&v).deadline, Some(monday_1030), "registering has two working hours: Monday 08:30-10:30");
+    // A holiday on that Monday moves it to Tuesday.
+    let spec: CalendarSpec = serde_json::from_value(json!({
+        "utc_offset_minutes": 480, "periods": [["08:30", "12:00"], ["14:00", "17:30"]],
+        "weekend": ["sat", "sun"], "holidays": ["2027-01-18"],
+    }))
+    .unwrap();
+    cases.set_calendar("320102", &spec).await.unwrap();
+    let v = cases.view(&intake.case).await.unwrap().unwrap();
+    assert_eq!(clock(&v).deadline, Some(monday_1030 + 24 * 60 * MIN));
+    let bad: CalendarSpec = serde_json::from_value(json!({"utc_offset_minutes": 480, "periods": [], "weekend": []})).unwrap();
+    assert!(matches!(cases.set_calendar("320102", &bad).await, Err(ServiceError::Invalid(m)) if m.starts_with("periods")));
+});
+
 mod http {
     use super::*;
     use common::http::{Host, message, start};
@@ -149,10 +191,16 @@ mod http {
         let (status, _) = step(&host, &case, &water, "start", json!({})).await;
         assert_eq!(status, 403, "no longer the water department's case");
         ok(&host, &case, &cg, "start", json!({})).await;
-        ok(&host, &case, &cg, "request-extension", json!({"reason": "需定制井盖"})).await;
+        let (status, _) = step(&host, &case, &cg, "request-extension", json!({"reason": "需定制井盖"})).await;
+        assert_eq!(status, 422, "an extension names its hours");
+        let view = ok(&host, &case, &cg, "request-extension", json!({"reason": "需定制井盖", "extension_hours": 8})).await;
+        assert_eq!(view["pending_extension_hours"], 8.0);
+        let limit = view["clock"]["limit_ms"].as_i64().unwrap();
+        assert_eq!(view["clock"]["step"], "dispose");
         let (status, _) = step(&host, &case, &cg, "dispose", json!({})).await;
         assert_eq!(status, 409, "the extension is settled first");
-        ok(&host, &case, &supervisor, "approve-extension", json!({})).await;
+        let view = ok(&host, &case, &supervisor, "approve-extension", json!({})).await;
+        assert_eq!(view["clock"]["limit_ms"].as_i64().unwrap(), limit + 8 * 3_600_000);
         ok(&host, &case, &supervisor, "urge", json!({})).await;
         ok(&host, &case, &cg, "dispose", json!({})).await;
         ok(&host, &case, &dispatcher, "send-to-check", json!({})).await;
@@ -182,9 +230,24 @@ mod http {
         assert_eq!(progress["steps"].as_array().unwrap().last().unwrap()[0], "closed");
         assert_eq!(host.raw("GET", "/api/tickets/YW000000000000", "", "application/json", b"").await.status, 404);
 
+        // The callback (回访): unsatisfied, so the case is reopened; a stranger may not rate.
+        let rating = format!("/api/tickets/{ticket}/rating");
+        assert_eq!(host.post(&rating, &resident, json!({"satisfied": true})).await.0, 403);
+        let (status, body) = host.post(&rating, &operator, json!({"satisfied": false, "comment": "井盖又松了"})).await;
+        assert_eq!((status, body["stage"].as_str()), (200, Some("registered")), "{body}");
+        let (status, _) = host.post(&rating, &operator, json!({"satisfied": true})).await;
+        assert_eq!(status, 409, "only a closed case is rated");
+        let (_, view) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
+        let last = view["transitions"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["action"].as_str(), last["actor"].as_str(), last["reason"].as_str()), (Some("reopen"), Some("host:rating"), Some("不满意：井盖又松了")));
+        // The hotline operator who entered the call was told of the closure.
+        let (_, inbox) = host.get("/api/messages", &operator).await;
+        assert!(inbox.to_string().contains("已办结"), "{inbox}");
+
         // Everything was audited, refusals included, and the chain holds.
         let audit = host.services.audit.find(None, None, 1000).await.unwrap();
-        assert_eq!(audit.iter().filter(|r| r.subject == case && r.outcome == "ok" && r.action.starts_with("case.")).count(), 16);
+        let ok_steps = audit.iter().filter(|r| r.subject == case && r.outcome == "ok" && r.action.starts_with("case."));
+        assert_eq!(ok_steps.count(), 18, "the report, 15 moves, the rating and the reopen");
         assert!(audit.iter().any(|r| r.actor == "user:cg" && r.action == "case.accept" && r.outcome == "denied"));
         assert!(host.services.audit.verify().await.unwrap().is_none());
         let (status, _) = host.get(&format!("/api/cases/{case}"), &east_dispatcher).await;

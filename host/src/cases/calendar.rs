@@ -14,7 +14,7 @@ const DAY: i64 = 24 * 60 * MINUTE;
 /// A calendar as configured, e.g.
 /// `{"utc_offset_minutes": 480, "periods": [["08:30", "12:00"], ["14:00", "17:30"]],
 ///   "weekend": ["sat", "sun"], "holidays": ["2027-02-11"], "workdays": ["2027-02-07"]}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarSpec {
     pub utc_offset_minutes: i32,

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
+use super::deadlines::{ClockState, StepClock, step_of};
 use super::lifecycle::{self, Action, Position, Stage};
 use crate::bus::GeoPoint;
 use crate::identity::{Principal, Role, Scope};
@@ -120,6 +121,9 @@ pub struct Move {
     /// The department to dispatch or transfer to.
     #[serde(default)]
     pub department: Option<String>,
+    /// Working hours asked for by `request-extension`.
+    #[serde(default)]
+    pub extension_hours: Option<u32>,
 }
 
 /// One recorded transition.
@@ -129,6 +133,9 @@ pub struct Transition {
     pub action: String,
     pub from: String,
     pub to: String,
+    /// The step whose clock ran when the transition was taken, and its deadline.
+    pub step: Option<String>,
+    pub due: Option<i64>,
     pub actor: String,
     pub at: i64,
     pub reason: String,
@@ -153,10 +160,32 @@ pub struct CaseView {
     pub department: Option<String>,
     pub created: i64,
     pub stage_since: i64,
+    /// The current step's clock, when the step has a limit.
+    pub clock: Option<StepClock>,
+    /// Working hours asked for by a pending extension request.
+    pub pending_extension_hours: Option<f64>,
     /// What may be done next (whoever may do it).
     #[schema(value_type = Vec<String>)]
     pub allowed: Vec<Action>,
     pub transitions: Vec<Transition>,
+}
+
+/// Who takes a transition.
+#[derive(Clone, Copy)]
+pub enum Who<'a> {
+    /// A person, checked for role, area and department.
+    Person { actor: &'a Principal, scope: &'a Scope },
+    /// The host itself (a citizen's unsatisfied rating, …), named in the record.
+    System(&'a str),
+}
+
+/// A citizen's rating of a closed case.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rating {
+    pub satisfied: bool,
+    #[serde(default)]
+    pub comment: String,
 }
 
 /// What a reporter sees by ticket: progress only, no personal data.
@@ -280,8 +309,8 @@ impl Cases {
         let mut tx = self.db.pool().begin().await?;
         sqlx::query(
             "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, status, opened_by, department, \
-             created, ticket, area, stage_since, updated) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, NULL, $9, $10, $11, $9, $9)",
+             created, ticket, area, stage_since, updated, step, step_since) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, NULL, $9, $10, $11, $9, $9, 'accept', $9)",
         )
         .bind(&case_id)
         .bind(&r.category_code)
@@ -356,7 +385,8 @@ impl Cases {
     pub async fn view(&self, id: &str) -> Result<Option<CaseView>, ServiceError> {
         let row = sqlx::query(
             "SELECT id, ticket, category_code, title, description, lat, lon, area, channel, status, suspended, \
-             extension_pending, department, created, stage_since FROM cases WHERE id = $1",
+             extension_pending, department, created, stage_since, step, step_since, step_paused, suspended_since, \
+             step_extra_ms, pending_extension_ms FROM cases WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.db.pool())
@@ -371,6 +401,18 @@ impl Cases {
             extension_pending: r.try_get::<i64, _>(11)? != 0,
         };
         let (lat, lon): (Option<f64>, Option<f64>) = (r.try_get(5)?, r.try_get(6)?);
+        let paused: String = r.try_get(17)?;
+        let state = ClockState {
+            category: r.try_get(2)?,
+            area: r.try_get(7)?,
+            step: r.try_get(15)?,
+            since: r.try_get(16)?,
+            paused: serde_json::from_str(&paused).unwrap_or_default(),
+            suspended_since: r.try_get(18)?,
+            extra_ms: r.try_get(19)?,
+        };
+        let pending: i64 = r.try_get(20)?;
+        let clock = self.clock_of(&state, self.clock.now_ms()).await?;
         Ok(Some(CaseView {
             id: r.try_get(0)?,
             ticket: r.try_get(1)?,
@@ -386,6 +428,8 @@ impl Cases {
             department: r.try_get(12)?,
             created: r.try_get(13)?,
             stage_since: r.try_get(14)?,
+            clock,
+            pending_extension_hours: (pending > 0).then(|| pending as f64 / 3_600_000.0),
             allowed: lifecycle::allowed(position),
             transitions: self.transitions(id).await?,
         }))
@@ -394,7 +438,7 @@ impl Cases {
     /// A case's transitions, in order.
     pub async fn transitions(&self, id: &str) -> Result<Vec<Transition>, ServiceError> {
         let rows = sqlx::query(
-            "SELECT seq, action, from_stage, to_stage, actor, at, reason, department FROM case_transitions \
+            "SELECT seq, action, from_stage, to_stage, actor, at, reason, department, step, due FROM case_transitions \
              WHERE case_id = $1 ORDER BY seq",
         )
         .bind(id)
@@ -411,6 +455,8 @@ impl Cases {
                     at: r.try_get(5)?,
                     reason: r.try_get(6)?,
                     department: r.try_get(7)?,
+                    step: r.try_get(8)?,
+                    due: r.try_get(9)?,
                 })
             })
             .collect()
@@ -449,13 +495,7 @@ impl Cases {
     /// Take `mv` on case `id` as `actor`, whose scope is `scope`. A refusal for
     /// role, area or department is `Forbidden` (the caller audits it); an action
     /// the case's position does not allow is `Conflict`, listing what it does.
-    pub async fn transition(
-        &self,
-        id: &str,
-        mv: &Move,
-        actor: &Principal,
-        scope: &Scope,
-    ) -> Result<CaseView, ServiceError> {
+    pub async fn transition(&self, id: &str, mv: &Move, who: Who<'_>) -> Result<CaseView, ServiceError> {
         let action = mv.action;
         if action.needs_reason() && mv.reason.trim().is_empty() {
             return Err(ServiceError::Invalid(format!("reason: `{action}` needs a reason")));
@@ -477,10 +517,19 @@ impl Cases {
             (_, Some(_)) => return Err(ServiceError::Invalid(format!("department: `{action}` takes no department"))),
             (_, None) => None,
         };
+        let extension_ms = match (action, mv.extension_hours) {
+            (Action::RequestExtension, Some(h)) if (1..=2000).contains(&h) => i64::from(h) * 3_600_000,
+            (Action::RequestExtension, _) => {
+                return Err(ServiceError::Invalid("extension_hours: `request-extension` asks for 1-2,000 working hours".into()));
+            }
+            (_, Some(_)) => return Err(ServiceError::Invalid(format!("extension_hours: `{action}` takes none"))),
+            (_, None) => 0,
+        };
 
         let mut tx = self.db.pool().begin().await?;
         let row = sqlx::query(
-            "SELECT status, suspended, extension_pending, area, department, version, opened_by FROM cases WHERE id = $1",
+            "SELECT status, suspended, extension_pending, area, department, version, opened_by, category_code, step, \
+             step_since, step_paused, suspended_since, step_extra_ms, pending_extension_ms FROM cases WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -497,32 +546,80 @@ impl Cases {
         let department: Option<String> = row.try_get(4)?;
         let version: i64 = row.try_get(5)?;
         let opened_by: String = row.try_get(6)?;
+        let paused_text: String = row.try_get(10)?;
+        let mut clock = ClockState {
+            category: row.try_get(7)?,
+            area: area.clone(),
+            step: row.try_get(8)?,
+            since: row.try_get(9)?,
+            paused: serde_json::from_str(&paused_text).unwrap_or_default(),
+            suspended_since: row.try_get(11)?,
+            extra_ms: row.try_get(12)?,
+        };
+        let mut pending_ms: i64 = row.try_get(13)?;
 
-        // Who: a role the action needs, or the reporter checking their own case.
-        let reporter_checks = matches!(action, Action::PassCheck | Action::FailCheck) && opened_by == actor.id;
-        if !reporter_checks && !action.roles().iter().any(|r| actor.has_role(*r)) {
-            let roles: Vec<&str> = action.roles().iter().map(|r| Role::name(*r)).collect();
-            return Err(ServiceError::Forbidden(format!("`{action}` requires the role {}", roles.join(" or "))));
-        }
-        if !reporter_checks && !scope.covers(area.as_deref()) {
-            return Err(ServiceError::Forbidden(format!(
-                "case `{id}` lies in org unit `{}`, outside {scope}",
-                area.as_deref().unwrap_or("-")
-            )));
-        }
-        let department_work = matches!(action, Action::Start | Action::Dispose | Action::Return | Action::RequestExtension);
-        if department_work && actor.department.as_deref().is_none_or(|d| Some(d) != department.as_deref()) {
-            return Err(ServiceError::Forbidden(format!(
-                "`{action}` is for the department the case is with (`{}`)",
-                department.as_deref().unwrap_or("none")
-            )));
-        }
+        let actor_name = match who {
+            Who::Person { actor, scope } => {
+                // A role the action needs, or the reporter checking their own case.
+                let reporter_checks = matches!(action, Action::PassCheck | Action::FailCheck) && opened_by == actor.id;
+                if !reporter_checks && !action.roles().iter().any(|r| actor.has_role(*r)) {
+                    let roles: Vec<&str> = action.roles().iter().map(|r| Role::name(*r)).collect();
+                    return Err(ServiceError::Forbidden(format!("`{action}` requires the role {}", roles.join(" or "))));
+                }
+                if !reporter_checks && !scope.covers(area.as_deref()) {
+                    return Err(ServiceError::Forbidden(format!(
+                        "case `{id}` lies in org unit `{}`, outside {scope}",
+                        area.as_deref().unwrap_or("-")
+                    )));
+                }
+                let department_work =
+                    matches!(action, Action::Start | Action::Dispose | Action::Return | Action::RequestExtension);
+                if department_work && actor.department.as_deref().is_none_or(|d| Some(d) != department.as_deref()) {
+                    return Err(ServiceError::Forbidden(format!(
+                        "`{action}` is for the department the case is with (`{}`)",
+                        department.as_deref().unwrap_or("none")
+                    )));
+                }
+                format!("user:{}", actor.id)
+            }
+            Who::System(name) => name.to_owned(),
+        };
         if action == Action::Transfer && target == department {
             return Err(ServiceError::Invalid(format!("department: the case is already with `{}`", target.unwrap_or_default())));
         }
         let to = lifecycle::apply(from, action).map_err(|e| ServiceError::Conflict(e.to_string()))?;
 
         let now = self.clock.now_ms();
+        // The deadline of the step this transition is taken in, kept with it.
+        let old_step = clock.step.clone();
+        let due = self.clock_of(&clock, now).await?.and_then(|c| c.deadline);
+        let new_step = step_of(to.stage).map(str::to_owned);
+        let restart = new_step != old_step
+            || matches!(action, Action::Transfer | Action::Return | Action::FailCheck | Action::Reopen);
+        if restart {
+            clock = ClockState {
+                step: new_step,
+                since: Some(now),
+                paused: vec![],
+                suspended_since: None,
+                extra_ms: 0,
+                ..clock
+            };
+            pending_ms = 0;
+        } else {
+            match action {
+                Action::Suspend => clock.suspended_since = Some(now),
+                Action::Resume => {
+                    if let Some(from) = clock.suspended_since.take() {
+                        clock.paused.push((from, now));
+                    }
+                }
+                Action::RequestExtension => pending_ms = extension_ms,
+                Action::ApproveExtension => clock.extra_ms += std::mem::take(&mut pending_ms),
+                Action::DenyExtension => pending_ms = 0,
+                _ => {}
+            }
+        }
         let new_department = match action {
             Action::Dispatch | Action::Transfer => target.clone(),
             Action::Return | Action::Reopen => None,
@@ -531,7 +628,9 @@ impl Cases {
         let stage_since = if to.stage != from.stage { now } else { row_stage_since(&mut tx, id).await? };
         let updated = sqlx::query(
             "UPDATE cases SET status = $2, suspended = $3, extension_pending = $4, department = $5, stage_since = $6, \
-             updated = $7, version = version + 1 WHERE id = $1 AND version = $8",
+             updated = $7, version = version + 1, step = $9, step_since = $10, step_paused = $11, suspended_since = $12, \
+             step_extra_ms = $13, pending_extension_ms = $14, \
+             overdue_step = CASE WHEN $15 = 1 THEN NULL ELSE overdue_step END WHERE id = $1 AND version = $8",
         )
         .bind(id)
         .bind(to.stage.name())
@@ -541,6 +640,13 @@ impl Cases {
         .bind(stage_since)
         .bind(now)
         .bind(version)
+        .bind(clock.step.as_deref())
+        .bind(clock.since)
+        .bind(serde_json::to_string(&clock.paused).expect("pairs serialise"))
+        .bind(clock.suspended_since)
+        .bind(clock.extra_ms)
+        .bind(pending_ms)
+        .bind(i64::from(restart))
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
@@ -551,10 +657,9 @@ impl Cases {
             .fetch_one(&mut *tx)
             .await?
             .try_get(0)?;
-        let actor_name = format!("user:{}", actor.id);
         sqlx::query(
-            "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department, \
+             step, due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(id)
         .bind(seq + 1)
@@ -565,6 +670,8 @@ impl Cases {
         .bind(now)
         .bind(&mv.reason)
         .bind(new_department.as_deref())
+        .bind(old_step.as_deref())
+        .bind(due)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -580,4 +687,44 @@ impl Cases {
 
 async fn row_stage_since(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<i64, ServiceError> {
     Ok(sqlx::query("SELECT stage_since FROM cases WHERE id = $1").bind(id).fetch_one(&mut **tx).await?.try_get(0)?)
+}
+
+impl Cases {
+    /// The case behind a ticket, with its reporter and channel.
+    pub async fn by_ticket(&self, ticket: &str) -> Result<Option<(String, String, String)>, ServiceError> {
+        let row = sqlx::query("SELECT id, opened_by, channel FROM cases WHERE ticket = $1")
+            .bind(ticket)
+            .fetch_optional(self.db.pool())
+            .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
+            None => None,
+        })
+    }
+
+    /// Record a rating of a closed case by `rated_by`; an unsatisfied one
+    /// reopens the case (重办), recorded as the host acting on the rating.
+    pub async fn rate(&self, case_id: &str, rating: &Rating, rated_by: &str) -> Result<CaseView, ServiceError> {
+        if rating.comment.chars().count() > 2000 {
+            return Err(ServiceError::Invalid("comment: at most 2,000 characters".into()));
+        }
+        let view = self.view(case_id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{case_id}`")))?;
+        if view.stage != Stage::Closed {
+            return Err(ServiceError::Conflict(format!("a case is rated once closed; this one is {}", view.stage)));
+        }
+        sqlx::query("INSERT INTO case_ratings (case_id, at, satisfied, comment, rated_by) VALUES ($1, $2, $3, $4, $5)")
+            .bind(case_id)
+            .bind(self.clock.now_ms())
+            .bind(i64::from(rating.satisfied))
+            .bind(&rating.comment)
+            .bind(rated_by)
+            .execute(self.db.pool())
+            .await?;
+        if rating.satisfied {
+            return Ok(view);
+        }
+        let reason = if rating.comment.trim().is_empty() { "不满意".to_owned() } else { format!("不满意：{}", rating.comment) };
+        let mv = Move { action: Action::Reopen, reason, department: None, extension_hours: None };
+        self.transition(case_id, &mv, Who::System("host:rating")).await
+    }
 }

@@ -19,13 +19,16 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress};
+use super::calendar::CalendarSpec;
+use super::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress, Rating, Who};
+use super::lifecycle::Stage;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::Role;
+use crate::messaging::Recipient;
 use crate::services::ServiceError;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,6 +38,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_case))
         .routes(routes!(move_case))
         .routes(routes!(follow_ticket))
+        .routes(routes!(rate_case))
+        .routes(routes!(set_calendar))
 }
 
 /// Take in a report.
@@ -174,8 +179,11 @@ async fn move_case(
 ) -> Result<Json<CaseView>, ApiError> {
     let action = format!("case.{}", mv.action);
     let scope = state.services.identity.scope(&user.principal).await?;
-    match state.services.cases.transition(&id, &mv, &user.principal, &scope).await {
+    match state.services.cases.transition(&id, &mv, Who::Person { actor: &user.principal, scope: &scope }).await {
         Ok(view) => {
+            if view.stage == Stage::Closed {
+                notify_closure(&state, &view).await;
+            }
             let actor = format!("user:{}", user.principal.id);
             let detail = serde_json::json!({
                 "to": view.stage.name(), "reason": mv.reason, "department": view.department,
@@ -206,4 +214,101 @@ async fn move_case(
 async fn follow_ticket(State(state): State<AppState>, Path(ticket): Path<String>) -> Result<Json<PublicProgress>, ApiError> {
     state.services.cases.progress(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))
         .map(Json)
+}
+
+/// Tell the reporter their case is closed and may be rated.
+async fn notify_closure(state: &AppState, view: &CaseView) {
+    let Ok(Some((_, reporter, _))) = state.services.cases.by_ticket(view.ticket.as_deref().unwrap_or("")).await else {
+        return;
+    };
+    let services = &state.services;
+    if !services.identity.user_exists(&reporter).await.unwrap_or(false) {
+        return;
+    }
+    let ticket = view.ticket.clone().unwrap_or_default();
+    let to = Recipient::User { id: reporter };
+    let body = format!("您反映的问题（{}，编号 {ticket}）已办结，欢迎评价。", view.title);
+    if let Err(e) = services.messaging.send(&services.identity, "host", &to, "案件已办结", &body).await {
+        tracing::warn!(case = view.id, "could not notify the reporter of the closure: {e}");
+    }
+}
+
+/// Rate a closed case.
+///
+/// By its reporter, or — for a hotline case, on the callback (回访) — by hotline
+/// staff. An unsatisfied rating reopens the case (重办).
+#[utoipa::path(
+    post,
+    path = "/api/tickets/{ticket}/rating",
+    tag = "cases",
+    params(("ticket" = String, Path, description = "The ticket number")),
+    request_body = Rating,
+    responses(
+        (status = 200, description = "Recorded; the case as it now stands (reopened when unsatisfied)", body = PublicProgress),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such ticket", body = ErrorBody),
+        (status = 409, description = "The case is not closed", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn rate_case(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(ticket): Path<String>,
+    JsonBody(rating): JsonBody<Rating>,
+) -> Result<Json<PublicProgress>, ApiError> {
+    const ACTION: &str = "case.rate";
+    let cases = &state.services.cases;
+    let (case_id, reporter, channel) =
+        cases.by_ticket(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))?;
+    let p = &user.principal;
+    let hotline_callback = channel == "hotline" && p.kind == "staff" && p.department.as_deref() == Some("hotline12345");
+    if reporter != p.id && !hotline_callback {
+        return Err(user.deny(&state, ACTION, &case_id, "only the reporter (or the hotline, for a call) rates a case".into()).await);
+    }
+    let actor = format!("user:{}", p.id);
+    cases.rate(&case_id, &rating, &actor).await?;
+    let detail = if rating.satisfied { "satisfied" } else { "unsatisfied: reopened" };
+    state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &case_id, outcome: "ok", detail }).await;
+    if !rating.satisfied {
+        let entry = Entry { actor: "host:rating", action: "case.reopen", subject: &case_id, outcome: "ok", detail: &rating.comment };
+        state.services.audit.record(entry).await;
+    }
+    cases.progress(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`"))).map(Json)
+}
+
+/// Set a jurisdiction's working calendar.
+///
+/// Working periods, weekends, public holidays and make-up workdays for the
+/// cases within an org unit (the longest matching unit applies). Operators only.
+#[utoipa::path(
+    put,
+    path = "/api/calendars/{org_unit}",
+    tag = "cases",
+    params(("org_unit" = String, Path, description = "The org unit whose jurisdiction it covers")),
+    request_body = CalendarSpec,
+    responses(
+        (status = 204, description = "Stored"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such org unit", body = ErrorBody),
+        (status = 422, description = "The calendar is invalid; the message names the field", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn set_calendar(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(org_unit): Path<String>,
+    JsonBody(spec): JsonBody<CalendarSpec>,
+) -> Result<StatusCode, ApiError> {
+    user.require(&state, Role::Operator, "case.calendar.set").await?;
+    state.services.cases.set_calendar(&org_unit, &spec).await?;
+    let actor = format!("user:{}", user.principal.id);
+    let entry = Entry { actor: &actor, action: "case.calendar.set", subject: &org_unit, outcome: "ok", detail: "" };
+    state.services.audit.record(entry).await;
+    Ok(StatusCode::NO_CONTENT)
 }

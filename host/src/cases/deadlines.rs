@@ -1,0 +1,223 @@
+//! Step deadlines: which step a stage's clock belongs to, the limit of a step
+//! for a category, the working calendar of a case's jurisdiction, the clock of
+//! a case's current step (used, deadline, traffic light), and the sweep that
+//! announces an overdue step once (`case.overdue`) and tells the supervisors.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::Cases;
+use super::calendar::{Calendar, CalendarSpec, Light, Limit};
+use super::lifecycle::Stage;
+use crate::identity::Role;
+use crate::messaging::Recipient;
+use crate::services::{ServiceError, Services};
+
+/// The step whose clock runs while a case is at `stage`.
+pub fn step_of(stage: Stage) -> Option<&'static str> {
+    Some(match stage {
+        Stage::Reported => "accept",
+        Stage::Accepted => "register",
+        Stage::Registered => "dispatch",
+        Stage::Dispatched | Stage::InProgress => "dispose",
+        Stage::Disposed => "send-to-check",
+        Stage::Checking => "check",
+        Stage::Checked => "close",
+        Stage::Rejected | Stage::Voided | Stage::Closed => return None,
+    })
+}
+
+/// The clock of a case's current step.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct StepClock {
+    pub step: String,
+    pub since: i64,
+    /// The limit in working time, extensions included.
+    pub limit_ms: i64,
+    /// Working time used, suspensions left out.
+    pub used_ms: i64,
+    /// When the limit runs out (moved on by suspensions), if it does within ten years.
+    pub deadline: Option<i64>,
+    #[schema(value_type = String)]
+    pub light: Light,
+    pub suspended: bool,
+}
+
+/// What the clock needs from a case row.
+pub(crate) struct ClockState {
+    pub category: String,
+    pub area: Option<String>,
+    pub step: Option<String>,
+    pub since: Option<i64>,
+    pub paused: Vec<(i64, i64)>,
+    pub suspended_since: Option<i64>,
+    pub extra_ms: i64,
+}
+
+impl Cases {
+    /// The limit of `step` for `category`: the longest matching prefix wins.
+    pub async fn step_limit(&self, category: &str, step: &str) -> Result<Option<Limit>, ServiceError> {
+        let rows = sqlx::query("SELECT category_prefix, unit, amount FROM step_limits WHERE step = $1")
+            .bind(step)
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut best: Option<(usize, Limit)> = None;
+        for r in &rows {
+            let prefix: String = r.try_get(0)?;
+            if !category.starts_with(&prefix) || best.as_ref().is_some_and(|(len, _)| *len > prefix.len()) {
+                continue;
+            }
+            let unit: String = r.try_get(1)?;
+            let amount = u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(u32::MAX);
+            let limit = if unit == "days" { Limit::WorkingDays(amount) } else { Limit::WorkingHours(amount) };
+            best = Some((prefix.len(), limit));
+        }
+        Ok(best.map(|(_, l)| l))
+    }
+
+    /// The working calendar of the jurisdiction holding `area`.
+    pub async fn calendar_for(&self, area: Option<&str>) -> Result<Calendar, ServiceError> {
+        let rows = sqlx::query("SELECT org_unit, spec FROM calendars").fetch_all(self.db.pool()).await?;
+        let mut best: Option<(usize, String)> = None;
+        for r in &rows {
+            let unit: String = r.try_get(0)?;
+            let level_match = area.is_some_and(|a| a.starts_with(&unit));
+            if level_match && best.as_ref().is_none_or(|(len, _)| unit.len() > *len) {
+                best = Some((unit.len(), r.try_get(1)?));
+            }
+        }
+        match best {
+            None => Ok(Calendar::china_default()),
+            Some((_, text)) => {
+                let spec: CalendarSpec = serde_json::from_str(&text)
+                    .map_err(|e| ServiceError::Storage(anyhow::anyhow!("a stored calendar is not valid JSON: {e}")))?;
+                Calendar::new(&spec).map_err(|m| ServiceError::Storage(anyhow::anyhow!("a stored calendar is invalid: {m}")))
+            }
+        }
+    }
+
+    /// Store the working calendar of an org unit's jurisdiction; errors name the field.
+    pub async fn set_calendar(&self, org_unit: &str, spec: &CalendarSpec) -> Result<(), ServiceError> {
+        Calendar::new(spec).map_err(ServiceError::Invalid)?;
+        let known = sqlx::query("SELECT 1 FROM org_units WHERE code = $1").bind(org_unit).fetch_optional(self.db.pool()).await?;
+        if known.is_none() {
+            return Err(ServiceError::NotFound(format!("unknown org unit `{org_unit}`")));
+        }
+        sqlx::query("INSERT INTO calendars (org_unit, spec) VALUES ($1, $2) ON CONFLICT (org_unit) DO UPDATE SET spec = excluded.spec")
+            .bind(org_unit)
+            .bind(serde_json::to_string(spec).expect("a spec serialises"))
+            .execute(self.db.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The clock of the current step at `now`, if the step has a limit.
+    pub(crate) async fn clock_of(&self, c: &ClockState, now: i64) -> Result<Option<StepClock>, ServiceError> {
+        let (Some(step), Some(since)) = (&c.step, c.since) else { return Ok(None) };
+        let Some(limit) = self.step_limit(&c.category, step).await? else { return Ok(None) };
+        let calendar = self.calendar_for(c.area.as_deref()).await?;
+        let mut paused = c.paused.clone();
+        if let Some(s) = c.suspended_since {
+            paused.push((s, now));
+        }
+        let limit_ms = calendar.limit_ms(limit) + c.extra_ms;
+        let used_ms = calendar.used(since, now, &paused);
+        let stopped: i64 = paused.iter().map(|&(a, b)| calendar.working_between(a.max(since), b)).sum();
+        // While suspended the deadline keeps moving; it is computed as if resumed now.
+        let deadline = calendar.add_working(since, limit_ms + stopped);
+        Ok(Some(StepClock {
+            step: step.clone(),
+            since,
+            limit_ms,
+            used_ms,
+            deadline,
+            light: Light::of(used_ms, limit_ms),
+            suspended: c.suspended_since.is_some(),
+        }))
+    }
+
+    /// Open cases whose current step ran out since it was last announced, at
+    /// `now`: each is marked, announced on `case.overdue`, and returned with
+    /// its area and step.
+    pub async fn mark_overdue(&self, now: i64) -> Result<Vec<(String, Option<String>, String)>, ServiceError> {
+        let rows = sqlx::query(
+            "SELECT id, category_code, area, step, step_since, step_paused, step_extra_ms FROM cases \
+             WHERE step IS NOT NULL AND suspended = 0 AND (overdue_step IS NULL OR overdue_step <> step)",
+        )
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut overdue = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let paused: String = r.try_get(5)?;
+            let state = ClockState {
+                category: r.try_get(1)?,
+                area: r.try_get(2)?,
+                step: r.try_get(3)?,
+                since: r.try_get(4)?,
+                paused: serde_json::from_str(&paused).unwrap_or_default(),
+                suspended_since: None,
+                extra_ms: r.try_get(6)?,
+            };
+            let Some(clock) = self.clock_of(&state, now).await? else { continue };
+            if clock.light != Light::Red {
+                continue;
+            }
+            // Mark only if the case is still at that step.
+            let marked = sqlx::query("UPDATE cases SET overdue_step = step WHERE id = $1 AND step = $2 AND suspended = 0")
+                .bind(&id)
+                .bind(&clock.step)
+                .execute(self.db.pool())
+                .await?;
+            if marked.rows_affected() == 0 {
+                continue;
+            }
+            let payload = serde_json::json!({
+                "case": id, "step": clock.step, "deadline": clock.deadline, "used_ms": clock.used_ms,
+                "limit_ms": clock.limit_ms, "area": state.area,
+            });
+            self.announce("case.overdue", "host", None, payload).await;
+            overdue.push((id, state.area, clock.step));
+        }
+        Ok(overdue)
+    }
+}
+
+/// Announce overdue steps and tell the supervisors of the case's street and of
+/// the city. Run by the host once a minute; tests call it with their clock.
+pub async fn sweep(services: &Services) -> Result<usize, ServiceError> {
+    let now = services.clock.now_ms();
+    let overdue = services.cases.mark_overdue(now).await?;
+    let city: Option<String> = sqlx::query("SELECT code FROM org_units WHERE level = 'city' ORDER BY code LIMIT 1")
+        .fetch_optional(services.db.pool())
+        .await?
+        .map(|r| r.try_get(0))
+        .transpose()?;
+    for (case, area, step) in &overdue {
+        let mut units: Vec<String> = city.iter().cloned().collect();
+        if let Some(street) = area.as_deref().filter(|a| a.len() >= 9).map(|a| a[..9].to_owned()) {
+            units.push(street);
+        }
+        for unit in units {
+            let to = Recipient::Role { org_unit: unit, role: Role::Supervisor.name().to_owned() };
+            let subject = format!("案件超期：{step}");
+            let body = format!("案件 {case} 的「{step}」环节已超过时限，请督办。");
+            if let Err(e) = services.messaging.send(&services.identity, "host", &to, &subject, &body).await {
+                tracing::warn!(case, "could not notify the supervisors of an overdue step: {e}");
+            }
+        }
+    }
+    Ok(overdue.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_open_stage_has_a_step() {
+        for s in Stage::ALL {
+            assert_eq!(step_of(s).is_some(), s.is_open(), "{s}");
+        }
+    }
+}
