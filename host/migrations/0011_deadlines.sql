@@ -51,10 +51,14 @@ ALTER TABLE cases ADD COLUMN pending_extension_ms BIGINT NOT NULL DEFAULT 0;
 -- The step last reported overdue, so each overdue step is announced once.
 ALTER TABLE cases ADD COLUMN overdue_step TEXT;
 
--- The deadline of the step a transition ended, so that "on time" can be
--- recomputed from the transitions alone.
+-- The step a transition was taken in, whether it ended that step, its
+-- deadline, and the department the case was with during it, so that the
+-- evaluation can be recomputed from the transitions alone.
 ALTER TABLE case_transitions ADD COLUMN step TEXT;
 ALTER TABLE case_transitions ADD COLUMN due BIGINT;
+ALTER TABLE case_transitions ADD COLUMN step_ended BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE case_transitions ADD COLUMN step_department TEXT;
+CREATE INDEX case_transitions_step ON case_transitions (step, at);
 
 -- Citizens' ratings of a closed case; an unsatisfied one reopens it.
 CREATE TABLE case_ratings (

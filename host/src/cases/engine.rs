@@ -659,7 +659,7 @@ impl Cases {
             .try_get(0)?;
         sqlx::query(
             "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department, \
-             step, due) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             step, due, step_ended, step_department) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(id)
         .bind(seq + 1)
@@ -672,6 +672,8 @@ impl Cases {
         .bind(new_department.as_deref())
         .bind(old_step.as_deref())
         .bind(due)
+        .bind(i64::from(restart))
+        .bind(department.as_deref())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
