@@ -3,6 +3,7 @@
 //! `warning.<category>`), so handlers can react to it.
 
 pub mod calendar;
+pub mod cap;
 pub mod deadlines;
 pub mod engine;
 pub mod http;
