@@ -134,6 +134,10 @@ mod http {
         host.post(&format!("/api/cases/{case}/transitions"), token, body).await
     }
 
+    async fn cg_token_of(host: &Host) -> String {
+        host.user("cg.kpi", Some("chengguan"), STAFF, &[Role::Handler], "320100").await
+    }
+
     async fn ok(host: &Host, case: &str, token: &str, action: &str, extra: Value) -> Value {
         let (status, body) = step(host, case, token, action, extra).await;
         assert_eq!(status, 200, "{action}: {body}");
@@ -243,6 +247,26 @@ mod http {
         // The hotline operator who entered the call was told of the closure.
         let (_, inbox) = host.get("/api/messages", &operator).await;
         assert!(inbox.to_string().contains("已办结"), "{inbox}");
+
+        // The evaluation, from the transition log.
+        let (status, kpis) = host.get("/api/kpis?from=0&to=4102444800000", &supervisor).await;
+        assert_eq!(status, 200, "{kpis}");
+        let dept = |d: &str| kpis["departments"].as_array().unwrap().iter().find(|k| k["department"] == d).unwrap().clone();
+        let cg = dept("chengguan");
+        assert_eq!(cg["steps"]["dispose"], json!({"due": 2, "done": 2, "on_time": 2}), "{cg}");
+        assert_eq!(cg["steps"]["close"], json!({"due": 1, "done": 1, "on_time": 1}), "{cg}");
+        assert_eq!((cg["closure_rate"].as_f64(), cg["rework_rate"].as_f64(), cg["delay_rate"].as_f64()), (Some(1.0), Some(1.0), Some(0.0)));
+        let water = dept("water");
+        assert_eq!((water["steps"]["dispose"]["due"].as_i64(), water["disposal_rate"].as_f64()), (Some(1), Some(0.0)), "{water}");
+        let cc = dept("command-center");
+        assert_eq!(cc["steps"]["dispatch"]["done"], 1, "{cc}");
+        assert_eq!(cc["steps"]["dispatch"]["due"], 2, "the re-dispatch after reopening is due: {cc}");
+        assert_eq!((cc["returned_or_transferred"].as_i64(), cc["dispatch_accuracy_rate"].as_f64()), (Some(1), Some(0.5)));
+        let hl = &kpis["hotline"];
+        assert_eq!((hl["reported"].as_i64(), hl["closed"].as_i64(), hl["reopened"].as_i64(), hl["urged"].as_i64()), (Some(1), Some(1), Some(1), Some(1)));
+        assert_eq!((hl["satisfaction_rate"].as_f64(), hl["reopen_rate"].as_f64()), (Some(0.0), Some(1.0)));
+        assert_eq!(host.get("/api/kpis?from=0&to=4102444800000", &cg_token_of(&host).await).await.0, 403);
+        assert_eq!(host.get("/api/kpis?from=5&to=5", &supervisor).await.0, 422);
 
         // Everything was audited, refusals included, and the chain holds.
         let audit = host.services.audit.find(None, None, 1000).await.unwrap();

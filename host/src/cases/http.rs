@@ -21,6 +21,7 @@ use utoipa_axum::routes;
 
 use super::calendar::CalendarSpec;
 use super::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress, Rating, Who};
+use super::kpi::Evaluation;
 use super::lifecycle::Stage;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
@@ -40,6 +41,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(follow_ticket))
         .routes(routes!(rate_case))
         .routes(routes!(set_calendar))
+        .routes(routes!(evaluation))
 }
 
 /// Take in a report.
@@ -311,4 +313,55 @@ async fn set_calendar(
     let entry = Entry { actor: &actor, action: "case.calendar.set", subject: &org_unit, outcome: "ok", detail: "" };
     state.services.audit.record(entry).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct Period {
+    /// Start, ms since the epoch (inclusive).
+    from: i64,
+    /// End, ms since the epoch (exclusive).
+    to: i64,
+    /// Only this department.
+    department: Option<String>,
+}
+
+/// Evaluation (考核).
+///
+/// The KPIs of each department for `[from, to)` — 结案率, 按期结案率, 处置率,
+/// 按期处置率, 返工率, 拖延率, 按时派遣率, 准确派遣率, 按时立案率, 准确立案率 —
+/// with the counts per step they come from, and the hotline's 办结率, 及时办结率,
+/// 催办率, 重办率, 满意率. Computed from the transition log. Leaders,
+/// supervisors, dispatchers and operators.
+#[utoipa::path(
+    get,
+    path = "/api/kpis",
+    tag = "cases",
+    params(Period),
+    responses(
+        (status = 200, description = "The evaluation", body = Evaluation),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "`from` is not before `to`", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn evaluation(
+    State(state): State<AppState>,
+    user: AuthUser,
+    q: Result<axum::extract::Query<Period>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Evaluation>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let p = &user.principal;
+    if !(p.kind == "staff" && [Role::Leader, Role::Supervisor, Role::Dispatcher, Role::Operator].iter().any(|r| p.has_role(*r))) {
+        let why = "the evaluation is open to leaders, supervisors, dispatchers and operators".to_owned();
+        return Err(user.deny(&state, "case.kpis", "kpis", why).await);
+    }
+    let mut e = state.services.cases.evaluate(q.from, q.to).await?;
+    if let Some(d) = q.department.filter(|d| !d.is_empty()) {
+        e.departments.retain(|k| k.department == d);
+    }
+    Ok(Json(e))
 }

@@ -7,6 +7,7 @@ pub mod cap;
 pub mod deadlines;
 pub mod engine;
 pub mod http;
+pub mod kpi;
 pub mod lifecycle;
 pub mod wit;
 
