@@ -279,4 +279,72 @@ mod http {
         let (status, body) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
         assert_eq!((status, body["ticket"].as_str()), (200, Some(ticket.as_str())));
     }
+
+    /// Every element of an XML document, checking that it is well-formed.
+    fn xml_texts(doc: &str) -> Vec<(String, String)> {
+        let mut reader = quick_xml::Reader::from_str(doc);
+        let (mut out, mut current) = (Vec::new(), String::new());
+        loop {
+            match reader.read_event().unwrap_or_else(|e| panic!("not well-formed XML: {e}\n{doc}")) {
+                quick_xml::events::Event::Start(e) => current = e.name().as_ref().to_owned(),
+                quick_xml::events::Event::Text(t) => out.push((current.clone(), t.xml10_content().to_string())),
+                quick_xml::events::Event::Eof => return out,
+                _ => {}
+            }
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open311_client_lists_services_posts_a_request_and_reads_it_back() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+
+        let r = host.raw("GET", "/open311/v2/services.json", "", "application/json", b"").await;
+        assert_eq!(r.status, 200);
+        let services = r.json();
+        let covers = services.as_array().unwrap().iter().find(|s| s["service_code"] == "020501").unwrap();
+        assert_eq!((covers["service_name"].as_str(), covers["type"].as_str(), covers["group"].as_str()), (Some("占道经营"), Some("realtime"), Some("街面秩序")));
+        let r = host.raw("GET", "/open311/v2/services.xml", "", "application/json", b"").await;
+        assert!(r.head.contains("text/xml"), "{}", r.head);
+        assert!(xml_texts(&r.body).contains(&("service_code".into(), "020501".into())));
+        let r = host.raw("GET", "/open311/v2/services/020501.json", "", "application/json", b"").await;
+        assert_eq!((r.status, r.json()), (200, json!({"service_code": "020501", "attributes": []})));
+        let r = host.raw("GET", "/open311/v2/services/999999.xml", "", "application/json", b"").await;
+        assert_eq!(r.status, 404);
+        assert!(xml_texts(&r.body).contains(&("code".into(), "404".into())), "{}", r.body);
+
+        // Post as Open311 clients do: form-encoded, with fields this host does not keep.
+        let form = "api_key=k1&service_code=020501&lat=32.045&long=118.785&address_string=%E4%B8%AD%E5%B1%B1%E8%B7%AF12%E5%8F%B7\
+                    &description=%E9%97%A8%E5%89%8D%E5%8D%A0%E9%81%93%E7%BB%8F%E8%90%A5&email=a%40b.cn&device_id=dev-1";
+        let r = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", form.as_bytes()).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let id = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        let again = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", form.as_bytes()).await;
+        assert_eq!((again.status, again.json()[0]["service_request_id"].as_str()), (200, Some(id.as_str())), "a resubmission");
+        let bad = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", b"service_code=000000&lat=32.0&long=118.7").await;
+        assert_eq!(bad.status, 400);
+        assert!(bad.json()[0]["description"].as_str().unwrap().contains("not a known category"), "{}", bad.body);
+        let bad = host.raw("POST", "/open311/v2/requests.xml", "", "application/x-www-form-urlencoded", b"service_code=020501").await;
+        assert_eq!(bad.status, 400);
+        assert!(xml_texts(&bad.body).iter().any(|(k, v)| k == "description" && v.contains("location")), "{}", bad.body);
+
+        // Read it back, in JSON and XML, alone and in the list.
+        let r = host.raw("GET", &format!("/open311/v2/requests/{id}.json"), "", "application/json", b"").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let req = r.json()[0].clone();
+        assert_eq!((req["status"].as_str(), req["service_code"].as_str(), req["address"].as_str()), (Some("open"), Some("020501"), Some("中山路12号")));
+        assert_eq!((req["description"].as_str(), req["status_notes"].as_str()), (Some("门前占道经营"), Some("已上报，待受理")));
+        assert_eq!((req["lat"].as_f64(), req["long"].as_f64()), (Some(32.045), Some(118.785)));
+        assert!(req["requested_datetime"].as_str().unwrap().ends_with("+08:00"), "{req}");
+        let r = host.raw("GET", &format!("/open311/v2/requests/{id}.xml"), "", "application/json", b"").await;
+        let texts = xml_texts(&r.body);
+        assert!(texts.contains(&("service_request_id".into(), id.clone())) && texts.contains(&("status".into(), "open".into())), "{}", r.body);
+        let r = host.raw("GET", "/open311/v2/requests.json?status=open&service_code=020501", "", "application/json", b"").await;
+        assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.body);
+        let r = host.raw("GET", "/open311/v2/requests.json?status=closed", "", "application/json", b"").await;
+        assert_eq!(r.json(), json!([]));
+        let r = host.raw("GET", "/open311/v2/requests.json?start_date=2027-13-01T00:00:00%2B08:00", "", "application/json", b"").await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(host.raw("GET", "/open311/v2/requests/YW1.json", "", "application/json", b"").await.status, 404);
+    }
 }

@@ -46,6 +46,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::data::records_http::router())
         .merge(crate::media::http::router())
         .merge(crate::cases::http::router())
+        .merge(crate::cases::open311::router())
         .merge(crate::runtime::http::router())
 }
 

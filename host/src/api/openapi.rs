@@ -40,6 +40,7 @@ pub const BEARER: &str = "bearer";
         (name = "data", description = "Data sets, structured records, bulk import and sharing accountability."),
         (name = "media", description = "The content-addressed blob store and case evidence."),
         (name = "cases", description = "One intake for every report, and the case lifecycle."),
+        (name = "open311", description = "Open311 GeoReport v2, in JSON and XML; failures in the Open311 error form."),
         (name = "space", description = "The spatial hierarchy: city, district, street, community, grid."),
         (name = "plugins", description = "The plugin runtime, for operators."),
     ),

@@ -36,6 +36,8 @@ pub enum Channel {
     Warning,
     /// An imported CAP alert.
     CapAlert,
+    /// An Open311 GeoReport v2 client.
+    Open311,
 }
 
 impl Channel {
@@ -47,6 +49,7 @@ impl Channel {
             Channel::Department => "department",
             Channel::Warning => "warning",
             Channel::CapAlert => "cap-alert",
+            Channel::Open311 => "open311",
         }
     }
 }

@@ -82,7 +82,7 @@ async fn submit_report(
         }
         Channel::Patrol => staff && p.has_role(Role::GridWorker),
         Channel::Department => staff && p.department.is_some(),
-        Channel::Warning | Channel::CapAlert => false,
+        Channel::Warning | Channel::CapAlert | Channel::Open311 => false,
     };
     if !allowed {
         let why = format!("this account may not report on the `{}` channel", report.channel.name());

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod http;
 pub mod kpi;
 pub mod lifecycle;
+pub mod open311;
 pub mod wit;
 
 use std::sync::Arc;
