@@ -347,4 +347,87 @@ mod http {
         assert_eq!(r.status, 400, "{}", r.body);
         assert_eq!(host.raw("GET", "/open311/v2/requests/YW1.json", "", "application/json", b"").await.status, 404);
     }
+
+    fn cap_alert(id: &str, msg_type: &str, references: &str, polygon: &str) -> String {
+        let refs = if references.is_empty() { String::new() } else { format!("<references>{references}</references>") };
+        let info = if polygon.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "<info><language>zh-CN</language><category>Met</category><event>暴雨内涝</event><urgency>Immediate</urgency>\
+                 <severity>Severe</severity><certainty>Observed</certainty><headline>长江路一带道路积水</headline>\
+                 <description>积水深度超过30厘米</description>\
+                 <parameter><valueName>category_code</valueName><value>020401</value></parameter>\
+                 <area><areaDesc>长江路社区</areaDesc><polygon>{polygon}</polygon></area></info>"
+            )
+        };
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\
+             <identifier>{id}</identifier><sender>weather@example.cn</sender><sent>2027-07-15T08:00:00+08:00</sent>\
+             <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}{info}</alert>"
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cap_alert_update_and_cancel_round_trip() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let handler = host.user("yj", Some("yingji"), STAFF, &[Role::Handler], "320100").await;
+        let post = |token: String, xml: String| {
+            let host = &host;
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+        // The first community of the west street (its four grid cells), then the street.
+        let community = "32.041,118.781 32.049,118.781 32.049,118.799 32.041,118.799 32.041,118.781";
+        let street = "32.041,118.781 32.059,118.781 32.059,118.799 32.041,118.799 32.041,118.781";
+
+        let r = post(handler.clone(), cap_alert("a1", "Alert", "", community)).await;
+        assert_eq!(r.status, 403, "a handler does not import alerts");
+        let r = post(dispatcher.clone(), cap_alert("a1", "Alert", "", community)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let alert = r.json();
+        assert_eq!(alert["cases_opened"].as_array().unwrap().len(), 4, "{alert}");
+        let warning = alert["warnings"][0].as_str().unwrap().to_owned();
+        let again = post(dispatcher.clone(), cap_alert("a1", "Alert", "", community)).await;
+        assert_eq!((again.status, again.json()["created"].as_bool()), (200, Some(false)));
+        let first_case = alert["cases_opened"][0].as_str().unwrap().to_owned();
+        let (_, case) = host.get(&format!("/api/cases/{first_case}"), &dispatcher).await;
+        assert_eq!((case["channel"].as_str(), case["category_code"].as_str()), (Some("cap-alert"), Some("020401")));
+        assert!(case["area"].as_str().unwrap().starts_with("320102001001"), "{case}");
+
+        // The update widens the area: only the new cells get cases.
+        let refs = "weather@example.cn,a1,2027-07-15T08:00:00+08:00";
+        let r = post(dispatcher.clone(), cap_alert("a2", "Update", refs, street)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["cases_opened"].as_array().unwrap().len(), 4, "{}", r.body);
+        assert_eq!(r.json()["root"], "weather@example.cn/a1");
+
+        // One case is already being handled when the cancel arrives; it stays.
+        let (status, _) = host.post(&format!("/api/cases/{first_case}/transitions"), &dispatcher, json!({"action": "accept"})).await;
+        assert_eq!(status, 200);
+        let refs = "weather@example.cn,a1,2027-07-15T08:00:00+08:00 weather@example.cn,a2,2027-07-15T08:00:00+08:00";
+        let r = post(dispatcher.clone(), cap_alert("a3", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["cases_cancelled"].as_array().unwrap().len(), 7, "{}", r.body);
+        let (_, case) = host.get(&format!("/api/cases/{first_case}"), &dispatcher).await;
+        assert_eq!(case["stage"], "accepted");
+
+        // Bad input: the line and what was expected; an unknown reference.
+        let r = post(dispatcher.clone(), "<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\n<sender>x</sender>\n</alert>".into()).await;
+        assert_eq!(r.status, 400);
+        let m = message(&r.json()).to_owned();
+        assert!(m.starts_with("line 1") && m.contains("<identifier>"), "{m}");
+        let r = post(dispatcher.clone(), cap_alert("a4", "Update", "weather@example.cn,nope,2027-07-15T08:00:00+08:00", community)).await;
+        assert_eq!(r.status, 422, "{}", r.body);
+
+        // Export: the warning the alert raised, as CAP again.
+        let r = host.raw("GET", &format!("/api/warnings/{warning}/cap"), &dispatcher, "application/json", b"").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let exported = yiwang::cases::cap::parse(&r.body).expect("the export is valid CAP 1.2");
+        assert_eq!(exported.identifier, warning);
+        assert_eq!(exported.infos[0].event, "暴雨内涝");
+        assert_eq!(exported.infos[0].areas[0].polygons[0].len(), 5);
+        assert!(xml_texts(&r.body).contains(&("headline".into(), "长江路一带道路积水".into())));
+    }
 }

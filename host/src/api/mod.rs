@@ -47,6 +47,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::media::http::router())
         .merge(crate::cases::http::router())
         .merge(crate::cases::open311::router())
+        .merge(crate::cases::alerts::router())
         .merge(crate::runtime::http::router())
 }
 

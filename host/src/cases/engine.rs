@@ -280,6 +280,17 @@ impl Cases {
 
     /// Take in a report: it and its case are on disk when this returns.
     pub async fn intake(&self, r: &NewReport, reporter: Option<&str>) -> Result<Intake, ServiceError> {
+        self.intake_in(r, reporter, None).await
+    }
+
+    /// [`Cases::intake`] into a given grid cell (a CAP alert's area), rather
+    /// than the one under the location.
+    pub(crate) async fn intake_in(
+        &self,
+        r: &NewReport,
+        reporter: Option<&str>,
+        grid: Option<String>,
+    ) -> Result<Intake, ServiceError> {
         r.check()?;
         if let Some(key) = &r.idempotency_key
             && let Some(earlier) = self.earlier_report(r.channel, key).await?
@@ -305,7 +316,7 @@ impl Cases {
                 return Err(ServiceError::Invalid(format!("evidence[{i}]: no uploaded media `{digest}`")));
             }
         }
-        let area = r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code);
+        let area = grid.or_else(|| r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code));
         let now = self.clock.now_ms();
         let (report_id, case_id, ticket) = (new_id(), new_id(), ticket());
         let title = r.title.clone().unwrap_or(category_name);

@@ -2,6 +2,7 @@
 //! warning is stored first and then published on the bus (`case.opened`,
 //! `warning.<category>`), so handlers can react to it.
 
+pub mod alerts;
 pub mod calendar;
 pub mod cap;
 pub mod deadlines;

@@ -1,0 +1,447 @@
+//! CAP alerts in and out.
+//!
+//! - *Import* (`POST /api/cap/alerts`, XML): an `Alert` becomes a warning (one
+//!   per `info`) and a case on the `cap-alert` channel for every grid cell its
+//!   areas cover; an `Update` raises the updated warning and opens cases for
+//!   grid cells the chain did not cover yet; a `Cancel` rejects the chain's
+//!   cases still waiting to be accepted. Update and Cancel find the chain
+//!   through `references`. Importing the same alert again changes nothing.
+//! - *Export* (`GET /api/warnings/{id}/cap`): a warning a plugin raised, as a
+//!   CAP 1.2 alert.
+//!
+//! A case's category is the info's parameter `category_code` when it names a
+//! known category, `020604` (其他) otherwise.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use sqlx::Row;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::Cases;
+use super::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Scope, Severity, Status, Urgency};
+use super::engine::{Channel, Move, NewReport, Who};
+use super::lifecycle::{Action, Stage};
+use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{Forbidden, Unauthorized};
+use crate::api::{ApiError, AppState};
+use crate::audit::Entry;
+use crate::bus::GeoPoint;
+use crate::identity::Role;
+use crate::services::ServiceError;
+
+/// The category of a case opened for an alert without a `category_code` parameter.
+const FALLBACK_CATEGORY: &str = "020604";
+/// The most grid cells one alert may open cases for.
+const MAX_GRIDS: usize = 2000;
+
+/// What importing an alert did.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ImportedAlert {
+    /// `sender/identifier`.
+    pub alert: String,
+    pub msg_type: String,
+    /// The first alert of its chain.
+    pub root: String,
+    pub warnings: Vec<String>,
+    /// Cases opened, by id.
+    pub cases_opened: Vec<String>,
+    /// Cases rejected by a Cancel.
+    pub cases_cancelled: Vec<String>,
+    /// `false` when the alert had been imported before and nothing changed.
+    pub created: bool,
+}
+
+fn key(sender: &str, identifier: &str) -> String {
+    format!("{sender}/{identifier}")
+}
+
+impl Cases {
+    /// Import one CAP alert (see the module).
+    pub async fn import_alert(&self, xml: &str, importer: &str) -> Result<ImportedAlert, AlertError> {
+        let alert = cap::parse(xml).map_err(|e| AlertError::Format(e.to_string()))?;
+        let this = key(&alert.sender, &alert.identifier);
+        let known = sqlx::query("SELECT msg_type, root FROM cap_alerts WHERE sender = $1 AND identifier = $2")
+            .bind(&alert.sender)
+            .bind(&alert.identifier)
+            .fetch_optional(self.db.pool())
+            .await
+            .map_err(ServiceError::from)?;
+        if let Some(r) = known {
+            let root: String = r.try_get(1).map_err(ServiceError::from)?;
+            return Ok(ImportedAlert {
+                alert: this,
+                msg_type: r.try_get(0).map_err(ServiceError::from)?,
+                root,
+                warnings: vec![],
+                cases_opened: vec![],
+                cases_cancelled: vec![],
+                created: false,
+            });
+        }
+        let root = match alert.msg_type {
+            MsgType::Alert => this.clone(),
+            _ => {
+                let mut root = None;
+                for r in &alert.references {
+                    let row = sqlx::query("SELECT root FROM cap_alerts WHERE sender = $1 AND identifier = $2")
+                        .bind(&r.sender)
+                        .bind(&r.identifier)
+                        .fetch_optional(self.db.pool())
+                        .await
+                        .map_err(ServiceError::from)?;
+                    if let Some(row) = row {
+                        root = Some(row.try_get::<String, _>(0).map_err(ServiceError::from)?);
+                        break;
+                    }
+                }
+                root.ok_or_else(|| {
+                    ServiceError::Invalid(format!(
+                        "references: names no imported alert ({})",
+                        alert.referenced_identifiers().join(", ")
+                    ))
+                })?
+            }
+        };
+
+        let mut out = ImportedAlert {
+            alert: this.clone(),
+            msg_type: alert.msg_type.as_str().to_owned(),
+            root: root.clone(),
+            warnings: vec![],
+            cases_opened: vec![],
+            cases_cancelled: vec![],
+            created: true,
+        };
+        match alert.msg_type {
+            MsgType::Alert | MsgType::Update => {
+                for info in &alert.infos {
+                    out.warnings.push(self.raise_cap_warning(&alert, info).await?);
+                    out.cases_opened.extend(self.open_for_area(&alert, info, &root, importer).await?);
+                }
+            }
+            MsgType::Cancel => out.cases_cancelled = self.cancel_chain(&root, &this).await?,
+            MsgType::Ack | MsgType::Error => {}
+        }
+        sqlx::query(
+            "INSERT INTO cap_alerts (sender, identifier, sent, msg_type, status, root, warning_id, xml, received, cancelled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (sender, identifier) DO NOTHING",
+        )
+        .bind(&alert.sender)
+        .bind(&alert.identifier)
+        .bind(alert.sent.epoch_ms)
+        .bind(alert.msg_type.as_str())
+        .bind(alert.status.as_str())
+        .bind(&root)
+        .bind(out.warnings.first())
+        .bind(xml)
+        .bind(self.clock.now_ms())
+        .bind(i64::from(alert.msg_type == MsgType::Cancel))
+        .execute(self.db.pool())
+        .await
+        .map_err(ServiceError::from)?;
+        Ok(out)
+    }
+
+    async fn raise_cap_warning(&self, alert: &Alert, info: &Info) -> Result<String, ServiceError> {
+        let shapes: Vec<serde_json::Value> = info
+            .areas
+            .iter()
+            .flat_map(|a| {
+                let circles = a.circles.iter().map(|c| {
+                    serde_json::json!({ "circle": { "lat": c.centre.lat, "lon": c.centre.lon, "radius_km": c.radius_km } })
+                });
+                let polygons = a.polygons.iter().map(|ring| {
+                    serde_json::json!({ "polygon": ring.iter().map(|p| [p.lat, p.lon]).collect::<Vec<_>>() })
+                });
+                circles.chain(polygons).collect::<Vec<_>>()
+            })
+            .collect();
+        let description: Vec<&str> = info.areas.iter().map(|a| a.area_desc.as_str()).collect();
+        let warning = super::Warning {
+            category: info.categories.first().map(|c| c.as_str().to_lowercase()).unwrap_or_else(|| "other".into()),
+            event: info.event.clone(),
+            urgency: info.urgency.as_str().to_owned(),
+            severity: info.severity.as_str().to_owned(),
+            certainty: info.certainty.as_str().to_owned(),
+            area: serde_json::json!({ "description": description.join("；"), "shapes": shapes }),
+            headline: info.headline.clone().unwrap_or_else(|| info.event.clone()),
+            description: info.description.clone().unwrap_or_default(),
+            instruction: info.instruction.clone().unwrap_or_default(),
+            parameters: info.parameters.iter().map(|p| (p.value_name.clone(), p.value.clone())).collect(),
+        };
+        let location = info.areas.iter().flat_map(|a| a.circles.iter().map(|c| c.centre)).next();
+        self.raise_warning(&format!("cap:{}", key(&alert.sender, &alert.identifier)), &warning, location).await
+    }
+
+    /// Open a case for each grid cell of `info`'s areas the chain does not cover yet.
+    async fn open_for_area(&self, alert: &Alert, info: &Info, root: &str, importer: &str) -> Result<Vec<String>, ServiceError> {
+        let mut grids: Vec<(String, GeoPoint)> = Vec::new();
+        for area in &info.areas {
+            for c in &area.circles {
+                for g in self.space.grids_within_radius(c.centre, c.radius_km * 1000.0)? {
+                    grids.push((g.code, c.centre));
+                }
+            }
+            for ring in &area.polygons {
+                let polygon = crate::space::polygon_from_ring(ring)?;
+                for g in self.space.grids_within_polygon(&polygon)? {
+                    grids.push((g.code, ring[0]));
+                }
+            }
+        }
+        grids.sort_by(|a, b| a.0.cmp(&b.0));
+        grids.dedup_by(|a, b| a.0 == b.0);
+        if grids.len() > MAX_GRIDS {
+            return Err(ServiceError::Invalid(format!(
+                "area: covers {} grid cells; at most {MAX_GRIDS} get a case each",
+                grids.len()
+            )));
+        }
+        let category = info
+            .parameters
+            .iter()
+            .find(|p| p.value_name == "category_code")
+            .map(|p| p.value.clone())
+            .unwrap_or_else(|| FALLBACK_CATEGORY.to_owned());
+        let mut opened = Vec::new();
+        for (grid, point) in grids {
+            let covered = sqlx::query("SELECT 1 FROM cap_alert_cases WHERE root = $1 AND grid = $2")
+                .bind(root)
+                .bind(&grid)
+                .fetch_optional(self.db.pool())
+                .await?;
+            if covered.is_some() {
+                continue;
+            }
+            let report = NewReport {
+                channel: Channel::CapAlert,
+                idempotency_key: Some(format!("{root}/{grid}")),
+                category_code: category.clone(),
+                title: Some(info.headline.clone().unwrap_or_else(|| info.event.clone())),
+                description: info.description.clone().filter(|d| !d.trim().is_empty()).unwrap_or_else(|| info.event.clone()),
+                location: Some(point),
+                address: None,
+                evidence: vec![],
+                caller: None,
+            };
+            let intake = self.intake_in(&report, Some(importer), Some(grid.clone())).await.map_err(|e| match e {
+                ServiceError::Invalid(m) => ServiceError::Invalid(format!("parameter `category_code`: {m}")),
+                other => other,
+            })?;
+            sqlx::query("INSERT INTO cap_alert_cases (root, grid, case_id) VALUES ($1, $2, $3) ON CONFLICT (root, grid) DO NOTHING")
+                .bind(root)
+                .bind(&grid)
+                .bind(&intake.case)
+                .execute(self.db.pool())
+                .await?;
+            opened.push(intake.case);
+        }
+        let _ = alert;
+        Ok(opened)
+    }
+
+    /// Reject the chain's cases still waiting to be accepted.
+    async fn cancel_chain(&self, root: &str, by: &str) -> Result<Vec<String>, ServiceError> {
+        let rows = sqlx::query(
+            "SELECT a.case_id FROM cap_alert_cases a JOIN cases c ON c.id = a.case_id WHERE a.root = $1 AND c.status = $2",
+        )
+        .bind(root)
+        .bind(Stage::Reported.name())
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut cancelled = Vec::new();
+        for r in &rows {
+            let id: String = r.try_get(0)?;
+            let mv = Move { action: Action::Reject, reason: format!("CAP Cancel {by}"), department: None, extension_hours: None };
+            match self.transition(&id, &mv, Who::System("host:cap")).await {
+                Ok(_) => cancelled.push(id),
+                // Moved meanwhile: it stays with the people handling it.
+                Err(ServiceError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        sqlx::query("UPDATE cap_alerts SET cancelled = 1 WHERE sender || '/' || identifier = $1").bind(root).execute(self.db.pool()).await?;
+        Ok(cancelled)
+    }
+
+    /// A stored warning as a CAP 1.2 alert.
+    pub async fn warning_as_cap(&self, id: &str) -> Result<Option<Alert>, ServiceError> {
+        let row = sqlx::query("SELECT body, created FROM warnings WHERE id = $1").bind(id).fetch_optional(self.db.pool()).await?;
+        let Some(r) = row else { return Ok(None) };
+        let body: String = r.try_get(0)?;
+        let created: i64 = r.try_get(1)?;
+        let w: StoredWarning = serde_json::from_str(&body)
+            .map_err(|e| ServiceError::Storage(anyhow::anyhow!("warning `{id}`: stored body is unusable: {e}")))?;
+        let mut area = Area { area_desc: w.area.description.clone(), polygons: vec![], circles: vec![], geocodes: vec![], altitude: None, ceiling: None };
+        for shape in &w.area.shapes {
+            if let Some(c) = &shape.circle {
+                area.circles.push(Circle { centre: GeoPoint { lat: c.lat, lon: c.lon }, radius_km: c.radius_km });
+            }
+            if let Some(ring) = &shape.polygon {
+                area.polygons.push(ring.iter().map(|p| GeoPoint { lat: p[0], lon: p[1] }).collect());
+            }
+        }
+        let category = Category::ALL.iter().copied().find(|c| c.as_str().eq_ignore_ascii_case(&w.category)).unwrap_or(Category::Other);
+        let info = Info {
+            language: "zh-CN".into(),
+            categories: vec![category],
+            event: w.event.clone(),
+            response_types: vec![],
+            urgency: Urgency::from_cap(&w.urgency).unwrap_or(Urgency::Unknown),
+            severity: Severity::from_cap(&w.severity).unwrap_or(Severity::Unknown),
+            certainty: Certainty::from_cap(&w.certainty).unwrap_or(Certainty::Unknown),
+            audience: None,
+            event_codes: vec![],
+            effective: None,
+            onset: None,
+            expires: None,
+            sender_name: Some("一网统管".into()),
+            headline: Some(w.headline.clone()),
+            description: Some(w.description.clone()).filter(|d| !d.is_empty()),
+            instruction: Some(w.instruction.clone()).filter(|d| !d.is_empty()),
+            web: None,
+            contact: None,
+            parameters: w.parameters.iter().map(|(n, v)| cap::NamedValue { value_name: n.clone(), value: v.clone() }).collect(),
+            resources: vec![],
+            areas: vec![area],
+        };
+        Ok(Some(Alert {
+            identifier: id.to_owned(),
+            sender: "yiwang".into(),
+            sent: CapTime::from_epoch_ms(created, 480),
+            status: Status::Actual,
+            msg_type: MsgType::Alert,
+            source: None,
+            scope: Scope::Public,
+            restriction: None,
+            addresses: None,
+            codes: vec![],
+            note: None,
+            references: vec![],
+            incidents: None,
+            infos: vec![info],
+        }))
+    }
+}
+
+/// A warning as `warnings.body` holds it.
+#[derive(serde::Deserialize)]
+struct StoredWarning {
+    category: String,
+    event: String,
+    urgency: String,
+    severity: String,
+    certainty: String,
+    area: StoredArea,
+    headline: String,
+    description: String,
+    instruction: String,
+    parameters: Vec<(String, String)>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredArea {
+    description: String,
+    shapes: Vec<StoredShape>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredShape {
+    circle: Option<StoredCircle>,
+    /// `[lat, lon]` points.
+    polygon: Option<Vec<[f64; 2]>>,
+}
+
+#[derive(serde::Deserialize)]
+struct StoredCircle {
+    lat: f64,
+    lon: f64,
+    radius_km: f64,
+}
+
+/// Why an import failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AlertError {
+    /// Not CAP 1.2: the message names the line and what was expected.
+    #[error("{0}")]
+    Format(String),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import_cap_alert)).routes(routes!(export_warning))
+}
+
+/// Import a CAP 1.2 alert.
+///
+/// The body is the alert's XML. An `Alert` becomes a warning and a case for
+/// each grid cell its area covers; an `Update` or `Cancel` acts on the chain
+/// its `references` name. Invalid XML answers `400` with the line and what
+/// was expected. Dispatchers, leaders and operators.
+#[utoipa::path(
+    post,
+    path = "/api/cap/alerts",
+    tag = "cases",
+    request_body(content = String, content_type = "application/xml", description = "A CAP 1.2 alert"),
+    responses(
+        (status = 201, description = "Imported", body = ImportedAlert),
+        (status = 200, description = "Imported before; nothing changed", body = ImportedAlert),
+        (status = 400, description = "Not CAP 1.2: the line and what was expected", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "Unknown references, category or too large an area", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn import_cap_alert(State(state): State<AppState>, user: AuthUser, body: Bytes) -> Result<Response, ApiError> {
+    const ACTION: &str = "cap.import";
+    let p = &user.principal;
+    if !(p.kind == "staff" && [Role::Dispatcher, Role::Leader, Role::Operator].iter().any(|r| p.has_role(*r))) {
+        let why = "importing CAP alerts requires the `dispatcher`, `leader` or `operator` role".to_owned();
+        return Err(user.deny(&state, ACTION, "cap", why).await);
+    }
+    let xml = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the alert is not UTF-8".into()))?;
+    let actor = format!("user:{}", p.id);
+    let imported = match state.services.cases.import_alert(xml, &actor).await {
+        Ok(i) => i,
+        Err(AlertError::Format(m)) => return Err(ApiError::BadRequest(m)),
+        Err(AlertError::Service(e)) => return Err(e.into()),
+    };
+    let status = if imported.created { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
+    if imported.created {
+        let detail = format!("{} {}: {} cases opened, {} cancelled", imported.msg_type, imported.alert, imported.cases_opened.len(), imported.cases_cancelled.len());
+        state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &imported.alert, outcome: "ok", detail: &detail }).await;
+    }
+    Ok((status, Json(imported)).into_response())
+}
+
+/// A warning as CAP 1.2.
+///
+/// A warning raised by a plugin (or imported), written as a CAP 1.2 alert. Staff only.
+#[utoipa::path(
+    get,
+    path = "/api/warnings/{id}/cap",
+    tag = "cases",
+    params(("id" = String, Path, description = "The warning")),
+    responses(
+        (status = 200, description = "The alert", content_type = "application/xml", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such warning", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn export_warning(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if user.principal.kind != "staff" {
+        return Err(user.deny(&state, "cap.export", &id, "warnings are open to staff accounts".into()).await);
+    }
+    let alert = state.services.cases.warning_as_cap(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no warning `{id}`")))?;
+    Ok(([(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")], cap::to_xml(&alert)).into_response())
+}
