@@ -185,9 +185,11 @@ mod http {
 
         ok(&host, &case, &dispatcher, "accept", json!({})).await;
         ok(&host, &case, &dispatcher, "register", json!({})).await;
-        let (status, body) = step(&host, &case, &dispatcher, "dispatch", json!({})).await;
-        assert_eq!((status, message(&body)), (422, "department: `dispatch` names the department"));
-        ok(&host, &case, &dispatcher, "dispatch", json!({"department": "water"})).await;
+        let (_, view) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
+        assert_eq!((view["route"]["department"].as_str(), view["route"]["level"].as_str()), (Some("chengguan"), Some("street")));
+        // The dispatcher overrides the route.
+        let view = ok(&host, &case, &dispatcher, "dispatch", json!({"department": "water"})).await;
+        assert_eq!(view["level"], "district", "an override is handled at district level");
         // 转办: the water department is the wrong owner of a 无主井盖; the dispatcher transfers.
         let (status, _) = step(&host, &case, &dispatcher, "transfer", json!({"department": "chengguan"})).await;
         assert_eq!(status, 422, "a transfer needs a reason");
@@ -429,5 +431,56 @@ mod http {
         assert_eq!(exported.infos[0].event, "暴雨内涝");
         assert_eq!(exported.infos[0].areas[0].polygons[0].len(), 5);
         assert!(xml_texts(&r.body).contains(&("headline".into(), "长江路一带道路积水".into())));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn routing_the_manual_queue_escalation_and_call_in() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let street_leader = host.user("street", Some("command-center"), STAFF, &[Role::Leader], "320102001").await;
+        let env = host.user("env", Some("environment"), STAFF, &[Role::Handler], "320100").await;
+        let patrol = host.user("grid", Some("chengguan"), STAFF, &[Role::GridWorker], "320102001").await;
+        let report = |category: &str| json!({
+            "channel": "patrol", "category_code": category, "description": "巡查发现", "location": {"lat": 32.045, "lon": 118.785},
+        });
+        let open = |category: &'static str| {
+            let (host, patrol, dispatcher, report) = (&host, patrol.clone(), dispatcher.clone(), report(category));
+            async move {
+                let (status, intake) = host.post("/api/reports", &patrol, report).await;
+                assert_eq!(status, 201, "{intake}");
+                let case = intake["case"].as_str().unwrap().to_owned();
+                ok(host, &case, &dispatcher, "accept", json!({})).await;
+                ok(host, &case, &dispatcher, "register", json!({})).await;
+                case
+            }
+        };
+        // 占道经营 routes to 城管 at street level; 施工扰民 matches no rule.
+        let vending = open("020501").await;
+        let noise = open("020301").await;
+        let (_, queue) = host.get("/api/queues/manual", &dispatcher).await;
+        let ids: Vec<&str> = queue.as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, [noise.as_str()]);
+        let view = ok(&host, &vending, &dispatcher, "dispatch", json!({})).await;
+        assert_eq!((view["department"].as_str(), view["level"].as_str()), (Some("chengguan"), Some("street")));
+        let (status, body) = step(&host, &noise, &dispatcher, "dispatch", json!({})).await;
+        assert_eq!(status, 422);
+        assert!(message(&body).contains("no routing rule matches category `020301`"), "{body}");
+        ok(&host, &noise, &dispatcher, "dispatch", json!({"department": "housing"})).await;
+
+        // The street cannot settle it: it escalates, then whistles for a district department.
+        let view = ok(&host, &vending, &street_leader, "escalate", json!({"reason": "涉及多部门"})).await;
+        assert_eq!(view["level"], "district");
+        let (status, _) = step(&host, &vending, &street_leader, "call-in", json!({"reason": "油烟"})).await;
+        assert_eq!(status, 422, "a call-in names the department");
+        let view = ok(&host, &vending, &street_leader, "call-in", json!({"department": "environment", "reason": "油烟扰民需环保执法"})).await;
+        assert_eq!(view["called_in"], json!(["environment"]));
+        let (status, _) = step(&host, &vending, &street_leader, "call-in", json!({"department": "environment", "reason": "再次"})).await;
+        assert_eq!(status, 409);
+        let (_, inbox) = host.get("/api/messages", &env).await;
+        assert!(inbox.to_string().contains("吹哨报到"), "{inbox}");
+        ok(&host, &vending, &dispatcher, "escalate", json!({"reason": "区级协调不了"})).await;
+        let (status, body) = step(&host, &vending, &dispatcher, "escalate", json!({"reason": "再升"})).await;
+        assert_eq!(status, 409, "{body}");
     }
 }

@@ -165,12 +165,29 @@ pub struct CaseView {
     pub stage_since: i64,
     /// The current step's clock, when the step has a limit.
     pub clock: Option<StepClock>,
+    /// The command level handling it, once dispatched.
+    pub level: Option<String>,
+    /// Where the routing rules would send it; `null` puts it in the manual queue.
+    pub route: Option<Route>,
+    /// Departments called in (吹哨报到).
+    pub called_in: Vec<String>,
     /// Working hours asked for by a pending extension request.
     pub pending_extension_hours: Option<f64>,
     /// What may be done next (whoever may do it).
     #[schema(value_type = Vec<String>)]
     pub allowed: Vec<Action>,
     pub transitions: Vec<Transition>,
+}
+
+/// Where the routing rules send a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Route {
+    pub department: String,
+    /// The command level that handles it: `community`, `street`, `district` or `city`.
+    pub level: String,
+    /// The rule that matched: its category and area prefixes.
+    pub category_prefix: String,
+    pub area_prefix: String,
 }
 
 /// Who takes a transition.
@@ -400,7 +417,7 @@ impl Cases {
         let row = sqlx::query(
             "SELECT id, ticket, category_code, title, description, lat, lon, area, channel, status, suspended, \
              extension_pending, department, created, stage_since, step, step_since, step_paused, suspended_since, \
-             step_extra_ms, pending_extension_ms FROM cases WHERE id = $1",
+             step_extra_ms, pending_extension_ms, level FROM cases WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(self.db.pool())
@@ -427,6 +444,14 @@ impl Cases {
         };
         let pending: i64 = r.try_get(20)?;
         let clock = self.clock_of(&state, self.clock.now_ms()).await?;
+        let route = self.route(&state.category, state.area.as_deref()).await?;
+        let called_in = sqlx::query("SELECT department FROM case_call_ins WHERE case_id = $1 ORDER BY at")
+            .bind(id)
+            .fetch_all(self.db.pool())
+            .await?
+            .iter()
+            .map(|r| r.try_get(0))
+            .collect::<Result<_, _>>()?;
         Ok(Some(CaseView {
             id: r.try_get(0)?,
             ticket: r.try_get(1)?,
@@ -443,6 +468,9 @@ impl Cases {
             created: r.try_get(13)?,
             stage_since: r.try_get(14)?,
             clock,
+            level: r.try_get(21)?,
+            route,
+            called_in,
             pending_extension_hours: (pending > 0).then(|| pending as f64 / 3_600_000.0),
             allowed: lifecycle::allowed(position),
             transitions: self.transitions(id).await?,
@@ -518,10 +546,12 @@ impl Cases {
             return Err(ServiceError::Invalid("reason: at most 2,000 characters".into()));
         }
         let target = match (action, &mv.department) {
-            (Action::Dispatch | Action::Transfer, None) => {
+            // A dispatch without a department follows the routing rules (below).
+            (Action::Dispatch, None) => None,
+            (Action::Transfer | Action::CallIn, None) => {
                 return Err(ServiceError::Invalid(format!("department: `{action}` names the department")));
             }
-            (Action::Dispatch | Action::Transfer, Some(d)) => {
+            (Action::Dispatch | Action::Transfer | Action::CallIn, Some(d)) => {
                 let known = sqlx::query("SELECT 1 FROM departments WHERE code = $1").bind(d).fetch_optional(self.db.pool()).await?;
                 if known.is_none() {
                     return Err(ServiceError::Invalid(format!("department: unknown department `{d}`")));
@@ -543,7 +573,7 @@ impl Cases {
         let mut tx = self.db.pool().begin().await?;
         let row = sqlx::query(
             "SELECT status, suspended, extension_pending, area, department, version, opened_by, category_code, step, \
-             step_since, step_paused, suspended_since, step_extra_ms, pending_extension_ms FROM cases WHERE id = $1",
+             step_since, step_paused, suspended_since, step_extra_ms, pending_extension_ms, level FROM cases WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -571,6 +601,7 @@ impl Cases {
             extra_ms: row.try_get(12)?,
         };
         let mut pending_ms: i64 = row.try_get(13)?;
+        let mut level: Option<String> = row.try_get(14)?;
 
         let actor_name = match who {
             Who::Person { actor, scope } => {
@@ -598,6 +629,35 @@ impl Cases {
             }
             Who::System(name) => name.to_owned(),
         };
+        let route = self.route(&clock.category, area.as_deref()).await?;
+        let target = match (action, target) {
+            (Action::Dispatch, None) => Some(route.as_ref().map(|r| r.department.clone()).ok_or_else(|| {
+                ServiceError::Invalid(format!(
+                    "department: no routing rule matches category `{}` in area `{}`; name the department",
+                    clock.category,
+                    area.as_deref().unwrap_or("-")
+                ))
+            })?),
+            (_, t) => t,
+        };
+        match action {
+            Action::Dispatch => {
+                level = Some(route.filter(|r| Some(&r.department) == target.as_ref()).map_or("district".to_owned(), |r| r.level));
+            }
+            Action::Escalate => {
+                let up = match level.as_deref() {
+                    None | Some("community") => "street",
+                    Some("street") => "district",
+                    Some("district") => "city",
+                    Some(_) => return Err(ServiceError::Conflict(format!("case `{id}` is already handled at city level"))),
+                };
+                level = Some(up.to_owned());
+            }
+            _ => {}
+        }
+        if action == Action::CallIn && target == department {
+            return Err(ServiceError::Invalid(format!("department: the case is already with `{}`", target.unwrap_or_default())));
+        }
         if action == Action::Transfer && target == department {
             return Err(ServiceError::Invalid(format!("department: the case is already with `{}`", target.unwrap_or_default())));
         }
@@ -636,6 +696,7 @@ impl Cases {
         }
         let new_department = match action {
             Action::Dispatch | Action::Transfer => target.clone(),
+            Action::CallIn => department.clone(),
             Action::Return | Action::Reopen => None,
             _ => department.clone(),
         };
@@ -643,7 +704,7 @@ impl Cases {
         let updated = sqlx::query(
             "UPDATE cases SET status = $2, suspended = $3, extension_pending = $4, department = $5, stage_since = $6, \
              updated = $7, version = version + 1, step = $9, step_since = $10, step_paused = $11, suspended_since = $12, \
-             step_extra_ms = $13, pending_extension_ms = $14, \
+             step_extra_ms = $13, pending_extension_ms = $14, level = $16, \
              overdue_step = CASE WHEN $15 = 1 THEN NULL ELSE overdue_step END WHERE id = $1 AND version = $8",
         )
         .bind(id)
@@ -661,10 +722,27 @@ impl Cases {
         .bind(clock.extra_ms)
         .bind(pending_ms)
         .bind(i64::from(restart))
+        .bind(level.as_deref())
         .execute(&mut *tx)
         .await?;
         if updated.rows_affected() == 0 {
             return Err(ServiceError::Conflict(format!("case `{id}` changed meanwhile; read it again")));
+        }
+        if action == Action::CallIn {
+            let called = sqlx::query(
+                "INSERT INTO case_call_ins (case_id, department, called_by, at, reason) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (case_id, department) DO NOTHING",
+            )
+            .bind(id)
+            .bind(target.as_deref())
+            .bind(&actor_name)
+            .bind(now)
+            .bind(&mv.reason)
+            .execute(&mut *tx)
+            .await?;
+            if called.rows_affected() == 0 {
+                return Err(ServiceError::Conflict(format!("`{}` was already called in", target.unwrap_or_default())));
+            }
         }
         let seq: i64 = sqlx::query("SELECT COUNT(*) FROM case_transitions WHERE case_id = $1")
             .bind(id)
@@ -742,5 +820,46 @@ impl Cases {
         let reason = if rating.comment.trim().is_empty() { "不满意".to_owned() } else { format!("不满意：{}", rating.comment) };
         let mv = Move { action: Action::Reopen, reason, department: None, extension_hours: None };
         self.transition(case_id, &mv, Who::System("host:rating")).await
+    }
+}
+
+impl Cases {
+    /// Where the routing rules send a case of `category` in `area`: the longest
+    /// category prefix wins, then the longest area prefix.
+    pub async fn route(&self, category: &str, area: Option<&str>) -> Result<Option<Route>, ServiceError> {
+        let rows = sqlx::query("SELECT category_prefix, area_prefix, department, level FROM routing_rules")
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut best: Option<((usize, usize), Route)> = None;
+        for r in &rows {
+            let (cp, ap): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            if !category.starts_with(&cp) || !(ap.is_empty() || area.is_some_and(|a| a.starts_with(&ap))) {
+                continue;
+            }
+            let rank = (cp.len(), ap.len());
+            if best.as_ref().is_none_or(|(b, _)| rank > *b) {
+                let route = Route { department: r.try_get(2)?, level: r.try_get(3)?, category_prefix: cp, area_prefix: ap };
+                best = Some((rank, route));
+            }
+        }
+        Ok(best.map(|(_, r)| r))
+    }
+
+    /// The manual queue: registered cases no routing rule matches, oldest first.
+    pub async fn manual_queue(&self) -> Result<Vec<CaseView>, ServiceError> {
+        let rows = sqlx::query("SELECT id, category_code, area FROM cases WHERE status = $1 ORDER BY created")
+            .bind(Stage::Registered.name())
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let (id, category, area): (String, String, Option<String>) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            if self.route(&category, area.as_deref()).await?.is_none()
+                && let Some(v) = self.view(&id).await?
+            {
+                out.push(v);
+            }
+        }
+        Ok(out)
     }
 }

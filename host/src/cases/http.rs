@@ -42,6 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(rate_case))
         .routes(routes!(set_calendar))
         .routes(routes!(evaluation))
+        .routes(routes!(manual_queue))
 }
 
 /// Take in a report.
@@ -185,6 +186,15 @@ async fn move_case(
         Ok(view) => {
             if view.stage == Stage::Closed {
                 notify_closure(&state, &view).await;
+            }
+            if mv.action == super::lifecycle::Action::CallIn
+                && let Some(d) = &mv.department
+            {
+                let to = Recipient::Department { code: d.clone() };
+                let body = format!("案件「{}」需要贵部门报到协同处置：{}", view.title, mv.reason);
+                if let Err(e) = state.services.messaging.send(&state.services.identity, "host", &to, "吹哨报到", &body).await {
+                    tracing::warn!(case = view.id, "could not notify the called-in department: {e}");
+                }
             }
             let actor = format!("user:{}", user.principal.id);
             let detail = serde_json::json!({
@@ -364,4 +374,31 @@ async fn evaluation(
         e.departments.retain(|k| k.department == d);
     }
     Ok(Json(e))
+}
+
+/// The manual queue.
+///
+/// Registered cases that no routing rule matches, oldest first: the command
+/// centre dispatches them by hand. Dispatchers, supervisors and leaders.
+#[utoipa::path(
+    get,
+    path = "/api/queues/manual",
+    tag = "cases",
+    responses(
+        (status = 200, description = "The cases", body = Vec<CaseView>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn manual_queue(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<CaseView>>, ApiError> {
+    let p = &user.principal;
+    if !(p.kind == "staff" && [Role::Dispatcher, Role::Supervisor, Role::Leader].iter().any(|r| p.has_role(*r))) {
+        let why = "the manual queue is open to dispatchers, supervisors and leaders".to_owned();
+        return Err(user.deny(&state, "case.queue", "manual", why).await);
+    }
+    let scope = state.services.identity.scope(p).await?;
+    let mut cases = state.services.cases.manual_queue().await?;
+    cases.retain(|c| scope.covers(c.area.as_deref()));
+    Ok(Json(cases))
 }

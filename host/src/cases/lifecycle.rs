@@ -131,10 +131,14 @@ pub enum Action {
     Supervise,
     /// 催办.
     Urge,
+    /// 上报升级: hand the case to the next command level up.
+    Escalate,
+    /// 吹哨报到: call a department in to join the case.
+    CallIn,
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 23] = [
         Action::Accept,
         Action::Reject,
         Action::Register,
@@ -156,6 +160,8 @@ impl Action {
         Action::DenyExtension,
         Action::Supervise,
         Action::Urge,
+        Action::Escalate,
+        Action::CallIn,
     ];
 
     pub fn name(self) -> &'static str {
@@ -181,6 +187,8 @@ impl Action {
             Action::DenyExtension => "deny-extension",
             Action::Supervise => "supervise",
             Action::Urge => "urge",
+            Action::Escalate => "escalate",
+            Action::CallIn => "call-in",
         }
     }
 
@@ -202,6 +210,8 @@ impl Action {
             Action::Reopen => &[Dispatcher, Supervisor],
             Action::ApproveExtension | Action::DenyExtension => &[Supervisor, Leader],
             Action::Supervise | Action::Urge => &[Supervisor, Leader],
+            Action::Escalate => &[Dispatcher, Supervisor, Leader],
+            Action::CallIn => &[Dispatcher, Leader],
         }
     }
 
@@ -218,6 +228,8 @@ impl Action {
                 | Action::Suspend
                 | Action::RequestExtension
                 | Action::DenyExtension
+                | Action::Escalate
+                | Action::CallIn
         )
     }
 }
@@ -295,6 +307,7 @@ fn next(from: Position, action: Action) -> Option<Position> {
     let working = matches!(from.stage, S::Dispatched | S::InProgress);
     match (from.stage, action) {
         (_, A::Supervise | A::Urge) if open && from.stage != S::Reported => Some(from),
+        (S::Registered | S::Dispatched | S::InProgress, A::Escalate | A::CallIn) => Some(from),
         (S::Registered | S::Dispatched | S::InProgress, A::Suspend) => Some(Position { suspended: true, ..from }),
         (_, A::RequestExtension) if working && !from.extension_pending => {
             Some(Position { extension_pending: true, ..from })
