@@ -315,14 +315,14 @@ async fn every_accepted_type_is_recognised_by_its_content() {
 async fn open_case(f: &Fixture) -> String {
     let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), Arc::new(yiwang::space::Space::new(f.db.clone())));
     let draft = CaseDraft {
-        category_code: "0101".into(),
+        category_code: "010101".into(),
         title: "井盖缺失".into(),
         description: "中山路与北京路交叉口东南角井盖缺失".into(),
         location: None,
         channel: "snapshot".into(),
         evidence: Vec::new(),
     };
-    cases.open(&draft, "user:res.a", None).await.unwrap()
+    cases.open(&draft, "user:res.a").await.unwrap()
 }
 
 storage_test!(cases_hold_media_as_evidence, async |f: Fixture| {
@@ -699,14 +699,14 @@ mod http {
         let handler = host.user("cg.handler", AccountKind::Staff, &[Role::Handler]).await;
         let res = host.user("res.a", AccountKind::Resident, &[Role::Resident]).await;
         let draft = CaseDraft {
-            category_code: "0101".into(),
+            category_code: "010101".into(),
             title: "井盖缺失".into(),
             description: "随手拍：中山路井盖缺失".into(),
             location: None,
             channel: "snapshot".into(),
             evidence: Vec::new(),
         };
-        let case = host.services.cases.open(&draft, "user:res.a", None).await.unwrap();
+        let case = host.services.cases.open(&draft, "user:res.a").await.unwrap();
         let photo = jpeg(30_000, 3);
         let sha = sha256(&photo);
         assert_eq!(host.upload(&res, "/api/media?filename=photo.jpg", "image/jpeg", &photo).await.status, 201);

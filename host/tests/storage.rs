@@ -70,19 +70,22 @@ storage_test!(cases_and_messages, async |f: Fixture| {
     let bus = Arc::new(MemoryBus::default());
     let cases = Cases::new(f.db.clone(), f.clock.clone(), bus, Arc::new(Space::new(f.db.clone())));
     let draft = CaseDraft {
-        category_code: "0101".into(),
+        category_code: "010101".into(),
         title: "井盖缺失".into(),
         description: "中山路 12 号门前井盖缺失".into(),
         location: Some(GeoPoint { lat: 32.04, lon: 118.78 }),
-        channel: "snapshot".into(),
-        evidence: vec!["a".repeat(64)],
+        channel: "department".into(),
+        evidence: vec![],
     };
-    let id = cases.open(&draft, "plugin:chengguan", Some("chengguan")).await.unwrap();
+    let id = cases.open(&draft, "plugin:chengguan").await.unwrap();
+    // Evidence must be uploaded media.
+    let unknown = CaseDraft { evidence: vec!["a".repeat(64)], ..draft.clone() };
+    assert!(matches!(cases.open(&unknown, "x").await, Err(ServiceError::Invalid(m)) if m.contains("no uploaded media")));
     assert_eq!(cases.status(&id).await.unwrap().as_deref(), Some("reported"));
     cases.add_note(&id, "plugin:chengguan", "note", "已派巡查员").await.unwrap();
     assert!(matches!(cases.add_note("nope", "x", "note", "y").await, Err(ServiceError::NotFound(_))));
     let bad = CaseDraft { location: Some(GeoPoint { lat: 132.0, lon: 0.0 }), ..draft.clone() };
-    assert!(matches!(cases.open(&bad, "x", None).await, Err(ServiceError::Invalid(m)) if m.contains("latitude")));
+    assert!(matches!(cases.open(&bad, "x").await, Err(ServiceError::Invalid(m)) if m.contains("latitude")));
 
     let identity = Identity::new(f.db.clone());
     let messaging = Messaging::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()));

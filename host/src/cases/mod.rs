@@ -1,5 +1,6 @@
-//! Cases (案件) and warnings as plugins open and raise them. Every new case and
-//! warning is stored first and then published on the bus (`case.opened`,
+//! Cases (案件) and warnings. Every new case (from any channel, plugins
+//! included, through the one intake in [`engine`]) and every warning is stored
+//! first and then published on the bus (`case.reported`,
 //! `warning.<category>`), so handlers can react to it.
 
 pub mod alerts;
@@ -91,35 +92,29 @@ impl Cases {
         Cases { db, clock, bus, space }
     }
 
-    /// Store a new case in state `reported` and announce it; returns its id.
-    pub async fn open(&self, draft: &CaseDraft, opened_by: &str, department: Option<&str>) -> Result<String, ServiceError> {
+    /// Open a case for a plugin, through the one intake (channel `warning`,
+    /// `cap-alert` or `patrol` as the draft says, `department` otherwise);
+    /// returns the case id.
+    pub async fn open(&self, draft: &CaseDraft, opened_by: &str) -> Result<String, ServiceError> {
         draft.validate()?;
-        let id = new_id();
-        let now = self.clock.now_ms();
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, status, opened_by, department, created) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(&draft.category_code)
-        .bind(&draft.title)
-        .bind(&draft.description)
-        .bind(draft.location.map(|p| p.lat))
-        .bind(draft.location.map(|p| p.lon))
-        .bind(&draft.channel)
-        .bind(opened_by)
-        .bind(department)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        for digest in &draft.evidence {
-            insert_note(&mut tx, &id, now, opened_by, "evidence", digest).await?;
-        }
-        tx.commit().await?;
-        let payload = serde_json::json!({ "case": id, "draft": draft, "opened_by": opened_by });
-        self.announce("case.opened", opened_by, draft.location, payload).await;
-        Ok(id)
+        let channel = match draft.channel.as_str() {
+            "warning" => engine::Channel::Warning,
+            "cap-alert" => engine::Channel::CapAlert,
+            "patrol" => engine::Channel::Patrol,
+            _ => engine::Channel::Department,
+        };
+        let report = engine::NewReport {
+            channel,
+            idempotency_key: None,
+            category_code: draft.category_code.clone(),
+            title: Some(draft.title.clone()),
+            description: if draft.description.trim().is_empty() { draft.title.clone() } else { draft.description.clone() },
+            location: draft.location,
+            address: None,
+            evidence: draft.evidence.clone(),
+            caller: None,
+        };
+        Ok(self.intake(&report, Some(opened_by)).await?.case)
     }
 
     /// Add a note or an evidence reference to an existing case.

@@ -144,9 +144,8 @@ impl Host for PluginState {
             channel: channel_name(draft.channel).to_owned(),
             evidence: draft.evidence,
         };
-        let department = self.plugin.manifest.department.clone();
         let principal = self.plugin.principal.clone();
-        let result = self.services().cases.open(&draft, &principal, Some(&department)).await;
+        let result = self.services().cases.open(&draft, &principal).await;
         match result {
             Ok(id) => {
                 self.audit_ok("cases.open-case", &id).await;
