@@ -151,8 +151,7 @@ impl Audit {
         .fetch_all(self.db.pool())
         .await?;
         let mut prev = GENESIS.to_owned();
-        let mut expected_seq = 1;
-        for row in &rows {
+        for (expected_seq, row) in (1..).zip(rows.iter()) {
             let r = row_to_record(row)?;
             if r.seq != expected_seq {
                 return Ok(Some(Break { seq: r.seq, reason: format!("expected record {expected_seq}") }));
@@ -171,7 +170,6 @@ impl Audit {
                 return Ok(Some(Break { seq: r.seq, reason: "hash does not match the record's content".into() }));
             }
             prev = r.hash;
-            expected_seq += 1;
         }
         Ok(None)
     }

@@ -764,7 +764,7 @@ fn check_one(
 
     let mut units = Vec::new();
     if set.checks.iter().any(|c| c == COMPONENT_CODE) {
-        check_component(object, classes, &mut units).map_err(|m| fail(m))?;
+        check_component(object, classes, &mut units).map_err(&fail)?;
     }
 
     // The area: named, or found under the location.
@@ -776,7 +776,7 @@ fn check_one(
             units.push((code.clone(), "area", false));
             Some(code.clone())
         }
-        Some(Value::Null) | None => match location(object).map_err(|m| fail(m))? {
+        Some(Value::Null) | None => match location(object).map_err(&fail)? {
             Some(p) => index.grid_at(p).map(|g| g.code.clone()),
             None => None,
         },
