@@ -66,3 +66,17 @@ async fn each_plugin_has_a_service_identity_that_cannot_log_in() {
     let (status, _) = host.post("/api/auth/login", "", json!({"username": "plugin.yingji", "password": ""})).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_queries_and_bodies_get_the_one_error_shape() {
+    let host = start(false).await;
+    let ops = host.user("ops", Some("command-center"), AccountKind::Staff, &[Role::Operator], "320100").await;
+    for path in ["/api/space/at?lat=north&lon=118.7", "/api/space/grids?lat=32", "/api/messages?unread=maybe"] {
+        let r = host.raw("GET", path, &ops, "application/json", b"").await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert_eq!(r.json()["error"]["code"], "bad-request", "{path}: {}", r.body);
+    }
+    let r = host.raw("POST", "/api/space/load", &ops, "application/json", b"\xff\xfe{}").await;
+    assert_eq!((r.status, r.json()["error"]["code"].as_str()), (400, Some("bad-request")), "{}", r.body);
+    assert!(message(&r.json()).contains("not UTF-8"), "{}", r.body);
+}

@@ -154,3 +154,46 @@ where
         })
     }
 }
+
+/// A query string whose errors come in the one error shape:
+/// `400 {"error": {"code": "bad-request", "message": "…"}}`.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Query(t)| ApiQuery(t))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// A UTF-8 text body whose errors come in the one error shape: `400` when it
+/// is not UTF-8, `413` when it is larger than the route accepts.
+pub struct TextBody(pub String);
+
+impl<S> axum::extract::FromRequest<S> for TextBody
+where
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(format!("the body is too large: {}", e.body_text()))
+            } else {
+                ApiError::BadRequest(format!("cannot read the body: {}", e.body_text()))
+            }
+        })?;
+        String::from_utf8(bytes.to_vec()).map(TextBody).map_err(|e| {
+            ApiError::BadRequest(format!("the body is not UTF-8 (byte {} is not)", e.utf8_error().valid_up_to()))
+        })
+    }
+}

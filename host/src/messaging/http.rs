@@ -5,7 +5,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::Stream;
@@ -17,6 +17,7 @@ use yiwang_registry::TopicPattern;
 
 use super::{Message, Recipient};
 use crate::api::auth::AuthUser;
+use crate::api::error::ApiQuery;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
@@ -55,12 +56,7 @@ fn default_limit() -> i64 {
     params(InboxQuery),
     responses(
         (status = 200, description = "The messages, newest first", body = Vec<Message>),
-        (
-            status = 400,
-            description = "A malformed query string, answered in plain text (not in the `Error` shape)",
-            body = String,
-            content_type = "text/plain",
-        ),
+        (status = 400, description = "A malformed query string", body = ErrorBody),
         (status = 401, response = Unauthorized),
     ),
     security(("bearer" = [])),
@@ -68,7 +64,7 @@ fn default_limit() -> i64 {
 async fn inbox(
     State(state): State<AppState>,
     user: AuthUser,
-    Query(q): Query<InboxQuery>,
+    ApiQuery(q): ApiQuery<InboxQuery>,
 ) -> Result<Json<Vec<Message>>, ApiError> {
     Ok(Json(state.services.messaging.inbox(&user.principal, q.unread, q.limit).await?))
 }

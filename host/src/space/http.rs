@@ -1,7 +1,7 @@
 //! Space routes: where is a point, which grids are near it, load the hierarchy.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -9,7 +9,7 @@ use utoipa_axum::routes;
 
 use super::{Area, AreaRef, LoadReport};
 use crate::api::auth::AuthUser;
-use crate::api::error::ErrorBody;
+use crate::api::error::{ApiQuery, ErrorBody, TextBody};
 use crate::api::openapi::{Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState};
 use crate::bus::GeoPoint;
@@ -49,11 +49,7 @@ impl Point {
     params(Point),
     responses(
         (status = 200, description = "The areas, grid first; empty outside the city", body = Vec<AreaRef>),
-        (
-            status = 400,
-            description = "A missing or malformed `lat` or `lon` (plain text), or one out of range (the `Error` shape)",
-            content((ErrorBody = "application/json"), (String = "text/plain")),
-        ),
+        (status = 400, description = "A missing, malformed or out-of-range `lat` or `lon`", body = ErrorBody),
         (status = 401, response = Unauthorized),
     ),
     security(("bearer" = [])),
@@ -61,7 +57,7 @@ impl Point {
 async fn areas_at(
     State(state): State<AppState>,
     _user: AuthUser,
-    Query(p): Query<Point>,
+    ApiQuery(p): ApiQuery<Point>,
 ) -> Result<Json<Vec<AreaRef>>, ApiError> {
     Ok(Json(state.services.space.areas_at(p.checked()?)))
 }
@@ -88,17 +84,13 @@ struct Near {
     params(Near),
     responses(
         (status = 200, description = "The grid cells, by code", body = Vec<AreaRef>),
-        (
-            status = 400,
-            description = "A missing or malformed parameter (plain text), or a centre out of range (the `Error` shape)",
-            content((ErrorBody = "application/json"), (String = "text/plain")),
-        ),
+        (status = 400, description = "A missing or malformed parameter, or a centre out of range", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 422, description = "The radius is out of range", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-async fn grids_near(State(state): State<AppState>, _user: AuthUser, Query(q): Query<Near>) -> Result<Json<Vec<AreaRef>>, ApiError> {
+async fn grids_near(State(state): State<AppState>, _user: AuthUser, ApiQuery(q): ApiQuery<Near>) -> Result<Json<Vec<AreaRef>>, ApiError> {
     let centre = Point { lat: q.lat, lon: q.lon }.checked()?;
     Ok(Json(state.services.space.grids_within_radius(centre, q.radius_m)?))
 }
@@ -143,20 +135,15 @@ async fn get_area(
     ),
     responses(
         (status = 200, description = "What the load did", body = LoadReport),
-        (status = 400, description = "The body is not UTF-8 (plain text)", body = String, content_type = "text/plain"),
+        (status = 400, description = "The body is not UTF-8", body = ErrorBody),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (
-            status = 413,
-            description = "The body is larger than 2 MiB (plain text)",
-            body = String,
-            content_type = "text/plain",
-        ),
+        (status = 413, description = "The body is larger than 2 MiB", body = ErrorBody),
         (status = 422, description = "A feature is invalid; nothing was stored", body = ErrorBody),
     ),
     security(("bearer" = [])),
 )]
-async fn load_areas(State(state): State<AppState>, user: AuthUser, body: String) -> Result<Json<LoadReport>, ApiError> {
+async fn load_areas(State(state): State<AppState>, user: AuthUser, TextBody(body): TextBody) -> Result<Json<LoadReport>, ApiError> {
     user.require(&state, Role::Operator, "space.load").await?;
     Ok(Json(state.services.space.load_geojson(&body).await?))
 }
