@@ -3,6 +3,7 @@
 //! `warning.<category>`), so handlers can react to it.
 
 pub mod calendar;
+pub mod dedup;
 pub mod lifecycle;
 pub mod wit;
 
