@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod calendar;
 pub mod cap;
 pub mod deadlines;
+pub mod dedup;
 pub mod engine;
 pub mod http;
 pub mod kpi;
