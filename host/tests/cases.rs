@@ -44,8 +44,17 @@ storage_test!(intake_is_idempotent_and_checks_what_it_takes, async |f: Fixture| 
     assert!(first.created && first.ticket.starts_with("YW") && first.ticket.len() == 14, "{first:?}");
     let again = cases.intake(&hotline(Some("call-0001")), Some("op1")).await.unwrap();
     assert_eq!((again.case.as_str(), again.report.as_str(), again.created), (first.case.as_str(), first.report.as_str(), false));
-    let other = cases.intake(&hotline(None), Some("op1")).await.unwrap();
-    assert_ne!(other.case, first.case);
+    // Another call about the same incident joins the open case (deduplication).
+    let other = cases.intake(&hotline(None), Some("op2")).await.unwrap();
+    assert_eq!((other.case.as_str(), other.joined), (first.case.as_str(), true));
+    assert_ne!(other.report, first.report);
+    // A different incident at the same place opens its own case.
+    let mut vending = hotline(None);
+    vending.category_code = "020501".into();
+    vending.description = "门口有人占道摆摊卖水果".into();
+    let third = cases.intake(&vending, Some("op1")).await.unwrap();
+    assert!(!third.joined && third.case != first.case);
+    assert_eq!(cases.view(&first.case).await.unwrap().unwrap().reports.len(), 2);
 
     let view = cases.view(&first.case).await.unwrap().unwrap();
     assert_eq!(view.area.as_deref(), Some("32010200100101"));
@@ -74,7 +83,7 @@ storage_test!(intake_is_idempotent_and_checks_what_it_takes, async |f: Fixture| 
     }
     use sqlx::Row;
     let n: i64 = sqlx::query("SELECT COUNT(*) FROM reports").fetch_one(f.db.pool()).await.unwrap().get(0);
-    assert_eq!(n, 2, "refused reports leave nothing behind");
+    assert_eq!(n, 3, "refused reports leave nothing behind");
 });
 
 storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async |f: Fixture| {
@@ -167,6 +176,18 @@ mod http {
         assert_eq!((status, &again["case"], &again["ticket"], &again["created"]), (200, &intake["case"], &intake["ticket"], &json!(false)));
         let case = intake["case"].as_str().unwrap().to_owned();
         let ticket = intake["ticket"].as_str().unwrap().to_owned();
+        // A resident's 随手拍 of the same manhole joins the case and follows its ticket.
+        let photo = [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00][..], &[7u8; 2000][..]].concat();
+        let r = host.raw("POST", "/api/media?filename=manhole.jpg", &resident, "image/jpeg", &photo).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let sha = r.json()["sha256"].as_str().unwrap().to_owned();
+        let snapshot = json!({
+            "channel": "snapshot", "category_code": "010110", "description": "中山路12号井盖丢了，很危险",
+            "location": {"lat": 32.0451, "lon": 118.7851}, "evidence": [sha],
+        });
+        let (status, joined) = host.post("/api/reports", &resident, snapshot).await;
+        assert_eq!(status, 201, "{joined}");
+        assert_eq!((joined["case"].as_str(), joined["ticket"].as_str(), joined["joined"].as_bool()), (Some(case.as_str()), Some(ticket.as_str()), Some(true)));
         let (status, body) = host.post("/api/reports", &operator, json!({
             "channel": "hotline", "category_code": "0101", "description": "x", "caller": {"name": "a", "phone": "1"}
         })).await;
@@ -187,6 +208,8 @@ mod http {
         ok(&host, &case, &dispatcher, "register", json!({})).await;
         let (_, view) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
         assert_eq!((view["route"]["department"].as_str(), view["route"]["level"].as_str()), (Some("chengguan"), Some("street")));
+        let channels: Vec<&str> = view["reports"].as_array().unwrap().iter().map(|r| r["channel"].as_str().unwrap()).collect();
+        assert_eq!(channels, ["hotline", "snapshot"]);
         // The dispatcher overrides the route.
         let view = ok(&host, &case, &dispatcher, "dispatch", json!({"department": "water"})).await;
         assert_eq!(view["level"], "district", "an override is handled at district level");
@@ -273,7 +296,7 @@ mod http {
         // Everything was audited, refusals included, and the chain holds.
         let audit = host.services.audit.find(None, None, 1000).await.unwrap();
         let ok_steps = audit.iter().filter(|r| r.subject == case && r.outcome == "ok" && r.action.starts_with("case."));
-        assert_eq!(ok_steps.count(), 18, "the report, 15 moves, the rating and the reopen");
+        assert_eq!(ok_steps.count(), 19, "two reports, 15 moves, the rating and the reopen");
         assert!(audit.iter().any(|r| r.actor == "user:cg" && r.action == "case.accept" && r.outcome == "denied"));
         assert!(host.services.audit.verify().await.unwrap().is_none());
         let (status, _) = host.get(&format!("/api/cases/{case}"), &east_dispatcher).await;

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
+use super::dedup::{DedupConfig, DedupIndex, DedupRules, Report};
 use super::deadlines::{ClockState, StepClock, step_of};
 use super::lifecycle::{self, Action, Position, Stage};
 use crate::bus::GeoPoint;
@@ -97,6 +98,10 @@ pub struct Intake {
     pub ticket: String,
     /// `false` when the idempotency key named an earlier report, returned as it was.
     pub created: bool,
+    /// `true` when the report repeats an open case and joined it rather than
+    /// opening a new one; the reporter follows that case's ticket.
+    #[serde(default)]
+    pub joined: bool,
 }
 
 /// A case category.
@@ -171,6 +176,8 @@ pub struct CaseView {
     pub route: Option<Route>,
     /// Departments called in (吹哨报到).
     pub called_in: Vec<String>,
+    /// Every report filed under the case, the first one and those that joined it.
+    pub reports: Vec<FiledReport>,
     /// Working hours asked for by a pending extension request.
     pub pending_extension_hours: Option<f64>,
     /// What may be done next (whoever may do it).
@@ -333,8 +340,26 @@ impl Cases {
                 return Err(ServiceError::Invalid(format!("evidence[{i}]: no uploaded media `{digest}`")));
             }
         }
-        let area = grid.or_else(|| r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code));
+        // The same incident reported again joins the open case it repeats.
+        let dedup_text = format!("{} {}", r.title.as_deref().unwrap_or(""), r.description);
         let now = self.clock.now_ms();
+        let probe = match (r.location, grid.is_none() && !matches!(r.channel, Channel::CapAlert)) {
+            (Some(location), true) => Some(Report { category_code: &r.category_code, location, reported_ms: now, text: &dedup_text }),
+            _ => None,
+        };
+        if let Some(probe) = &probe {
+            let candidates = self.dedup_index().await?.read().candidates(probe);
+            for c in candidates {
+                if let Some(joined) = self.join(r, reporter, &c.case_id, now).await? {
+                    let payload = serde_json::json!({
+                        "case": joined.case, "report": joined.report, "channel": r.channel.name(), "score": c.score.total,
+                    });
+                    self.announce("case.joined", reporter.unwrap_or("anonymous"), r.location, payload).await;
+                    return Ok(joined);
+                }
+            }
+        }
+        let area = grid.or_else(|| r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code));
         let (report_id, case_id, ticket) = (new_id(), new_id(), ticket());
         let title = r.title.clone().unwrap_or(category_name);
         let mut tx = self.db.pool().begin().await?;
@@ -389,12 +414,17 @@ impl Cases {
                 .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("idempotency key `{key}` conflicted but names no report")));
         }
         tx.commit().await?;
+        if let Some(probe) = &probe
+            && let Err(e) = self.dedup_index().await?.write().insert(&case_id, probe)
+        {
+            tracing::warn!(case = case_id, "not indexed for deduplication: {e}");
+        }
         let payload = serde_json::json!({
             "case": case_id, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
             "category_code": r.category_code, "area": area,
         });
         self.announce("case.reported", reporter.unwrap_or("anonymous"), r.location, payload).await;
-        Ok(Intake { report: report_id, case: case_id, ticket, created: true })
+        Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false })
     }
 
     async fn earlier_report(&self, channel: Channel, key: &str) -> Result<Option<Intake>, ServiceError> {
@@ -407,7 +437,7 @@ impl Cases {
         .fetch_optional(self.db.pool())
         .await?;
         Ok(match row {
-            Some(r) => Some(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false }),
+            Some(r) => Some(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false, joined: false }),
             None => None,
         })
     }
@@ -471,6 +501,7 @@ impl Cases {
             level: r.try_get(21)?,
             route,
             called_in,
+            reports: self.reports(id).await?,
             pending_extension_hours: (pending > 0).then(|| pending as f64 / 3_600_000.0),
             allowed: lifecycle::allowed(position),
             transitions: self.transitions(id).await?,
@@ -770,6 +801,9 @@ impl Cases {
         .await?;
         tx.commit().await?;
 
+        if !to.stage.is_open() {
+            self.dedup_index().await?.write().remove(id);
+        }
         let payload = serde_json::json!({
             "case": id, "action": action.name(), "from": from.stage.name(), "to": to.stage.name(),
             "department": new_department, "actor": actor_name, "reason": mv.reason,
@@ -862,4 +896,123 @@ impl Cases {
         }
         Ok(out)
     }
+}
+
+impl Cases {
+    /// The deduplication index of open cases, built from storage on first use.
+    pub(crate) async fn dedup_index(&self) -> Result<&parking_lot::RwLock<DedupIndex>, ServiceError> {
+        self.dedup
+            .get_or_try_init(|| async {
+                // Case codes are 2 type + 2 major + 2 minor digits: a family is type and major.
+                // The default families follow the 部件 majors; ours are rebuilt from the fallback.
+                let config = DedupConfig { family_digits: 4, families: Default::default(), ..DedupConfig::default() };
+                let rules = DedupRules::new(&config).map_err(|e| ServiceError::Storage(anyhow::anyhow!("{e}")))?;
+                let mut index = DedupIndex::new(rules);
+                let rows = sqlx::query(
+                    "SELECT id, category_code, lat, lon, created, title, description FROM cases \
+                     WHERE lat IS NOT NULL AND lon IS NOT NULL AND status NOT IN ('closed', 'rejected', 'voided') \
+                     AND channel <> 'cap-alert'",
+                )
+                .fetch_all(self.db.pool())
+                .await?;
+                for r in &rows {
+                    let (id, code): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                    let location = GeoPoint { lat: r.try_get(2)?, lon: r.try_get(3)? };
+                    let text = format!("{} {}", r.try_get::<String, _>(5)?, r.try_get::<String, _>(6)?);
+                    let report = Report { category_code: &code, location, reported_ms: r.try_get(4)?, text: &text };
+                    if let Err(e) = index.insert(&id, &report) {
+                        tracing::warn!(case = id, "not indexed for deduplication: {e}");
+                    }
+                }
+                Ok::<_, ServiceError>(parking_lot::RwLock::new(index))
+            })
+            .await
+    }
+
+    /// File report `r` under the open case `case_id`; `None` if that case is no
+    /// longer open.
+    async fn join(&self, r: &NewReport, reporter: Option<&str>, case_id: &str, now: i64) -> Result<Option<Intake>, ServiceError> {
+        let mut tx = self.db.pool().begin().await?;
+        let row = sqlx::query("SELECT status, ticket, title FROM cases WHERE id = $1").bind(case_id).fetch_optional(&mut *tx).await?;
+        let Some(row) = row else { return Ok(None) };
+        let stage: String = row.try_get(0)?;
+        if !Stage::parse(&stage).is_some_and(Stage::is_open) {
+            drop(tx);
+            self.dedup_index().await?.write().remove(case_id);
+            return Ok(None);
+        }
+        let ticket: String = row.try_get(1)?;
+        let title: String = row.try_get(2)?;
+        let report_id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
+             description, lat, lon, address, evidence, received, case_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (channel, idempotency_key) DO NOTHING",
+        )
+        .bind(&report_id)
+        .bind(r.channel.name())
+        .bind(r.idempotency_key.as_deref())
+        .bind(reporter)
+        .bind(r.caller.as_ref().map(|c| c.name.as_str()))
+        .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
+        .bind(&r.category_code)
+        .bind(r.title.as_deref().unwrap_or(&title))
+        .bind(&r.description)
+        .bind(r.location.map(|p| p.lat))
+        .bind(r.location.map(|p| p.lon))
+        .bind(r.address.as_deref())
+        .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
+        .bind(now)
+        .bind(case_id)
+        .execute(&mut *tx)
+        .await?;
+        if inserted.rows_affected() == 0 {
+            drop(tx);
+            let key = r.idempotency_key.as_deref().unwrap_or_default();
+            return self.earlier_report(r.channel, key).await;
+        }
+        tx.commit().await?;
+        Ok(Some(Intake { report: report_id, case: case_id.to_owned(), ticket, created: true, joined: true }))
+    }
+
+    /// The reports filed under a case, oldest first, as staff see them.
+    pub async fn reports(&self, case_id: &str) -> Result<Vec<FiledReport>, ServiceError> {
+        let rows = sqlx::query(
+            "SELECT id, channel, reporter, caller_name, caller_phone, category_code, title, description, received \
+             FROM reports WHERE case_id = $1 ORDER BY received, id",
+        )
+        .bind(case_id)
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FiledReport {
+                    id: r.try_get(0)?,
+                    channel: r.try_get(1)?,
+                    reporter: r.try_get(2)?,
+                    caller_name: r.try_get(3)?,
+                    caller_phone: r.try_get(4)?,
+                    category_code: r.try_get(5)?,
+                    title: r.try_get(6)?,
+                    description: r.try_get(7)?,
+                    received: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// A report as filed under a case (staff view: the caller is personal data).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct FiledReport {
+    pub id: String,
+    pub channel: String,
+    pub reporter: Option<String>,
+    pub caller_name: Option<String>,
+    pub caller_phone: Option<String>,
+    pub category_code: String,
+    pub title: String,
+    pub description: String,
+    pub received: i64,
 }

@@ -85,12 +85,14 @@ pub struct Cases {
     clock: SharedClock,
     bus: Arc<dyn Bus>,
     space: Arc<Space>,
+    /// Open cases for deduplication, loaded from storage on first use.
+    dedup: tokio::sync::OnceCell<parking_lot::RwLock<dedup::DedupIndex>>,
 }
 
 impl Cases {
     /// The case service; `space` places reports in their grid cell.
     pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, space: Arc<Space>) -> Self {
-        Cases { db, clock, bus, space }
+        Cases { db, clock, bus, space, dedup: tokio::sync::OnceCell::new() }
     }
 
     /// Open a case for a plugin, through the one intake (channel `warning`,
