@@ -381,29 +381,7 @@ impl Cases {
         .bind(area.as_deref())
         .execute(&mut *tx)
         .await?;
-        let inserted = sqlx::query(
-            "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
-             description, lat, lon, address, evidence, received, case_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (channel, idempotency_key) DO NOTHING",
-        )
-        .bind(&report_id)
-        .bind(r.channel.name())
-        .bind(r.idempotency_key.as_deref())
-        .bind(reporter)
-        .bind(r.caller.as_ref().map(|c| c.name.as_str()))
-        .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
-        .bind(&r.category_code)
-        .bind(&title)
-        .bind(&r.description)
-        .bind(r.location.map(|p| p.lat))
-        .bind(r.location.map(|p| p.lon))
-        .bind(r.address.as_deref())
-        .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
-        .bind(now)
-        .bind(&case_id)
-        .execute(&mut *tx)
-        .await?;
+        let inserted = insert_report(&mut tx, &report_id, r, reporter, &title, now, &case_id).await?;
         if inserted.rows_affected() == 0 {
             // The same key won a race with this submission: keep the original.
             drop(tx);
@@ -944,29 +922,8 @@ impl Cases {
         let ticket: String = row.try_get(1)?;
         let title: String = row.try_get(2)?;
         let report_id = new_id();
-        let inserted = sqlx::query(
-            "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
-             description, lat, lon, address, evidence, received, case_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (channel, idempotency_key) DO NOTHING",
-        )
-        .bind(&report_id)
-        .bind(r.channel.name())
-        .bind(r.idempotency_key.as_deref())
-        .bind(reporter)
-        .bind(r.caller.as_ref().map(|c| c.name.as_str()))
-        .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
-        .bind(&r.category_code)
-        .bind(r.title.as_deref().unwrap_or(&title))
-        .bind(&r.description)
-        .bind(r.location.map(|p| p.lat))
-        .bind(r.location.map(|p| p.lon))
-        .bind(r.address.as_deref())
-        .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
-        .bind(now)
-        .bind(case_id)
-        .execute(&mut *tx)
-        .await?;
+        let title = r.title.clone().unwrap_or(title);
+        let inserted = insert_report(&mut tx, &report_id, r, reporter, &title, now, case_id).await?;
         if inserted.rows_affected() == 0 {
             drop(tx);
             let key = r.idempotency_key.as_deref().unwrap_or_default();
@@ -1015,4 +972,39 @@ pub struct FiledReport {
     pub title: String,
     pub description: String,
     pub received: i64,
+}
+
+/// Store report `r` under `case_id`; 0 rows when its idempotency key is taken.
+async fn insert_report(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    id: &str,
+    r: &NewReport,
+    reporter: Option<&str>,
+    title: &str,
+    now: i64,
+    case_id: &str,
+) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
+         description, lat, lon, address, evidence, received, case_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (channel, idempotency_key) DO NOTHING",
+    )
+    .bind(id)
+    .bind(r.channel.name())
+    .bind(r.idempotency_key.as_deref())
+    .bind(reporter)
+    .bind(r.caller.as_ref().map(|c| c.name.as_str()))
+    .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
+    .bind(&r.category_code)
+    .bind(title)
+    .bind(&r.description)
+    .bind(r.location.map(|p| p.lat))
+    .bind(r.location.map(|p| p.lon))
+    .bind(r.address.as_deref())
+    .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
+    .bind(now)
+    .bind(case_id)
+    .execute(&mut **tx)
+    .await
 }
