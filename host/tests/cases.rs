@@ -110,7 +110,7 @@ storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async
     assert!(cases.mark_overdue(f.clock.now_ms()).await.unwrap().is_empty(), "announced once");
 
     // Accepting ends the step (its deadline kept with the transition) and starts the next.
-    let accept = Move { action: Action::Accept, reason: String::new(), department: None, extension_hours: None };
+    let accept = Move { action: Action::Accept, reason: String::new(), department: None, extension_hours: None, into: None };
     let v = cases.transition(&intake.case, &accept, Who::System("host:test")).await.unwrap();
     assert_eq!((v.transitions[0].step.as_deref(), v.transitions[0].due), (Some("accept"), Some(common::T0 + 60 * MIN)));
     let monday_1030 = common::T0 + (2 * 24 + 18) * 60 * MIN + 30 * MIN;
@@ -197,7 +197,7 @@ mod http {
         // Illegal moves answer 409 with what is allowed; the wrong role or area 403.
         let (status, body) = step(&host, &case, &dispatcher, "close", json!({})).await;
         assert_eq!(status, 409);
-        assert_eq!(message(&body), "`close` is not allowed while the case is reported; allowed: accept, reject");
+        assert_eq!(message(&body), "`close` is not allowed while the case is reported; allowed: accept, reject, merge");
         let (status, _) = step(&host, &case, &cg, "accept", json!({})).await;
         assert_eq!(status, 403, "a handler does not accept");
         let (status, body) = step(&host, &case, &east_dispatcher, "accept", json!({})).await;
@@ -502,6 +502,26 @@ mod http {
         assert_eq!(status, 409);
         let (_, inbox) = host.get("/api/messages", &env).await;
         assert!(inbox.to_string().contains("吹哨报到"), "{inbox}");
+        // A duplicate deduplication missed (another spot, other words): the dispatcher merges it.
+        let far = json!({
+            "channel": "patrol", "category_code": "020501", "description": "水果摊又摆出来了",
+            "location": {"lat": 32.045, "lon": 118.795},
+        });
+        let (_, dup) = host.post("/api/reports", &patrol, far).await;
+        assert_eq!(dup["joined"], false, "{dup}");
+        let dup = dup["case"].as_str().unwrap().to_owned();
+        let (status, _) = step(&host, &dup, &dispatcher, "merge", json!({"reason": "同一摊点"})).await;
+        assert_eq!(status, 422, "a merge names its target");
+        let (status, _) = step(&host, &dup, &dispatcher, "merge", json!({"into": noise, "reason": "x"})).await;
+        assert_eq!(status, 200, "any open case may take it");
+        let (status, body) = step(&host, &vending, &dispatcher, "merge", json!({"into": dup, "reason": "x"})).await;
+        assert_eq!(status, 409, "a dispatched case is not merged: {body}");
+        let (_, noise_view) = host.get(&format!("/api/cases/{noise}"), &dispatcher).await;
+        assert_eq!(noise_view["reports"].as_array().unwrap().len(), 2, "{noise_view}");
+        let (_, dup_view) = host.get(&format!("/api/cases/{dup}"), &dispatcher).await;
+        assert_eq!(dup_view["stage"], "voided");
+        assert!(dup_view["transitions"].as_array().unwrap().last().unwrap()["reason"].as_str().unwrap().starts_with("并入 "));
+
         ok(&host, &vending, &dispatcher, "escalate", json!({"reason": "区级协调不了"})).await;
         let (status, body) = step(&host, &vending, &dispatcher, "escalate", json!({"reason": "再升"})).await;
         assert_eq!(status, 409, "{body}");

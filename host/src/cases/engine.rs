@@ -132,6 +132,9 @@ pub struct Move {
     /// Working hours asked for by `request-extension`.
     #[serde(default)]
     pub extension_hours: Option<u32>,
+    /// The case a `merge` joins this one to.
+    #[serde(default)]
+    pub into: Option<String>,
 }
 
 /// One recorded transition.
@@ -570,6 +573,14 @@ impl Cases {
             (_, Some(_)) => return Err(ServiceError::Invalid(format!("department: `{action}` takes no department"))),
             (_, None) => None,
         };
+        match (action, &mv.into) {
+            (Action::Merge, None) => return Err(ServiceError::Invalid("into: `merge` names the case to join".into())),
+            (Action::Merge, Some(into)) if into == id => {
+                return Err(ServiceError::Invalid("into: a case cannot be merged into itself".into()));
+            }
+            (Action::Merge, Some(_)) | (_, None) => {}
+            (_, Some(_)) => return Err(ServiceError::Invalid(format!("into: `{action}` takes none"))),
+        }
         let extension_ms = match (action, mv.extension_hours) {
             (Action::RequestExtension, Some(h)) if (1..=2000).contains(&h) => i64::from(h) * 3_600_000,
             (Action::RequestExtension, _) => {
@@ -737,6 +748,23 @@ impl Cases {
         if updated.rows_affected() == 0 {
             return Err(ServiceError::Conflict(format!("case `{id}` changed meanwhile; read it again")));
         }
+        if let (Action::Merge, Some(into)) = (action, &mv.into) {
+            let target = sqlx::query("SELECT status, area FROM cases WHERE id = $1").bind(into).fetch_optional(&mut *tx).await?;
+            let Some(target) = target else {
+                return Err(ServiceError::NotFound(format!("into: no case `{into}`")));
+            };
+            let stage: String = target.try_get(0)?;
+            let target_area: Option<String> = target.try_get(1)?;
+            if let Who::Person { scope, .. } = who
+                && !scope.covers(target_area.as_deref())
+            {
+                return Err(ServiceError::Forbidden(format!("into: case `{into}` lies outside {scope}")));
+            }
+            if !Stage::parse(&stage).is_some_and(Stage::is_open) {
+                return Err(ServiceError::Conflict(format!("into: case `{into}` is {stage}, not open")));
+            }
+            sqlx::query("UPDATE reports SET case_id = $2 WHERE case_id = $1").bind(id).bind(into).execute(&mut *tx).await?;
+        }
         if action == Action::CallIn {
             let called = sqlx::query(
                 "INSERT INTO case_call_ins (case_id, department, called_by, at, reason) VALUES ($1, $2, $3, $4, $5) \
@@ -769,7 +797,10 @@ impl Cases {
         .bind(to.stage.name())
         .bind(&actor_name)
         .bind(now)
-        .bind(&mv.reason)
+        .bind(match (action, &mv.into) {
+            (Action::Merge, Some(into)) => format!("并入 {into}：{}", mv.reason),
+            _ => mv.reason.clone(),
+        })
         .bind(new_department.as_deref())
         .bind(old_step.as_deref())
         .bind(due)
@@ -830,7 +861,7 @@ impl Cases {
             return Ok(view);
         }
         let reason = if rating.comment.trim().is_empty() { "不满意".to_owned() } else { format!("不满意：{}", rating.comment) };
-        let mv = Move { action: Action::Reopen, reason, department: None, extension_hours: None };
+        let mv = Move { action: Action::Reopen, reason, department: None, extension_hours: None, into: None };
         self.transition(case_id, &mv, Who::System("host:rating")).await
     }
 }

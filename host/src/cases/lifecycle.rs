@@ -135,10 +135,13 @@ pub enum Action {
     Escalate,
     /// 吹哨报到: call a department in to join the case.
     CallIn,
+    /// 合并: a duplicate not yet dispatched joins another case, its reports
+    /// with it, and is voided.
+    Merge,
 }
 
 impl Action {
-    pub const ALL: [Action; 23] = [
+    pub const ALL: [Action; 24] = [
         Action::Accept,
         Action::Reject,
         Action::Register,
@@ -162,6 +165,7 @@ impl Action {
         Action::Urge,
         Action::Escalate,
         Action::CallIn,
+        Action::Merge,
     ];
 
     pub fn name(self) -> &'static str {
@@ -189,6 +193,7 @@ impl Action {
             Action::Urge => "urge",
             Action::Escalate => "escalate",
             Action::CallIn => "call-in",
+            Action::Merge => "merge",
         }
     }
 
@@ -212,6 +217,7 @@ impl Action {
             Action::Supervise | Action::Urge => &[Supervisor, Leader],
             Action::Escalate => &[Dispatcher, Supervisor, Leader],
             Action::CallIn => &[Dispatcher, Leader],
+            Action::Merge => &[Dispatcher],
         }
     }
 
@@ -230,6 +236,7 @@ impl Action {
                 | Action::DenyExtension
                 | Action::Escalate
                 | Action::CallIn
+                | Action::Merge
         )
     }
 }
@@ -317,6 +324,7 @@ fn next(from: Position, action: Action) -> Option<Position> {
         }
         // A pending extension request is settled before the work moves on.
         (_, _) if from.extension_pending => None,
+        (S::Reported | S::Accepted | S::Registered, A::Merge) => at(S::Voided),
         (S::Reported, A::Accept) => at(S::Accepted),
         (S::Reported, A::Reject) => at(S::Rejected),
         (S::Accepted, A::Register) => at(S::Registered),
