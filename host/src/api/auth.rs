@@ -61,6 +61,14 @@ impl AuthUser {
         Err(ApiError::Forbidden(format!("{action} requires the `{}` role", role.name())))
     }
 
+    /// Allow the call only from a staff account; a refusal is audited.
+    pub async fn require_staff(&self, state: &AppState, action: &str, subject: &str) -> Result<(), ApiError> {
+        if self.principal.kind == "staff" {
+            return Ok(());
+        }
+        Err(self.deny(state, action, subject, format!("{action} is open to staff accounts only")).await)
+    }
+
     /// Refuse `action` on `subject` with 403, leaving an audit record; `why`
     /// is both the record's detail and the answer's message.
     pub async fn deny(&self, state: &AppState, action: &str, subject: &str, why: String) -> ApiError {

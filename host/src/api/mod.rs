@@ -18,7 +18,7 @@ use utoipa::{OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::{ApiError, JsonBody};
+pub use error::{ApiError, ApiQuery, JsonBody};
 
 use crate::runtime::Runtime;
 use crate::services::Services;

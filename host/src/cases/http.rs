@@ -23,6 +23,7 @@ use super::calendar::CalendarSpec;
 use super::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress, Rating, Who};
 use super::kpi::Evaluation;
 use super::lifecycle::Stage;
+use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
@@ -361,9 +362,8 @@ struct Period {
 async fn evaluation(
     State(state): State<AppState>,
     user: AuthUser,
-    q: Result<axum::extract::Query<Period>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<Period>,
 ) -> Result<Json<Evaluation>, ApiError> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let p = &user.principal;
     if !(p.kind == "staff" && [Role::Leader, Role::Supervisor, Role::Dispatcher, Role::Operator].iter().any(|r| p.has_role(*r))) {
         let why = "the evaluation is open to leaders, supervisors, dispatchers and operators".to_owned();

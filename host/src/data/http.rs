@@ -8,8 +8,7 @@
 //! accounts (plugins) and residents never ingest.
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +17,7 @@ use utoipa_axum::routes;
 
 use super::iot::MAX_WINDOW;
 use super::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind};
+use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
@@ -40,26 +40,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ingest_readings).layer(DefaultBodyLimit::max(INGEST_BODY_LIMIT)))
 }
 
-/// Refuse with 403, leaving an audit record.
-async fn deny(state: &AppState, user: &AuthUser, action: &str, subject: &str, why: String) -> ApiError {
-    let actor = format!("user:{}", user.principal.id);
-    state.services.audit.record(Entry { actor: &actor, action, subject, outcome: "denied", detail: &why }).await;
-    ApiError::Forbidden(why)
-}
-
-/// Reads are open to every staff account.
-async fn require_staff(state: &AppState, user: &AuthUser, action: &str, subject: &str) -> Result<(), ApiError> {
-    if user.principal.kind == "staff" {
-        return Ok(());
-    }
-    Err(deny(state, user, action, subject, format!("{action} is open to staff accounts only")).await)
-}
-
-/// A query string, its errors in the one error shape.
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(t)| t).map_err(|e| ApiError::BadRequest(e.body_text()))
-}
-
 async fn known_sensor(state: &AppState, id: &str) -> Result<Sensor, ApiError> {
     state.services.data.sensor(id).await?.ok_or_else(|| ApiError::NotFound(format!("no sensor `{id}`")))
 }
@@ -79,7 +59,7 @@ async fn known_sensor(state: &AppState, id: &str) -> Result<Sensor, ApiError> {
     security(("bearer" = [])),
 )]
 async fn sensor_kinds(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<SensorKind>>, ApiError> {
-    require_staff(&state, &user, "iot.read", "sensor-kinds").await?;
+    user.require_staff(&state, "iot.read", "sensor-kinds").await?;
     Ok(Json(state.services.data.sensor_kinds().await?))
 }
 
@@ -117,10 +97,9 @@ struct ListQuery {
 async fn list_sensors(
     State(state): State<AppState>,
     user: AuthUser,
-    q: Result<Query<ListQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Json<Vec<Sensor>>, ApiError> {
-    let q = query(q)?;
-    require_staff(&state, &user, "iot.read", "sensors").await?;
+    user.require_staff(&state, "iot.read", "sensors").await?;
     let given = |v: Option<String>| v.filter(|v| !v.is_empty());
     let filter = SensorFilter {
         kind: given(q.kind),
@@ -171,13 +150,13 @@ async fn register_sensor(
                  in that department, or the `operator` role",
                 body.department
             );
-            return Err(deny(&state, &user, ACTION, &body.id, why).await);
+            return Err(user.deny(&state, ACTION, &body.id, why).await);
         }
         if let Some(old) = state.services.data.sensor(&body.id).await?
             && old.department != body.department
         {
             let why = format!("sensor `{}` belongs to department `{}`", old.id, old.department);
-            return Err(deny(&state, &user, ACTION, &body.id, why).await);
+            return Err(user.deny(&state, ACTION, &body.id, why).await);
         }
     }
     let registered = state.services.data.register_sensor(&body).await?;
@@ -213,7 +192,7 @@ async fn get_sensor(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<Sensor>, ApiError> {
-    require_staff(&state, &user, "iot.read", &id).await?;
+    user.require_staff(&state, "iot.read", &id).await?;
     Ok(Json(known_sensor(&state, &id).await?))
 }
 
@@ -266,7 +245,7 @@ async fn ingest_readings(
     let p = &user.principal;
     if p.kind != "staff" {
         let why = "only staff accounts ingest readings".to_owned();
-        return Err(deny(&state, &user, ACTION, "readings", why).await);
+        return Err(user.deny(&state, ACTION, "readings", why).await);
     }
     let data = &state.services.data;
     let batch = data.prepare_readings(&body.readings).await?;
@@ -278,7 +257,7 @@ async fn ingest_readings(
                      ingest its readings",
                     s.id, s.department
                 );
-                return Err(deny(&state, &user, ACTION, &s.id, why).await);
+                return Err(user.deny(&state, ACTION, &s.id, why).await);
             }
         }
     }
@@ -316,7 +295,7 @@ async fn latest_reading(
     user: AuthUser,
     Path(id): Path<String>,
 ) -> Result<Json<LatestReading>, ApiError> {
-    require_staff(&state, &user, "iot.read", &id).await?;
+    user.require_staff(&state, "iot.read", &id).await?;
     let s = known_sensor(&state, &id).await?;
     let reading = state.services.data.latest(&id).await?;
     Ok(Json(LatestReading { sensor: s.id, unit: s.unit, reading }))
@@ -369,10 +348,9 @@ async fn reading_window(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-    q: Result<Query<WindowQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<WindowQuery>,
 ) -> Result<Json<ReadingWindow>, ApiError> {
-    let q = query(q)?;
-    require_staff(&state, &user, "iot.read", &id).await?;
+    user.require_staff(&state, "iot.read", &id).await?;
     let s = known_sensor(&state, &id).await?;
     let w = state.services.data.window(&id, q.from, q.to, q.limit.unwrap_or(MAX_WINDOW)).await?;
     Ok(Json(ReadingWindow {
@@ -432,10 +410,9 @@ async fn aggregate_readings(
     State(state): State<AppState>,
     user: AuthUser,
     Path(id): Path<String>,
-    q: Result<Query<AggregateQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<AggregateQuery>,
 ) -> Result<Json<ReadingAggregate>, ApiError> {
-    let q = query(q)?;
-    require_staff(&state, &user, "iot.read", &id).await?;
+    user.require_staff(&state, "iot.read", &id).await?;
     let s = known_sensor(&state, &id).await?;
     let buckets = state.services.data.aggregate(&id, q.from, q.to, q.bucket_ms).await?;
     Ok(Json(ReadingAggregate { sensor: s.id, unit: s.unit, from: q.from, to: q.to, bucket_ms: q.bucket_ms, buckets }))

@@ -18,8 +18,7 @@
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,6 +30,7 @@ use super::import::Format;
 use super::{Dataset, DatasetSpec, RecordQuery, WriteMode, Writer};
 use super::accountability::Accountability;
 use super::records::{ComponentClass, ImportReport, Written};
+use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
@@ -72,20 +72,13 @@ async fn service(state: &AppState, user: &AuthUser, action: &str, subject: &str,
     }
 }
 
-async fn require_staff(state: &AppState, user: &AuthUser, action: &str, subject: &str) -> Result<(), ApiError> {
-    if user.principal.kind == "staff" {
-        return Ok(());
-    }
-    Err(user.deny(state, action, subject, format!("{action} is open to staff accounts only")).await)
-}
-
 async fn known(state: &AppState, name: &str) -> Result<Dataset, ApiError> {
     state.services.data.dataset(name).await?.ok_or_else(|| ApiError::NotFound(format!("no data set `{name}`")))
 }
 
 /// The data set, if the caller may read it; and the caller's scope.
 async fn readable(state: &AppState, user: &AuthUser, action: &str, name: &str) -> Result<(Dataset, Scope), ApiError> {
-    require_staff(state, user, action, name).await?;
+    user.require_staff(state, action, name).await?;
     let set = known(state, name).await?;
     let department = user.principal.department.as_deref().unwrap_or("");
     if !set.readable_by(department) {
@@ -101,7 +94,7 @@ async fn readable(state: &AppState, user: &AuthUser, action: &str, name: &str) -
 
 /// The data set, if the caller may write it; and the caller's scope.
 async fn writable(state: &AppState, user: &AuthUser, action: &str, name: &str) -> Result<(Dataset, Scope), ApiError> {
-    require_staff(state, user, action, name).await?;
+    user.require_staff(state, action, name).await?;
     let set = known(state, name).await?;
     let p = &user.principal;
     if p.department.as_deref() != Some(set.owner_department.as_str()) || !WRITER_ROLES.iter().any(|r| p.has_role(*r)) {
@@ -184,7 +177,7 @@ pub struct DatasetListing {
     security(("bearer" = [])),
 )]
 async fn list_datasets(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<DatasetListing>>, ApiError> {
-    require_staff(&state, &user, "data.datasets", "datasets").await?;
+    user.require_staff(&state, "data.datasets", "datasets").await?;
     let department = user.principal.department.clone().unwrap_or_default();
     let sets = state.services.data.datasets().await?;
     Ok(Json(
@@ -242,7 +235,7 @@ async fn get_dataset(
     user: AuthUser,
     Path(name): Path<String>,
 ) -> Result<Json<DatasetSpec>, ApiError> {
-    require_staff(&state, &user, "data.datasets", &name).await?;
+    user.require_staff(&state, "data.datasets", &name).await?;
     Ok(Json(DatasetSpec::from(&known(&state, &name).await?)))
 }
 
@@ -322,9 +315,8 @@ async fn query_records(
     State(state): State<AppState>,
     user: AuthUser,
     Path(name): Path<String>,
-    q: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    ApiQuery(params): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<RecordPage>, ApiError> {
-    let Query(params) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (set, scope) = readable(&state, &user, "data.query", &name).await?;
     let schema = state.services.data.schema(&set)?;
     let mut rq = RecordQuery { filters: vec![], area: None, scope, offset: 0, limit: 100 };
@@ -570,11 +562,10 @@ async fn import_records(
     user: AuthUser,
     Path(name): Path<String>,
     headers: HeaderMap,
-    q: Result<Query<ImportQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<ImportQuery>,
     body: Bytes,
 ) -> Result<Json<ImportReport>, ApiError> {
     const ACTION: &str = "data.import";
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let (_, scope) = writable(&state, &user, ACTION, &name).await?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = match &q.format {
@@ -615,7 +606,7 @@ async fn component_classes(
     State(state): State<AppState>,
     user: AuthUser,
 ) -> Result<Json<Vec<ComponentClass>>, ApiError> {
-    require_staff(&state, &user, "data.read", "component-classes").await?;
+    user.require_staff(&state, "data.read", "component-classes").await?;
     Ok(Json(state.services.data.component_class_list().await?))
 }
 
@@ -648,9 +639,8 @@ struct AccountabilityQuery {
 async fn data_accountability(
     State(state): State<AppState>,
     user: AuthUser,
-    q: Result<Query<AccountabilityQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<AccountabilityQuery>,
 ) -> Result<Json<Accountability>, ApiError> {
-    let Query(q) = q.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    require_staff(&state, &user, "data.accountability", "datasets").await?;
+    user.require_staff(&state, "data.accountability", "datasets").await?;
     Ok(Json(state.services.data.accountability(q.department.as_deref().filter(|d| !d.is_empty())).await?))
 }

@@ -8,8 +8,7 @@
 //! is refused whether or not it exists, so a digest reveals nothing.
 
 use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::Json;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +19,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::{Evidence, Linked, MediaError, MediaInfo, Stored, Upload, accepted_type, is_sha256};
+use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
@@ -48,13 +48,6 @@ fn view(info: &MediaInfo, caller: &Principal) -> Value {
         v["uploaded_by"] = Value::Null;
     }
     v
-}
-
-async fn require_staff(state: &AppState, user: &AuthUser, action: &str, subject: &str) -> Result<(), ApiError> {
-    if is_staff(&user.principal) {
-        return Ok(());
-    }
-    Err(user.deny(state, action, subject, format!("{action} is open to staff accounts only")).await)
 }
 
 /// A blob the caller may read, or why not: 400 for a malformed digest, 403
@@ -110,11 +103,10 @@ struct UploadQuery {
 async fn upload_media(
     State(state): State<AppState>,
     user: AuthUser,
-    q: Result<Query<UploadQuery>, QueryRejection>,
+    ApiQuery(q): ApiQuery<UploadQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let q = q.map(|Query(q)| q).map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let declared = match headers.get(header::CONTENT_TYPE) {
         None => {
             return Err(
@@ -251,7 +243,7 @@ async fn add_evidence(
     JsonBody(body): JsonBody<AddEvidence>,
 ) -> Result<(StatusCode, Json<Evidence>), ApiError> {
     const ACTION: &str = "case.evidence.add";
-    require_staff(&state, &user, ACTION, &case_id).await?;
+    user.require_staff(&state, ACTION, &case_id).await?;
     let p = &user.principal;
     let linked = state.services.media.add_evidence(&case_id, &body.sha256, &p.id, &body.note).await?;
     let (status, evidence) = match linked {
@@ -295,7 +287,7 @@ async fn list_evidence(
     user: AuthUser,
     Path(case_id): Path<String>,
 ) -> Result<Json<EvidenceList>, ApiError> {
-    require_staff(&state, &user, "case.evidence.read", &case_id).await?;
+    user.require_staff(&state, "case.evidence.read", &case_id).await?;
     let evidence = state.services.media.evidence(&case_id).await?;
     Ok(Json(EvidenceList { case: case_id, evidence }))
 }
