@@ -2,7 +2,9 @@
 //! SQLite and PostgreSQL, and a case taken through its lifecycle over HTTP by
 //! the people who may move it — with refusals for the wrong stage (409, listing
 //! what is allowed), the wrong role or area (403, audited), and a reporter
-//! following the ticket without seeing personal data.
+//! following the ticket without seeing personal data; route suggestions
+//! checked field by field and settled by the dispatch that accepts or
+//! overrides them.
 
 use std::sync::Arc;
 
@@ -110,7 +112,7 @@ storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async
     assert!(cases.mark_overdue(f.clock.now_ms()).await.unwrap().is_empty(), "announced once");
 
     // Accepting ends the step (its deadline kept with the transition) and starts the next.
-    let accept = Move { action: Action::Accept, reason: String::new(), department: None, extension_hours: None, into: None };
+    let accept = Move { action: Action::Accept, reason: String::new(), department: None, extension_hours: None, into: None, suggestion: None };
     let v = cases.transition(&intake.case, &accept, Who::System("host:test")).await.unwrap();
     assert_eq!((v.transitions[0].step.as_deref(), v.transitions[0].due), (Some("accept"), Some(common::T0 + 60 * MIN)));
     let monday_1030 = common::T0 + (2 * 24 + 18) * 60 * MIN + 30 * MIN;
@@ -126,6 +128,111 @@ storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async
     assert_eq!(clock(&v).deadline, Some(monday_1030 + 24 * 60 * MIN));
     let bad: CalendarSpec = serde_json::from_value(json!({"utc_offset_minutes": 480, "periods": [], "weekend": []})).unwrap();
     assert!(matches!(cases.set_calendar("320102", &bad).await, Err(ServiceError::Invalid(m)) if m.starts_with("periods")));
+});
+
+storage_test!(route_suggestions_are_checked_shown_and_settled_by_the_dispatch, async |f: Fixture| {
+    use yiwang::bus::Bus;
+    use yiwang::cases::engine::{Move, Who};
+    use yiwang::cases::lifecycle::Action;
+    use yiwang::cases::suggest::{NewSuggestion, SuggestionOutcome};
+    let bus = Arc::new(MemoryBus::default());
+    let mut suggested = bus.subscribe("test", vec![yiwang_registry::TopicPattern::parse("case.route-suggested").unwrap()], 16);
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), bus.clone(), Arc::new(Space::new(f.db.clone())));
+    let case = cases.intake(&hotline(None), Some("op1")).await.unwrap().case;
+    let good = || NewSuggestion { department: "housing".into(), level: "district".into(), score: 0.8, reason: "施工类事件".into() };
+
+    // Each field is checked, and the error names it; nothing is stored.
+    for (edit, needle) in [
+        (Box::new(|s: &mut NewSuggestion| s.department = " ".into()) as Box<dyn Fn(&mut NewSuggestion)>, "department: must name"),
+        (Box::new(|s: &mut NewSuggestion| s.department = "nobody".into()), "department: unknown department `nobody`"),
+        (Box::new(|s: &mut NewSuggestion| s.level = "province".into()), "level: `province` is not a command level"),
+        (Box::new(|s: &mut NewSuggestion| s.score = 1.5), "score: 1.5 is not between 0 and 1"),
+        (Box::new(|s: &mut NewSuggestion| s.score = f64::NAN), "score: NaN"),
+        (Box::new(|s: &mut NewSuggestion| s.reason = "  ".into()), "reason: must be 1-500 characters"),
+        (Box::new(|s: &mut NewSuggestion| s.reason = "长".repeat(501)), "reason: must be 1-500 characters, not 501"),
+    ] {
+        let mut s = good();
+        edit(&mut s);
+        match cases.suggest_route(&case, "router", &s).await {
+            Err(ServiceError::Invalid(m)) => assert!(m.starts_with(needle), "{needle}: {m}"),
+            other => panic!("{needle}: {other:?}"),
+        }
+    }
+    match cases.suggest_route("no-such-case", "router", &good()).await {
+        Err(ServiceError::NotFound(m)) => assert!(m.starts_with("case_id: no case"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(cases.view(&case).await.unwrap().unwrap().suggestions.is_empty(), "refused suggestions leave nothing behind");
+    assert!(suggested.events.try_recv().is_err(), "nor an event");
+
+    // Stored, shown with the case and announced; one pending per plugin.
+    let first = cases.suggest_route(&case, "router", &good()).await.unwrap();
+    assert_eq!((first.plugin.as_str(), first.outcome, first.at), ("router", SuggestionOutcome::Pending, common::T0));
+    let event = suggested.events.recv().await.unwrap();
+    assert_eq!(event.source, "plugin:router");
+    let payload: Value = serde_json::from_str(&event.payload).unwrap();
+    assert_eq!((&payload["case"], &payload["suggestion"], &payload["department"], &payload["level"]), (&json!(case), &json!(first.id), &json!("housing"), &json!("district")));
+    match cases.suggest_route(&case, "router", &good()).await {
+        Err(ServiceError::Conflict(m)) => assert!(m.contains(&first.id), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let other = NewSuggestion { department: "chengguan".into(), level: "street".into(), score: 0.4, reason: "井盖归城管".into() };
+    let second = cases.suggest_route(&case, "other", &other).await.unwrap();
+    let view = cases.view(&case).await.unwrap().unwrap();
+    assert_eq!(view.suggestions.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), [first.id.as_str(), second.id.as_str()]);
+
+    // A suggestion goes with a dispatch only, and alone; it must be this case's.
+    let mv = |action, department: Option<&str>, suggestion: Option<&str>| Move {
+        action, reason: String::new(), department: department.map(Into::into), extension_hours: None, into: None,
+        suggestion: suggestion.map(Into::into),
+    };
+    let sys = Who::System("host:test");
+    match cases.transition(&case, &mv(Action::Accept, None, Some(&first.id)), sys).await {
+        Err(ServiceError::Invalid(m)) => assert_eq!(m, "suggestion: `accept` takes none"),
+        other => panic!("{other:?}"),
+    }
+    cases.transition(&case, &mv(Action::Accept, None, None), sys).await.unwrap();
+    cases.transition(&case, &mv(Action::Register, None, None), sys).await.unwrap();
+    match cases.transition(&case, &mv(Action::Dispatch, Some("housing"), Some(&first.id)), sys).await {
+        Err(ServiceError::Invalid(m)) => assert!(m.starts_with("suggestion: a dispatch accepts a suggestion or names a department"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    match cases.transition(&case, &mv(Action::Dispatch, None, Some("nope")), sys).await {
+        Err(ServiceError::NotFound(m)) => assert!(m.starts_with("suggestion: case"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+
+    // Accepting one dispatches to its department at its level, names the plugin,
+    // and overrides the rest.
+    f.clock.advance(60_000);
+    let view = cases.transition(&case, &mv(Action::Dispatch, None, Some(&second.id)), sys).await.unwrap();
+    assert_eq!((view.department.as_deref(), view.level.as_deref()), (Some("chengguan"), Some("street")));
+    let reason = &view.transitions.last().unwrap().reason;
+    assert!(reason.starts_with("采纳插件 other 的路由建议") && reason.contains(&second.id), "{reason}");
+    let settled: Vec<_> = view.suggestions.iter().map(|s| (s.id.as_str(), s.outcome, s.decided_by.as_deref(), s.decided_at)).collect();
+    let at = Some(common::T0 + 60_000);
+    assert_eq!(settled, [(first.id.as_str(), SuggestionOutcome::Overridden, Some("host:test"), at), (second.id.as_str(), SuggestionOutcome::Accepted, Some("host:test"), at)]);
+
+    // Back at the command centre, a settled suggestion is not taken again; a new one may be made.
+    cases.transition(&case, &Move { reason: "不属本部门".into(), ..mv(Action::Return, None, None) }, sys).await.unwrap();
+    match cases.transition(&case, &mv(Action::Dispatch, None, Some(&second.id)), sys).await {
+        Err(ServiceError::Conflict(m)) => assert_eq!(m, format!("suggestion: `{}` was already accepted", second.id)),
+        other => panic!("{other:?}"),
+    }
+    let again = cases.suggest_route(&case, "router", &good()).await.unwrap();
+    // A dispatch by the routing rules overrides it.
+    let view = cases.transition(&case, &mv(Action::Dispatch, None, None), sys).await.unwrap();
+    assert_eq!(view.suggestions.iter().find(|s| s.id == again.id).unwrap().outcome, SuggestionOutcome::Overridden);
+
+    // A case that is no longer open takes no suggestions.
+    let mut elsewhere = hotline(None);
+    elsewhere.location = None;
+    let rejected = cases.intake(&elsewhere, Some("op1")).await.unwrap().case;
+    cases.transition(&rejected, &Move { reason: "重复来电".into(), ..mv(Action::Reject, None, None) }, sys).await.unwrap();
+    match cases.suggest_route(&rejected, "router", &good()).await {
+        Err(ServiceError::Conflict(m)) => assert!(m.starts_with(&format!("case_id: case `{rejected}` is rejected")), "{m}"),
+        other => panic!("{other:?}"),
+    }
 });
 
 mod http {

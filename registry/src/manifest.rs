@@ -127,14 +127,17 @@ pub enum CaseOp {
     Evidence,
     /// `cases.raise-warning`.
     Warn,
+    /// `cases.suggest-route`.
+    Route,
 }
 
 impl CaseOp {
-    const ALL: [(&'static str, CaseOp); 4] = [
+    const ALL: [(&'static str, CaseOp); 5] = [
         ("open", CaseOp::Open),
         ("note", CaseOp::Note),
         ("evidence", CaseOp::Evidence),
         ("warn", CaseOp::Warn),
+        ("route", CaseOp::Route),
     ];
 
     /// The name used in manifests.
@@ -483,7 +486,7 @@ impl Manifest {
             let found = CaseOp::ALL.iter().find(|(n, _)| n == op).map(|(_, o)| *o).ok_or_else(|| {
                 c.err(
                     format!("grants.cases[{i}]"),
-                    format!("unknown case operation `{op}`; expected open, note, evidence or warn"),
+                    format!("unknown case operation `{op}`; expected open, note, evidence, warn or route"),
                 )
             })?;
             cases.push(found);
@@ -565,7 +568,7 @@ subscribe = ["iot.reading.>"]
 [grants]
 publish = ["warning.*"]
 data-read = ["components", "iot:water-level"]
-cases = ["open", "warn"]
+cases = ["open", "warn", "route"]
 message = ["department:yingji", "role:*/leader"]
 
 [limits]
@@ -590,6 +593,8 @@ unit = "m"
         assert_eq!(m.config["threshold"], "3.5");
         assert_eq!(m.config["unit"], "m");
         assert_eq!(m.grants.data_read[1], DataTarget::SensorKind("water-level".into()));
+        assert_eq!(m.grants.cases, [CaseOp::Open, CaseOp::Warn, CaseOp::Route]);
+        assert_eq!(CaseOp::Route.name(), "route");
         assert_eq!(
             m.grants.message[1],
             MessageTarget::Role { org_unit: None, role: Some("leader".into()) }
@@ -625,7 +630,7 @@ unit = "m"
     #[test]
     fn bad_grants_and_limits_name_the_field() {
         for (from, to, field) in [
-            (r#"cases = ["open", "warn"]"#, r#"cases = ["open", "fly"]"#, "grants.cases[1]"),
+            (r#"cases = ["open", "warn", "route"]"#, r#"cases = ["open", "fly"]"#, "grants.cases[1]"),
             (r#"publish = ["warning.*"]"#, r#"publish = ["warning.>.x"]"#, "grants.publish[0]"),
             (r#"memory-mib = 32"#, r#"memory-mib = 0"#, "limits.memory-mib"),
             (r#"message = ["department:yingji", "role:*/leader"]"#, r#"message = ["pager:1"]"#, "grants.message[0]"),

@@ -258,7 +258,7 @@ impl Cases {
         let mut cancelled = Vec::new();
         for r in &rows {
             let id: String = r.try_get(0)?;
-            let mv = Move { action: Action::Reject, reason: format!("CAP Cancel {by}"), department: None, extension_hours: None, into: None };
+            let mv = Move { action: Action::Reject, reason: format!("CAP Cancel {by}"), department: None, extension_hours: None, into: None, suggestion: None };
             match self.transition(&id, &mv, Who::System("host:cap")).await {
                 Ok(_) => cancelled.push(id),
                 // Moved meanwhile: it stays with the people handling it.

@@ -17,6 +17,7 @@ use super::Cases;
 use super::dedup::{DedupConfig, DedupIndex, DedupRules, Report};
 use super::deadlines::{ClockState, StepClock, step_of};
 use super::lifecycle::{self, Action, Position, Stage};
+use super::suggest::{self, RouteSuggestion};
 use crate::bus::GeoPoint;
 use crate::identity::{Principal, Role, Scope};
 use crate::services::{ServiceError, new_id};
@@ -135,6 +136,10 @@ pub struct Move {
     /// The case a `merge` joins this one to.
     #[serde(default)]
     pub into: Option<String>,
+    /// A pending route suggestion a `dispatch` accepts: the case goes to its
+    /// department at its level (then `department` is left out).
+    #[serde(default)]
+    pub suggestion: Option<String>,
 }
 
 /// One recorded transition.
@@ -177,6 +182,8 @@ pub struct CaseView {
     pub level: Option<String>,
     /// Where the routing rules would send it; `null` puts it in the manual queue.
     pub route: Option<Route>,
+    /// Routes plugins suggested, oldest first, with what became of each.
+    pub suggestions: Vec<RouteSuggestion>,
     /// Departments called in (吹哨报到).
     pub called_in: Vec<String>,
     /// Every report filed under the case, the first one and those that joined it.
@@ -481,6 +488,7 @@ impl Cases {
             clock,
             level: r.try_get(21)?,
             route,
+            suggestions: self.route_suggestions(id).await?,
             called_in,
             reports: self.reports(id).await?,
             pending_extension_hours: (pending > 0).then(|| pending as f64 / 3_600_000.0),
@@ -581,6 +589,7 @@ impl Cases {
             (Action::Merge, Some(_)) | (_, None) => {}
             (_, Some(_)) => return Err(ServiceError::Invalid(format!("into: `{action}` takes none"))),
         }
+        suggest::check_move(mv)?;
         let extension_ms = match (action, mv.extension_hours) {
             (Action::RequestExtension, Some(h)) if (1..=2000).contains(&h) => i64::from(h) * 3_600_000,
             (Action::RequestExtension, _) => {
@@ -649,8 +658,13 @@ impl Cases {
             }
             Who::System(name) => name.to_owned(),
         };
+        let accepted = match &mv.suggestion {
+            Some(s) => Some(suggest::pending(&mut tx, id, s).await?),
+            None => None,
+        };
         let route = self.route(&clock.category, area.as_deref()).await?;
         let target = match (action, target) {
+            (Action::Dispatch, None) if accepted.is_some() => accepted.as_ref().map(|s| s.department.clone()),
             (Action::Dispatch, None) => Some(route.as_ref().map(|r| r.department.clone()).ok_or_else(|| {
                 ServiceError::Invalid(format!(
                     "department: no routing rule matches category `{}` in area `{}`; name the department",
@@ -662,7 +676,10 @@ impl Cases {
         };
         match action {
             Action::Dispatch => {
-                level = Some(route.filter(|r| Some(&r.department) == target.as_ref()).map_or("district".to_owned(), |r| r.level));
+                level = Some(match &accepted {
+                    Some(s) => s.level.clone(),
+                    None => route.filter(|r| Some(&r.department) == target.as_ref()).map_or("district".to_owned(), |r| r.level),
+                });
             }
             Action::Escalate => {
                 let up = match level.as_deref() {
@@ -797,8 +814,9 @@ impl Cases {
         .bind(to.stage.name())
         .bind(&actor_name)
         .bind(now)
-        .bind(match (action, &mv.into) {
-            (Action::Merge, Some(into)) => format!("并入 {into}：{}", mv.reason),
+        .bind(match (action, &mv.into, &accepted) {
+            (Action::Merge, Some(into), _) => format!("并入 {into}：{}", mv.reason),
+            (Action::Dispatch, _, Some(s)) => suggest::accepted_reason(s, &mv.reason),
             _ => mv.reason.clone(),
         })
         .bind(new_department.as_deref())
@@ -808,6 +826,9 @@ impl Cases {
         .bind(department.as_deref())
         .execute(&mut *tx)
         .await?;
+        if action == Action::Dispatch {
+            suggest::settle(&mut tx, id, accepted.as_ref().map(|s| s.id.as_str()), &actor_name, now).await?;
+        }
         tx.commit().await?;
 
         if !to.stage.is_open() {
@@ -815,7 +836,7 @@ impl Cases {
         }
         let payload = serde_json::json!({
             "case": id, "action": action.name(), "from": from.stage.name(), "to": to.stage.name(),
-            "department": new_department, "actor": actor_name, "reason": mv.reason,
+            "department": new_department, "actor": actor_name, "reason": mv.reason, "suggestion": mv.suggestion,
         });
         self.announce(&format!("case.{action}"), &actor_name, None, payload).await;
         self.view(id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))
@@ -861,7 +882,7 @@ impl Cases {
             return Ok(view);
         }
         let reason = if rating.comment.trim().is_empty() { "不满意".to_owned() } else { format!("不满意：{}", rating.comment) };
-        let mv = Move { action: Action::Reopen, reason, department: None, extension_hours: None, into: None };
+        let mv = Move { action: Action::Reopen, reason, department: None, extension_hours: None, into: None, suggestion: None };
         self.transition(case_id, &mv, Who::System("host:rating")).await
     }
 }

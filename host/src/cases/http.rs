@@ -152,7 +152,8 @@ async fn get_case(State(state): State<AppState>, user: AuthUser, Path(id): Path<
 /// Move a case.
 ///
 /// Take one lifecycle action: `accept`, `reject`, `register`, `void`,
-/// `dispatch` (with `department`), `start`, `transfer` (with `department`),
+/// `dispatch` (with `department`, with `suggestion` to accept a plugin's route
+/// suggestion, or with neither to follow the routing rules), `start`, `transfer` (with `department`),
 /// `return`, `dispose`, `send-to-check`, `pass-check`, `fail-check`, `close`,
 /// `reopen`, `suspend`, `resume`, `request-extension`, `approve-extension`,
 /// `deny-extension`, `supervise`, `urge`. An action the case's stage does not
@@ -199,7 +200,7 @@ async fn move_case(
             }
             let actor = format!("user:{}", user.principal.id);
             let detail = serde_json::json!({
-                "to": view.stage.name(), "reason": mv.reason, "department": view.department,
+                "to": view.stage.name(), "reason": mv.reason, "department": view.department, "suggestion": mv.suggestion,
             })
             .to_string();
             state.services.audit.record(Entry { actor: &actor, action: &action, subject: &id, outcome: "ok", detail: &detail }).await;
@@ -379,7 +380,8 @@ async fn evaluation(
 /// The manual queue.
 ///
 /// Registered cases that no routing rule matches, oldest first: the command
-/// centre dispatches them by hand. Dispatchers, supervisors and leaders.
+/// centre dispatches them by hand, each shown with the routes plugins
+/// suggested for it. Dispatchers, supervisors and leaders.
 #[utoipa::path(
     get,
     path = "/api/queues/manual",

@@ -13,6 +13,7 @@ pub mod http;
 pub mod kpi;
 pub mod lifecycle;
 pub mod open311;
+pub mod suggest;
 pub mod wit;
 
 use std::sync::Arc;

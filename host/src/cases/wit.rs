@@ -2,9 +2,10 @@
 
 use yiwang_registry::manifest::CaseOp;
 
+use super::suggest::NewSuggestion;
 use super::{CaseDraft, Warning};
 use crate::bus::GeoPoint;
-use crate::runtime::bindings::yiwang::gov::cases::Host;
+use crate::runtime::bindings::yiwang::gov::cases::{CommandLevel, Host, RouteSuggestion};
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
 use crate::runtime::state::PluginState;
 
@@ -172,6 +173,31 @@ impl Host for PluginState {
     async fn raise_warning(&mut self, warning: wit::Warning) -> Result<String, Error> {
         self.check_case_op(CaseOp::Warn, "cases.raise-warning", &warning.event).await?;
         self.store_warning(&warning).await
+    }
+
+    async fn suggest_route(&mut self, case_id: String, suggestion: RouteSuggestion) -> Result<String, Error> {
+        self.check_case_op(CaseOp::Route, "cases.suggest-route", &case_id).await?;
+        let level = match suggestion.level {
+            CommandLevel::Community => "community",
+            CommandLevel::Street => "street",
+            CommandLevel::District => "district",
+            CommandLevel::City => "city",
+        };
+        let new = NewSuggestion {
+            department: suggestion.department,
+            level: level.to_owned(),
+            score: suggestion.score,
+            reason: suggestion.reason,
+        };
+        let plugin = self.plugin.manifest.name.clone();
+        let result = self.services().cases.suggest_route(&case_id, &plugin, &new).await;
+        match result {
+            Ok(stored) => {
+                self.audit_ok("cases.suggest-route", &case_id).await;
+                Ok(stored.id)
+            }
+            Err(e) => Err(self.service_error("cases.suggest-route", e)),
+        }
     }
 }
 
