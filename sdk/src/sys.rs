@@ -88,6 +88,7 @@ mod native {
 
     pub(crate) mod cases {
         use super::no_host;
+        use crate::cases::RouteSuggestion;
         use crate::{CaseDraft, Error, Warning};
 
         pub(crate) fn open_case(_draft: &CaseDraft) -> Result<String, Error> {
@@ -103,6 +104,13 @@ mod native {
         }
 
         pub(crate) fn raise_warning(_warning: &Warning) -> Result<String, Error> {
+            Err(no_host())
+        }
+
+        pub(crate) fn suggest_route(
+            _case_id: &str,
+            _suggestion: &RouteSuggestion,
+        ) -> Result<String, Error> {
             Err(no_host())
         }
     }
