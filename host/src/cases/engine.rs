@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
-use super::dedup::{DedupConfig, DedupIndex, DedupRules, Report};
+use super::dedup::{DedupIndex, Report};
 use super::deadlines::{ClockState, StepClock, step_of};
 use super::lifecycle::{self, Action, Position, Stage};
 use crate::bus::GeoPoint;
@@ -221,7 +221,11 @@ pub struct Rating {
 /// What a reporter sees by ticket: progress only, no personal data.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicProgress {
+    /// The ticket asked for.
     pub ticket: String,
+    /// Set when that ticket's case was merged into another as a duplicate:
+    /// the surviving case's ticket, whose progress the rest describes.
+    pub merged_into_ticket: Option<String>,
     pub category: String,
     pub title: String,
     #[schema(value_type = String)]
@@ -237,7 +241,7 @@ fn is_digest(s: &str) -> bool {
 }
 
 /// A random public ticket number: `YW` and 12 digits.
-fn ticket() -> String {
+pub(super) fn ticket() -> String {
     let n = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes()) % 1_000_000_000_000;
     format!("YW{n:012}")
 }
@@ -516,13 +520,15 @@ impl Cases {
             .collect()
     }
 
-    /// A case's public progress by its ticket number.
+    /// A case's public progress by its ticket number; a merged case's, the
+    /// surviving case's.
     pub async fn progress(&self, ticket: &str) -> Result<Option<PublicProgress>, ServiceError> {
+        let Some((case_id, merged_into_ticket)) = self.follow_merges(ticket).await? else { return Ok(None) };
         let row = sqlx::query(
             "SELECT c.id, c.status, c.created, c.updated, c.title, k.name FROM cases c \
-             JOIN categories k ON k.code = c.category_code WHERE c.ticket = $1",
+             JOIN categories k ON k.code = c.category_code WHERE c.id = $1",
         )
-        .bind(ticket)
+        .bind(&case_id)
         .fetch_optional(self.db.pool())
         .await?;
         let Some(r) = row else { return Ok(None) };
@@ -537,6 +543,7 @@ impl Cases {
         }
         Ok(Some(PublicProgress {
             ticket: ticket.to_owned(),
+            merged_into_ticket,
             stage: Stage::parse(&stage).unwrap_or(Stage::Reported),
             created,
             updated: r.try_get(3)?,
@@ -764,6 +771,7 @@ impl Cases {
                 return Err(ServiceError::Conflict(format!("into: case `{into}` is {stage}, not open")));
             }
             sqlx::query("UPDATE reports SET case_id = $2 WHERE case_id = $1").bind(id).bind(into).execute(&mut *tx).await?;
+            sqlx::query("UPDATE cases SET merged_into = $2 WHERE id = $1").bind(id).bind(into).execute(&mut *tx).await?;
         }
         if action == Action::CallIn {
             let called = sqlx::query(
@@ -912,11 +920,7 @@ impl Cases {
     pub(crate) async fn dedup_index(&self) -> Result<&parking_lot::RwLock<DedupIndex>, ServiceError> {
         self.dedup
             .get_or_try_init(|| async {
-                // Case codes are 2 type + 2 major + 2 minor digits: a family is type and major.
-                // The default families follow the 部件 majors; ours are rebuilt from the fallback.
-                let config = DedupConfig { family_digits: 4, families: Default::default(), ..DedupConfig::default() };
-                let rules = DedupRules::new(&config).map_err(|e| ServiceError::Storage(anyhow::anyhow!("{e}")))?;
-                let mut index = DedupIndex::new(rules);
+                let mut index = DedupIndex::new(self.load_dedup_rules().await?);
                 let rows = sqlx::query(
                     "SELECT id, category_code, lat, lon, created, title, description FROM cases \
                      WHERE lat IS NOT NULL AND lon IS NOT NULL AND status NOT IN ('closed', 'rejected', 'voided') \
@@ -967,8 +971,8 @@ impl Cases {
     /// The reports filed under a case, oldest first, as staff see them.
     pub async fn reports(&self, case_id: &str) -> Result<Vec<FiledReport>, ServiceError> {
         let rows = sqlx::query(
-            "SELECT id, channel, reporter, caller_name, caller_phone, category_code, title, description, received \
-             FROM reports WHERE case_id = $1 ORDER BY received, id",
+            "SELECT id, channel, reporter, caller_name, caller_phone, category_code, title, description, received, \
+             confirmed_by, confirmed_at FROM reports WHERE case_id = $1 ORDER BY received, id",
         )
         .bind(case_id)
         .fetch_all(self.db.pool())
@@ -985,6 +989,10 @@ impl Cases {
                     title: r.try_get(6)?,
                     description: r.try_get(7)?,
                     received: r.try_get(8)?,
+                    confirmed: match (r.try_get::<Option<String>, _>(9)?, r.try_get::<Option<i64>, _>(10)?) {
+                        (Some(by), Some(at)) => Some(Confirmation { by, at }),
+                        _ => None,
+                    },
                 })
             })
             .collect()
@@ -1003,6 +1011,15 @@ pub struct FiledReport {
     pub title: String,
     pub description: String,
     pub received: i64,
+    /// Set when a dispatcher confirmed that this report belongs to the case.
+    pub confirmed: Option<Confirmation>,
+}
+
+/// Who confirmed a joined report, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Confirmation {
+    pub by: String,
+    pub at: i64,
 }
 
 /// Store report `r` under `case_id`; 0 rows when its idempotency key is taken.

@@ -8,11 +8,13 @@ pub mod calendar;
 pub mod cap;
 pub mod deadlines;
 pub mod dedup;
+pub mod dedup_rules;
 pub mod engine;
 pub mod http;
 pub mod kpi;
 pub mod lifecycle;
 pub mod open311;
+pub mod split;
 pub mod wit;
 
 use std::sync::Arc;
@@ -87,12 +89,14 @@ pub struct Cases {
     space: Arc<Space>,
     /// Open cases for deduplication, loaded from storage on first use.
     dedup: tokio::sync::OnceCell<parking_lot::RwLock<dedup::DedupIndex>>,
+    /// Held while the deduplication rules are replaced.
+    dedup_rules_writer: tokio::sync::Mutex<()>,
 }
 
 impl Cases {
     /// The case service; `space` places reports in their grid cell.
     pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, space: Arc<Space>) -> Self {
-        Cases { db, clock, bus, space, dedup: tokio::sync::OnceCell::new() }
+        Cases { db, clock, bus, space, dedup: tokio::sync::OnceCell::new(), dedup_rules_writer: tokio::sync::Mutex::new(()) }
     }
 
     /// Open a case for a plugin, through the one intake (channel `warning`,
