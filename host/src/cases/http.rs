@@ -213,6 +213,8 @@ async fn move_case(
 /// Follow a case by its ticket.
 ///
 /// Progress only — the stage and when each was reached; no personal data.
+/// The ticket of a case merged into another as a duplicate shows the
+/// surviving case's progress, naming its ticket in `merged_into_ticket`.
 /// Open to anyone holding the ticket number.
 #[utoipa::path(
     get,
