@@ -57,7 +57,7 @@ async fn cases_on(f: &Fixture) -> (Cases, Subscription) {
     space.load_geojson(CITY).await.unwrap();
     let bus = Arc::new(MemoryBus::default());
     let events = bus.subscribe("test", vec![TopicPattern::parse("case.>").unwrap()], 1000);
-    (Cases::new(f.db.clone(), f.clock.clone(), bus, space), events)
+    (Cases::new(f.db.clone(), f.clock.clone(), bus, space, Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone()))), events)
 }
 
 fn published(events: &mut Subscription) -> Vec<Arc<Event>> {
@@ -403,5 +403,13 @@ mod http {
         let (status, body) = host.post(&format!("/api/cases/{dup_case}/reports/{}/confirm", dup["report"].as_str().unwrap()), &dispatcher, json!({})).await;
         assert_eq!(status, 409, "{body}");
         assert!(message(&body).contains("was merged into"), "{body}");
+
+        // Confirmations, splits and merges are in the audit log as in the case
+        // tables: the KPIs recomputed from the log alone come out the same.
+        let supervisor = host.user("sup", Some("command-center"), STAFF, &[Role::Supervisor], "320100").await;
+        let (_, tables) = host.get("/api/kpis?from=0&to=4102444800000", &supervisor).await;
+        let (_, log) = host.get("/api/kpis?from=0&to=4102444800000&source=audit", &supervisor).await;
+        assert_eq!(log, tables);
+        assert!(host.services.audit.verify().await.unwrap().is_none());
     }
 }

@@ -24,6 +24,7 @@ use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
+use crate::db::Db;
 use crate::identity::Role;
 use crate::services::ServiceError;
 
@@ -57,32 +58,37 @@ impl RuleTable {
     }
 }
 
+/// The stored deduplication rules.
+pub(crate) async fn rule_table(db: &Db) -> Result<RuleTable, ServiceError> {
+    let rows = sqlx::query("SELECT family, radius_m, window_ms, threshold FROM dedup_rules ORDER BY family")
+        .fetch_all(db.pool())
+        .await?;
+    // Without a fallback row (the table edited by hand), the built-in one.
+    let mut table = RuleTable { fallback: DedupConfig::default().fallback, families: BTreeMap::new() };
+    for r in &rows {
+        let family: String = r.try_get(0)?;
+        let rule = FamilyRule { radius_m: r.try_get(1)?, window_ms: r.try_get(2)?, threshold: r.try_get(3)? };
+        if family.is_empty() {
+            table.fallback = rule;
+        } else {
+            table.families.insert(family, rule);
+        }
+    }
+    Ok(table)
+}
+
+/// The stored rules, checked, for the deduplication index.
+pub(crate) async fn load_rules(db: &Db) -> Result<DedupRules, ServiceError> {
+    rule_table(db)
+        .await?
+        .rules()
+        .map_err(|e| ServiceError::Storage(anyhow::anyhow!("table `dedup_rules` holds invalid rules: {e}")))
+}
+
 impl Cases {
     /// The stored deduplication rules.
     pub async fn dedup_rule_table(&self) -> Result<RuleTable, ServiceError> {
-        let rows = sqlx::query("SELECT family, radius_m, window_ms, threshold FROM dedup_rules ORDER BY family")
-            .fetch_all(self.db.pool())
-            .await?;
-        // Without a fallback row (the table edited by hand), the built-in one.
-        let mut table = RuleTable { fallback: DedupConfig::default().fallback, families: BTreeMap::new() };
-        for r in &rows {
-            let family: String = r.try_get(0)?;
-            let rule = FamilyRule { radius_m: r.try_get(1)?, window_ms: r.try_get(2)?, threshold: r.try_get(3)? };
-            if family.is_empty() {
-                table.fallback = rule;
-            } else {
-                table.families.insert(family, rule);
-            }
-        }
-        Ok(table)
-    }
-
-    /// The stored rules, checked, for the deduplication index.
-    pub(crate) async fn load_dedup_rules(&self) -> Result<DedupRules, ServiceError> {
-        self.dedup_rule_table()
-            .await?
-            .rules()
-            .map_err(|e| ServiceError::Storage(anyhow::anyhow!("table `dedup_rules` holds invalid rules: {e}")))
+        rule_table(&self.db).await
     }
 
     /// Replace the rules: checked, stored in one transaction, then applied to

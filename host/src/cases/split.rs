@@ -31,13 +31,14 @@ use utoipa_axum::routes;
 use super::Cases;
 use super::deadlines::ClockState;
 use super::dedup::Report;
-use super::engine::{CaseView, Who, ticket};
+use super::engine::{CaseView, Who};
+use super::intake::ticket;
 use super::lifecycle::Stage;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
-use crate::audit::Entry;
+use crate::audit::{Chain, Entry};
 use crate::bus::GeoPoint;
 use crate::identity::Role;
 use crate::messaging::Recipient;
@@ -78,7 +79,6 @@ struct Filed {
     ticket: Option<String>,
     category: String,
     title: String,
-    department: Option<String>,
     clock: ClockState,
     /// The case's reports, oldest first.
     reports: Vec<String>,
@@ -108,7 +108,9 @@ impl Cases {
         who: Who<'_>,
     ) -> Result<CaseView, ServiceError> {
         check_reason(decision, "confirm-join", false)?;
-        let mut tx = self.db.pool().begin().await?;
+        // The audit chain first, then the transaction (the order every writer keeps).
+        let mut chain = self.audit.chain().await?;
+        let mut tx = self.db.begin_write().await?;
         let f = self.filed(&mut tx, "confirm-join", case_id, report_id, who).await?;
         if f.reports.first().is_some_and(|first| first == report_id) {
             return Err(ServiceError::Conflict(format!(
@@ -135,8 +137,9 @@ impl Cases {
         bump(&mut tx, case_id, f.version, now).await?;
         let reason = with_reason(format!("确认报告 {report_id} 属于本案"), &decision.reason);
         let step = f.clock.step.as_deref();
-        record(&mut tx, case_id, "confirm-join", f.stage, &f.actor, now, &reason, step, due, f.department.as_deref()).await?;
+        record(&mut tx, &mut chain, case_id, "confirm-join", f.stage, &f.actor, now, &reason, step, due).await?;
         tx.commit().await?;
+        chain.keep();
 
         let payload = serde_json::json!({
             "case": case_id, "report": report_id, "actor": f.actor, "reason": decision.reason,
@@ -155,7 +158,8 @@ impl Cases {
         who: Who<'_>,
     ) -> Result<SplitOff, ServiceError> {
         check_reason(decision, "split", true)?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut chain = self.audit.chain().await?;
+        let mut tx = self.db.begin_write().await?;
         let f = self.filed(&mut tx, "split", case_id, report_id, who).await?;
         if f.reports.len() == 1 {
             return Err(ServiceError::Conflict(format!(
@@ -231,10 +235,11 @@ impl Cases {
         let why = &decision.reason;
         let reason = format!("拆分报告 {report_id} 另立新案 {new_ticket}：{why}");
         let step = f.clock.step.as_deref();
-        record(&mut tx, case_id, "split", f.stage, &f.actor, now, &reason, step, due, f.department.as_deref()).await?;
+        record(&mut tx, &mut chain, case_id, "split", f.stage, &f.actor, now, &reason, step, due).await?;
         let reason = format!("由案件 {} 拆分而来：{why}", f.ticket.as_deref().unwrap_or(case_id));
-        record(&mut tx, &new_case, "split", Stage::Reported, &f.actor, now, &reason, Some("accept"), new_due, None).await?;
+        record(&mut tx, &mut chain, &new_case, "split", Stage::Reported, &f.actor, now, &reason, Some("accept"), new_due).await?;
         tx.commit().await?;
+        chain.keep();
 
         if let Some(location) = r.location
             && r.channel != "cap-alert"
@@ -373,7 +378,6 @@ impl Cases {
             ticket: row.try_get(3)?,
             category,
             title: row.try_get(5)?,
-            department: row.try_get(6)?,
             clock,
             reports,
             report: FiledRow {
@@ -421,10 +425,13 @@ async fn bump(tx: &mut Tx<'_>, case_id: &str, version: i64, now: i64) -> Result<
     Ok(())
 }
 
-/// Add a row to a case's history that leaves its stage and step as they are.
+/// Add a row to a case's history that leaves its stage and step as they are,
+/// and its audit record (in the form `Cases::transition` writes, so the KPIs
+/// recomputed from the log see the same history).
 #[allow(clippy::too_many_arguments)]
 async fn record(
     tx: &mut Tx<'_>,
+    chain: &mut Chain<'_>,
     case_id: &str,
     action: &str,
     stage: Stage,
@@ -433,16 +440,31 @@ async fn record(
     reason: &str,
     step: Option<&str>,
     due: Option<i64>,
-    department: Option<&str>,
 ) -> Result<(), ServiceError> {
     let seq: i64 = sqlx::query("SELECT COUNT(*) FROM case_transitions WHERE case_id = $1")
         .bind(case_id)
         .fetch_one(&mut **tx)
         .await?
         .try_get(0)?;
+    let case = sqlx::query("SELECT department, level, channel, suspended FROM cases WHERE id = $1")
+        .bind(case_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    let department: Option<String> = case.try_get(0)?;
+    let level: Option<String> = case.try_get(1)?;
+    let channel: String = case.try_get(2)?;
+    let suspended = case.try_get::<i64, _>(3)? != 0;
+    let detail = serde_json::json!({
+        "seq": seq + 1, "from": stage.name(), "to": stage.name(), "at": at, "reason": reason, "channel": channel,
+        "step": step, "due": due, "step_ended": false, "step_department": department, "step_level": level,
+        "department": department, "level": level, "next_step": step, "next_due": due, "suspended": suspended,
+    });
+    let entry = Entry { actor, action: &format!("case.{action}"), subject: case_id, outcome: "ok", detail: &detail.to_string() };
+    chain.append(tx, entry).await?;
     sqlx::query(
         "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department, \
-         step, due, step_ended, step_department) VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, 0, $8)",
+         step, due, step_ended, step_department, step_level) \
+         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, 0, $8, $11)",
     )
     .bind(case_id)
     .bind(seq + 1)
@@ -454,6 +476,7 @@ async fn record(
     .bind(department)
     .bind(step)
     .bind(due)
+    .bind(level.as_deref())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -501,12 +524,8 @@ async fn confirm_joined_report(
     let scope = state.services.identity.scope(&user.principal).await?;
     let who = Who::Person { actor: &user.principal, scope: &scope };
     match state.services.cases.confirm_report(&id, &report, &decision, who).await {
-        Ok(view) => {
-            let actor = format!("user:{}", user.principal.id);
-            let detail = serde_json::json!({ "report": report, "reason": decision.reason }).to_string();
-            state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &id, outcome: "ok", detail: &detail }).await;
-            Ok(Json(view))
-        }
+        // Audited by the engine, in the transaction that stored it.
+        Ok(view) => Ok(Json(view)),
         Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, ACTION, &id, why).await),
         Err(e) => Err(e.into()),
     }
@@ -552,12 +571,6 @@ async fn split_report_off(
     let who = Who::Person { actor: &user.principal, scope: &scope };
     match state.services.cases.split_report(&id, &report, &decision, who).await {
         Ok(split) => {
-            let actor = format!("user:{}", user.principal.id);
-            let detail = serde_json::json!({
-                "report": split.report, "new_case": split.case, "ticket": split.ticket, "reason": decision.reason,
-            })
-            .to_string();
-            state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &id, outcome: "ok", detail: &detail }).await;
             tell_reporter(&state, &split).await;
             Ok((StatusCode::CREATED, Json(split)))
         }
