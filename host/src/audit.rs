@@ -5,7 +5,7 @@
 
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -74,10 +74,26 @@ impl Audit {
         Audit { db, clock, head: Mutex::new(None) }
     }
 
-    /// Append one record; returns its sequence number.
+    /// Append one record in a transaction of its own; returns its sequence number.
     pub async fn append(&self, e: Entry<'_>) -> anyhow::Result<i64> {
-        let mut head = self.head.lock().await;
-        let (last_seq, last_hash) = match head.as_ref() {
+        let mut chain = self.chain().await?;
+        let mut tx = self.db.begin_write().await?;
+        let seq = chain.append(&mut tx, e).await?;
+        tx.commit().await?;
+        chain.keep();
+        Ok(seq)
+    }
+
+    /// Take the chain's head, to append records inside a transaction of the
+    /// caller's: they and the caller's changes commit together or not at all.
+    /// Hold it only across that transaction — it orders every append — and
+    /// call [`Chain::keep`] once the transaction has committed.
+    ///
+    /// Lock order: take the chain *before* beginning the transaction, as every
+    /// writer here does, so no two wait on each other.
+    pub async fn chain(&self) -> anyhow::Result<Chain<'_>> {
+        let guard = self.head.lock().await;
+        let head = match guard.as_ref() {
             Some(h) => h.clone(),
             None => {
                 let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
@@ -89,26 +105,7 @@ impl Audit {
                 }
             }
         };
-        let seq = last_seq + 1;
-        let at = self.clock.now_ms();
-        let hash = chain_hash(&last_hash, seq, at, &e);
-        sqlx::query(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, outcome, detail, prev_hash, hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(seq)
-        .bind(at)
-        .bind(e.actor)
-        .bind(e.action)
-        .bind(e.subject)
-        .bind(e.outcome)
-        .bind(e.detail)
-        .bind(&last_hash)
-        .bind(&hash)
-        .execute(self.db.pool())
-        .await?;
-        *head = Some((seq, hash));
-        Ok(seq)
+        Ok(Chain { guard, head, clock: self.clock.clone() })
     }
 
     /// Append, logging instead of failing: for records written on the way to
@@ -172,6 +169,47 @@ impl Audit {
             prev = r.hash;
         }
         Ok(None)
+    }
+}
+
+/// The held head of the chain: appends inside the caller's transaction.
+pub struct Chain<'a> {
+    guard: MutexGuard<'a, Option<(i64, String)>>,
+    /// The head as of the records appended so far (committed or not).
+    head: (i64, String),
+    clock: SharedClock,
+}
+
+impl Chain<'_> {
+    /// Append one record inside `tx`; returns its sequence number.
+    pub async fn append(&mut self, tx: &mut sqlx::AnyConnection, e: Entry<'_>) -> Result<i64, sqlx::Error> {
+        let seq = self.head.0 + 1;
+        let at = self.clock.now_ms();
+        let hash = chain_hash(&self.head.1, seq, at, &e);
+        sqlx::query(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, outcome, detail, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(seq)
+        .bind(at)
+        .bind(e.actor)
+        .bind(e.action)
+        .bind(e.subject)
+        .bind(e.outcome)
+        .bind(e.detail)
+        .bind(&self.head.1)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        self.head = (seq, hash);
+        Ok(seq)
+    }
+
+    /// The records appended are committed: they are the head from now on.
+    /// Dropping the chain without this leaves the head where it was, as a
+    /// rolled-back transaction leaves the log.
+    pub fn keep(mut self) {
+        *self.guard = Some(std::mem::take(&mut self.head));
     }
 }
 

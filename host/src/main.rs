@@ -82,6 +82,21 @@ enum AuditCommand {
         #[arg(long, env = "YIWANG_DATABASE_URL")]
         database_url: Option<String>,
     },
+    /// Recompute the KPIs of a period from the audit log alone, as JSON.
+    Kpis {
+        /// Data directory holding the SQLite database.
+        #[arg(long, default_value = "./data", env = "YIWANG_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Read this PostgreSQL database instead.
+        #[arg(long, env = "YIWANG_DATABASE_URL")]
+        database_url: Option<String>,
+        /// Start of the period, ms since the epoch (inclusive).
+        #[arg(long, default_value_t = 0)]
+        from: i64,
+        /// End of the period, ms since the epoch (exclusive); now by default.
+        #[arg(long)]
+        to: Option<i64>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -117,6 +132,13 @@ fn main() -> anyhow::Result<()> {
                         std::process::exit(1)
                     }
                 }
+            }
+            Command::Audit { command: AuditCommand::Kpis { data_dir, database_url, from, to } } => {
+                let db = open_existing(&data_dir, database_url).await?;
+                let to = to.unwrap_or_else(|| yiwang::clock::Clock::now_ms(&yiwang::clock::SystemClock));
+                let evaluation = yiwang::cases::kpi::evaluate_audit_log(&db, from, to).await?;
+                println!("{}", serde_json::to_string_pretty(&evaluation)?);
+                Ok(())
             }
         }
     })

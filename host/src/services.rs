@@ -20,7 +20,7 @@ pub struct Services {
     pub db: Db,
     pub clock: SharedClock,
     pub bus: Arc<dyn Bus>,
-    pub audit: Audit,
+    pub audit: Arc<Audit>,
     pub identity: Identity,
     pub data: Data,
     pub cases: Cases,
@@ -34,14 +34,15 @@ impl Services {
     /// The services over `db`, with the blob store `media` describes.
     pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, media: MediaSettings) -> Arc<Self> {
         let space = Arc::new(Space::new(db.clone()));
+        let audit = Arc::new(Audit::new(db.clone(), clock.clone()));
         Arc::new(Services {
-            audit: Audit::new(db.clone(), clock.clone()),
             identity: Identity::new(db.clone()),
             data: Data::new(db.clone(), clock.clone(), space.clone()),
-            cases: Cases::new(db.clone(), clock.clone(), bus.clone(), space.clone()),
+            cases: Cases::new(db.clone(), clock.clone(), bus.clone(), space.clone(), audit.clone()),
             media: Media::new(db.clone(), clock.clone(), media),
             messaging: Messaging::new(db.clone(), clock.clone(), bus.clone()),
             space,
+            audit,
             metrics: Metrics::new(),
             db,
             clock,

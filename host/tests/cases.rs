@@ -41,7 +41,7 @@ fn hotline(key: Option<&str>) -> NewReport {
 storage_test!(intake_is_idempotent_and_checks_what_it_takes, async |f: Fixture| {
     let space = Arc::new(Space::new(f.db.clone()));
     space.load_geojson(CITY).await.unwrap();
-    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space);
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space, Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone())));
     let first = cases.intake(&hotline(Some("call-0001")), Some("op1")).await.unwrap();
     assert!(first.created && first.ticket.starts_with("YW") && first.ticket.len() == 14, "{first:?}");
     let again = cases.intake(&hotline(Some("call-0001")), Some("op1")).await.unwrap();
@@ -96,7 +96,7 @@ storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async
     const MIN: i64 = 60_000;
     let space = Arc::new(Space::new(f.db.clone()));
     space.load_geojson(CITY).await.unwrap();
-    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space);
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space, Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone())));
     // T0 is Friday 2027-01-15 16:00 in Beijing; accepting has one working hour.
     let intake = cases.intake(&hotline(None), Some("op1")).await.unwrap();
     let clock = |v: &yiwang::cases::engine::CaseView| v.clock.clone().unwrap();
@@ -137,7 +137,7 @@ storage_test!(route_suggestions_are_checked_shown_and_settled_by_the_dispatch, a
     use yiwang::cases::suggest::{NewSuggestion, SuggestionOutcome};
     let bus = Arc::new(MemoryBus::default());
     let mut suggested = bus.subscribe("test", vec![yiwang_registry::TopicPattern::parse("case.route-suggested").unwrap()], 16);
-    let cases = Cases::new(f.db.clone(), f.clock.clone(), bus.clone(), Arc::new(Space::new(f.db.clone())));
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), bus.clone(), Arc::new(Space::new(f.db.clone())), Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone())));
     let case = cases.intake(&hotline(None), Some("op1")).await.unwrap().case;
     let good = || NewSuggestion { department: "housing".into(), level: "district".into(), score: 0.8, reason: "施工类事件".into() };
 
@@ -261,7 +261,7 @@ mod http {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_hotline_case_through_dispatch_transfer_extension_rework_and_closure() {
+    async fn a_hotline_call_and_a_snapshot_through_merge_dispatch_transfer_extension_rework_closure_and_reopen() {
         let host = start(false).await;
         host.services.space.load_geojson(CITY).await.unwrap();
         let operator = host.user("op.12345", Some("hotline12345"), STAFF, &[Role::Dispatcher], "320100").await;
@@ -283,18 +283,37 @@ mod http {
         assert_eq!((status, &again["case"], &again["ticket"], &again["created"]), (200, &intake["case"], &intake["ticket"], &json!(false)));
         let case = intake["case"].as_str().unwrap().to_owned();
         let ticket = intake["ticket"].as_str().unwrap().to_owned();
-        // A resident's 随手拍 of the same manhole joins the case and follows its ticket.
+        // A resident's 随手拍 of the same manhole, filed as an incident (井盖缺失致险): another
+        // category family, so the deduplication leaves it for the dispatcher to merge.
         let photo = [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00][..], &[7u8; 2000][..]].concat();
         let r = host.raw("POST", "/api/media?filename=manhole.jpg", &resident, "image/jpeg", &photo).await;
         assert_eq!(r.status, 201, "{}", r.body);
         let sha = r.json()["sha256"].as_str().unwrap().to_owned();
         let snapshot = json!({
-            "channel": "snapshot", "category_code": "010110", "description": "中山路12号井盖丢了，很危险",
+            "channel": "snapshot", "category_code": "020405", "description": "中山路12号井盖丢了，很危险",
             "location": {"lat": 32.0451, "lon": 118.7851}, "evidence": [sha],
         });
-        let (status, joined) = host.post("/api/reports", &resident, snapshot).await;
+        let (status, separate) = host.post("/api/reports", &resident, snapshot).await;
+        assert_eq!((status, separate["joined"].as_bool()), (201, Some(false)), "{separate}");
+        let snapshot_case = separate["case"].as_str().unwrap().to_owned();
+        assert_ne!(snapshot_case, case);
+        // A grid worker's patrol report of it in the same category joins the case by itself.
+        let patrol = json!({
+            "channel": "patrol", "category_code": "010110", "description": "中山路12号附近井盖缺失",
+            "location": {"lat": 32.0452, "lon": 118.7852},
+        });
+        let (status, joined) = host.post("/api/reports", &grid, patrol).await;
         assert_eq!(status, 201, "{joined}");
         assert_eq!((joined["case"].as_str(), joined["ticket"].as_str(), joined["joined"].as_bool()), (Some(case.as_str()), Some(ticket.as_str()), Some(true)));
+        // 合并: the dispatcher merges the 随手拍 case into the hotline case.
+        let (status, body) = step(&host, &snapshot_case, &dispatcher, "merge", json!({"into": case})).await;
+        assert_eq!(status, 422, "a merge says why: {body}");
+        let merged = ok(&host, &snapshot_case, &dispatcher, "merge", json!({"into": case, "reason": "同一井盖"})).await;
+        assert_eq!((merged["stage"].as_str(), merged["reports"].as_array().map(Vec::len)), (Some("voided"), Some(0)));
+        // The resident follows the surviving case by the ticket they were given.
+        let snapshot_ticket = separate["ticket"].as_str().unwrap();
+        let (status, followed) = host.get(&format!("/api/tickets/{snapshot_ticket}"), &resident).await;
+        assert_eq!((status, followed["merged_into_ticket"].as_str()), (200, Some(ticket.as_str())), "{followed}");
         let (status, body) = host.post("/api/reports", &operator, json!({
             "channel": "hotline", "category_code": "0101", "description": "x", "caller": {"name": "a", "phone": "1"}
         })).await;
@@ -316,7 +335,7 @@ mod http {
         let (_, view) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
         assert_eq!((view["route"]["department"].as_str(), view["route"]["level"].as_str()), (Some("chengguan"), Some("street")));
         let channels: Vec<&str> = view["reports"].as_array().unwrap().iter().map(|r| r["channel"].as_str().unwrap()).collect();
-        assert_eq!(channels, ["hotline", "snapshot"]);
+        assert_eq!(channels, ["hotline", "snapshot", "patrol"]);
         // The dispatcher overrides the route.
         let view = ok(&host, &case, &dispatcher, "dispatch", json!({"department": "water"})).await;
         assert_eq!(view["level"], "district", "an override is handled at district level");
@@ -400,10 +419,25 @@ mod http {
         assert_eq!(host.get("/api/kpis?from=0&to=4102444800000", &cg_token_of(&host).await).await.0, 403);
         assert_eq!(host.get("/api/kpis?from=5&to=5", &supervisor).await.0, 422);
 
+        // Per command level: the water and chengguan work ran at district level (an override).
+        let level = |l: &str| kpis["levels"].as_array().unwrap().iter().find(|k| k["level"] == l).unwrap_or_else(|| panic!("{l}: {kpis}")).clone();
+        let district = level("district");
+        assert_eq!(district["steps"]["dispose"], json!({"due": 3, "done": 2, "on_time": 2}), "{district}");
+        assert_eq!(level("command-center")["steps"]["dispatch"]["done"], 1, "{kpis}");
+        // The audit log alone gives the same evaluation, per department, level and hotline.
+        let (status, from_audit) = host.get("/api/kpis?from=0&to=4102444800000&source=audit", &supervisor).await;
+        assert_eq!(status, 200, "{from_audit}");
+        assert_eq!(from_audit, kpis, "KPIs recomputed from the audit log");
+        let (_, only) = host.get("/api/kpis?from=0&to=4102444800000&source=audit&level=district&department=water", &supervisor).await;
+        assert_eq!((only["levels"].as_array().unwrap().len(), only["departments"].as_array().unwrap().len()), (1, 1), "{only}");
+        assert_eq!(host.get("/api/kpis?from=0&to=5&source=paper", &supervisor).await.0, 422);
+
         // Everything was audited, refusals included, and the chain holds.
         let audit = host.services.audit.find(None, None, 1000).await.unwrap();
         let ok_steps = audit.iter().filter(|r| r.subject == case && r.outcome == "ok" && r.action.starts_with("case."));
-        assert_eq!(ok_steps.count(), 19, "two reports, 15 moves, the rating and the reopen");
+        assert_eq!(ok_steps.count(), 19, "two reports (the merged one stays with its case), 15 moves, the rating and the reopen");
+        let merge = audit.iter().find(|r| r.subject == snapshot_case && r.action == "case.merge").expect("the merge is audited");
+        assert!(merge.detail.contains(&case), "{}", merge.detail);
         assert!(audit.iter().any(|r| r.actor == "user:cg" && r.action == "case.accept" && r.outcome == "denied"));
         assert!(host.services.audit.verify().await.unwrap().is_none());
         let (status, _) = host.get(&format!("/api/cases/{case}"), &east_dispatcher).await;

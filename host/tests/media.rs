@@ -313,7 +313,7 @@ async fn every_accepted_type_is_recognised_by_its_content() {
 
 /// A case to hold evidence.
 async fn open_case(f: &Fixture) -> String {
-    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), Arc::new(yiwang::space::Space::new(f.db.clone())));
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), Arc::new(yiwang::space::Space::new(f.db.clone())), Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone())));
     let draft = CaseDraft {
         category_code: "010101".into(),
         title: "井盖缺失".into(),

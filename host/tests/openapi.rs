@@ -227,6 +227,10 @@ const KNOWN: &[(&str, &str, bool)] = &[
     ("get", "/api/categories", true),
     ("get", "/api/cases/{id}", true),
     ("post", "/api/cases/{id}/transitions", true),
+    ("post", "/api/cases/{id}/reports/{report}/confirm", true),
+    ("post", "/api/cases/{id}/reports/{report}/split", true),
+    ("get", "/api/dedup/rules", true),
+    ("put", "/api/dedup/rules", true),
     ("get", "/api/tickets/{ticket}", false),
 ];
 

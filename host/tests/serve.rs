@@ -111,6 +111,62 @@ fn audit_verify_reports_an_intact_chain_and_the_first_broken_link() {
 }
 
 #[test]
+fn audit_kpis_recomputes_the_evaluation_from_the_log_alone() {
+    use yiwang::cases::engine::{Channel, Move, NewReport, Who};
+    use yiwang::cases::lifecycle::Action;
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let to: i64 = 4_102_444_800_000;
+    let expected = rt.block_on(async {
+        let mut options = yiwang::app::Options::new(dir.path().to_owned());
+        options.install_bundled = false;
+        let app = yiwang::app::App::build(options, None).await.unwrap();
+        let cases = &app.state.services.cases;
+        let report = NewReport {
+            channel: Channel::Department,
+            idempotency_key: None,
+            category_code: "010110".into(),
+            title: None,
+            description: "中山路井盖破损".into(),
+            location: None,
+            address: None,
+            evidence: vec![],
+            caller: None,
+        };
+        for n in 0..2 {
+            let intake = cases.intake(&report, Some("cg.staff")).await.unwrap();
+            let moves = [(Action::Accept, None), (Action::Register, None), (Action::Dispatch, Some("chengguan"))];
+            for (action, department) in moves.into_iter().take(n + 2) {
+                let mv = Move { action, reason: String::new(), department: department.map(str::to_owned), extension_hours: None, into: None, suggestion: None };
+                cases.transition(&intake.case, &mv, Who::System("host:test")).await.unwrap();
+            }
+        }
+        serde_json::to_value(cases.evaluate(0, to).await.unwrap()).unwrap()
+    });
+    let out = Command::new(env!("CARGO_BIN_EXE_yiwang"))
+        .args(["audit", "kpis", "--data-dir"])
+        .arg(dir.path())
+        .args(["--from", "0", "--to", &to.to_string()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got, expected, "the audit log alone gives what the tables give");
+    let centre = got["departments"].as_array().unwrap().iter().find(|d| d["department"] == "command-center").unwrap();
+    assert_eq!(centre["steps"]["register"]["done"], 2, "{got}");
+    assert_eq!(centre["steps"]["dispatch"]["done"], 1, "{got}");
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_yiwang"))
+        .args(["audit", "kpis", "--data-dir"])
+        .arg(dir.path())
+        .args(["--from", "10", "--to", "5"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not before"), "{bad:?}");
+}
+
+#[test]
 fn data_import_loads_a_csv_all_or_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {

@@ -68,7 +68,7 @@ storage_test!(sensor_readings_window, async |f: Fixture| {
 
 storage_test!(cases_and_messages, async |f: Fixture| {
     let bus = Arc::new(MemoryBus::default());
-    let cases = Cases::new(f.db.clone(), f.clock.clone(), bus, Arc::new(Space::new(f.db.clone())));
+    let cases = Cases::new(f.db.clone(), f.clock.clone(), bus, Arc::new(Space::new(f.db.clone())), Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone())));
     let draft = CaseDraft {
         category_code: "010101".into(),
         title: "井盖缺失".into(),

@@ -48,6 +48,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(crate::cases::http::router())
         .merge(crate::cases::open311::router())
         .merge(crate::cases::alerts::router())
+        .merge(crate::cases::dedup_rules::router())
+        .merge(crate::cases::split::router())
         .merge(crate::runtime::http::router())
 }
 

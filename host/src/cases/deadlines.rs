@@ -3,6 +3,8 @@
 //! a case's current step (used, deadline, traffic light), and the sweep that
 //! announces an overdue step once (`case.overdue`) and tells the supervisors.
 
+use std::sync::Arc;
+
 use serde::Serialize;
 use sqlx::Row;
 
@@ -54,46 +56,95 @@ pub(crate) struct ClockState {
     pub extra_ms: i64,
 }
 
+/// How long the step limits and calendars read from storage are kept in
+/// memory. A change made through this node is seen at once; one made through
+/// another node sharing the database, within this time.
+const REFERENCE_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Reference data read from storage, kept for [`REFERENCE_TTL`].
+pub(crate) struct Cached<T> {
+    slot: parking_lot::RwLock<Option<(std::time::Instant, Arc<T>)>>,
+}
+
+impl<T> Default for Cached<T> {
+    fn default() -> Self {
+        Cached { slot: parking_lot::RwLock::new(None) }
+    }
+}
+
+impl<T> Cached<T> {
+    fn fresh(&self) -> Option<Arc<T>> {
+        self.slot.read().as_ref().filter(|(at, _)| at.elapsed() < REFERENCE_TTL).map(|(_, v)| v.clone())
+    }
+
+    fn keep(&self, value: T) -> Arc<T> {
+        let value = Arc::new(value);
+        *self.slot.write() = Some((std::time::Instant::now(), value.clone()));
+        value
+    }
+
+    pub(crate) fn forget(&self) {
+        *self.slot.write() = None;
+    }
+}
+
+/// The step limits: (step, category prefix, limit).
+pub(crate) type StepLimits = Vec<(String, String, Limit)>;
+/// The stored calendars: (org unit, calendar).
+pub(crate) type Calendars = Vec<(String, Arc<Calendar>)>;
+
 impl Cases {
     /// The limit of `step` for `category`: the longest matching prefix wins.
     pub async fn step_limit(&self, category: &str, step: &str) -> Result<Option<Limit>, ServiceError> {
-        let rows = sqlx::query("SELECT category_prefix, unit, amount FROM step_limits WHERE step = $1")
-            .bind(step)
-            .fetch_all(self.db.pool())
-            .await?;
-        let mut best: Option<(usize, Limit)> = None;
-        for r in &rows {
-            let prefix: String = r.try_get(0)?;
-            if !category.starts_with(&prefix) || best.as_ref().is_some_and(|(len, _)| *len > prefix.len()) {
-                continue;
+        let limits = match self.limits.fresh() {
+            Some(l) => l,
+            None => {
+                let rows = sqlx::query("SELECT step, category_prefix, unit, amount FROM step_limits")
+                    .fetch_all(self.db.pool())
+                    .await?;
+                let mut limits = StepLimits::new();
+                for r in &rows {
+                    let unit: String = r.try_get(2)?;
+                    let amount = u32::try_from(r.try_get::<i64, _>(3)?).unwrap_or(u32::MAX);
+                    let limit = if unit == "days" { Limit::WorkingDays(amount) } else { Limit::WorkingHours(amount) };
+                    limits.push((r.try_get(0)?, r.try_get(1)?, limit));
+                }
+                self.limits.keep(limits)
             }
-            let unit: String = r.try_get(1)?;
-            let amount = u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(u32::MAX);
-            let limit = if unit == "days" { Limit::WorkingDays(amount) } else { Limit::WorkingHours(amount) };
-            best = Some((prefix.len(), limit));
-        }
-        Ok(best.map(|(_, l)| l))
+        };
+        let best = limits
+            .iter()
+            .filter(|(s, prefix, _)| s == step && category.starts_with(prefix.as_str()))
+            .max_by_key(|(_, prefix, _)| prefix.len());
+        Ok(best.map(|(_, _, l)| *l))
     }
 
     /// The working calendar of the jurisdiction holding `area`.
-    pub async fn calendar_for(&self, area: Option<&str>) -> Result<Calendar, ServiceError> {
-        let rows = sqlx::query("SELECT org_unit, spec FROM calendars").fetch_all(self.db.pool()).await?;
-        let mut best: Option<(usize, String)> = None;
-        for r in &rows {
-            let unit: String = r.try_get(0)?;
-            let level_match = area.is_some_and(|a| a.starts_with(&unit));
-            if level_match && best.as_ref().is_none_or(|(len, _)| unit.len() > *len) {
-                best = Some((unit.len(), r.try_get(1)?));
+    pub async fn calendar_for(&self, area: Option<&str>) -> Result<Arc<Calendar>, ServiceError> {
+        let calendars = match self.calendars.fresh() {
+            Some(c) => c,
+            None => {
+                let rows = sqlx::query("SELECT org_unit, spec FROM calendars").fetch_all(self.db.pool()).await?;
+                let mut calendars = Calendars::new();
+                for r in &rows {
+                    let (unit, text): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+                    let spec: CalendarSpec = serde_json::from_str(&text)
+                        .map_err(|e| ServiceError::Storage(anyhow::anyhow!("the calendar of `{unit}` is not valid JSON: {e}")))?;
+                    let calendar = Calendar::new(&spec)
+                        .map_err(|m| ServiceError::Storage(anyhow::anyhow!("the calendar of `{unit}` is invalid: {m}")))?;
+                    calendars.push((unit, Arc::new(calendar)));
+                }
+                calendars.push((String::new(), Arc::new(Calendar::china_default())));
+                self.calendars.keep(calendars)
             }
-        }
-        match best {
-            None => Ok(Calendar::china_default()),
-            Some((_, text)) => {
-                let spec: CalendarSpec = serde_json::from_str(&text)
-                    .map_err(|e| ServiceError::Storage(anyhow::anyhow!("a stored calendar is not valid JSON: {e}")))?;
-                Calendar::new(&spec).map_err(|m| ServiceError::Storage(anyhow::anyhow!("a stored calendar is invalid: {m}")))
-            }
-        }
+        };
+        // The longest unit holding the area; the national default (unit "") otherwise.
+        let best = calendars
+            .iter()
+            .filter(|(unit, _)| unit.is_empty() || area.is_some_and(|a| a.starts_with(unit.as_str())))
+            .max_by_key(|(unit, _)| unit.len())
+            .map(|(_, c)| c.clone());
+        Ok(best.expect("the default calendar is always there"))
     }
 
     /// Store the working calendar of an org unit's jurisdiction; errors name the field.
@@ -108,7 +159,15 @@ impl Cases {
             .bind(serde_json::to_string(spec).expect("a spec serialises"))
             .execute(self.db.pool())
             .await?;
+        self.calendars.forget();
         Ok(())
+    }
+
+    /// Forget the step limits and calendars read so far, after changing them
+    /// in storage by other means than this service.
+    pub fn reload_reference_data(&self) {
+        self.limits.forget();
+        self.calendars.forget();
     }
 
     /// The clock of the current step at `now`, if the step has a limit.

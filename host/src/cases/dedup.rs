@@ -87,7 +87,7 @@ const MAX_FAMILIES: usize = 10_000;
 // ---------------------------------------------------------------------------
 
 /// What makes two reports of one family the same incident.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FamilyRule {
     /// How far apart two reports may be, in metres (0 < r ≤ 10,000).

@@ -14,13 +14,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
-use super::dedup::{DedupConfig, DedupIndex, DedupRules, Report};
 use super::deadlines::{ClockState, StepClock, step_of};
 use super::lifecycle::{self, Action, Position, Stage};
 use super::suggest::{self, RouteSuggestion};
 use crate::bus::GeoPoint;
 use crate::identity::{Principal, Role, Scope};
-use crate::services::{ServiceError, new_id};
+use crate::services::ServiceError;
 
 /// Where a report came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -228,7 +227,11 @@ pub struct Rating {
 /// What a reporter sees by ticket: progress only, no personal data.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PublicProgress {
+    /// The ticket asked for.
     pub ticket: String,
+    /// Set when that ticket's case was merged into another as a duplicate:
+    /// the surviving case's ticket, whose progress the rest describes.
+    pub merged_into_ticket: Option<String>,
     pub category: String,
     pub title: String,
     #[schema(value_type = String)]
@@ -243,15 +246,10 @@ fn is_digest(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// A random public ticket number: `YW` and 12 digits.
-fn ticket() -> String {
-    let n = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes()) % 1_000_000_000_000;
-    format!("YW{n:012}")
-}
 
 impl NewReport {
     /// Check the report on its own; errors name the field.
-    fn check(&self) -> Result<(), ServiceError> {
+    pub(crate) fn check(&self) -> Result<(), ServiceError> {
         let bad = |m: String| Err(ServiceError::Invalid(m));
         if let Some(k) = &self.idempotency_key
             && (k.is_empty() || k.len() > 128)
@@ -310,124 +308,6 @@ impl Cases {
                 })
             })
             .collect()
-    }
-
-    /// Take in a report: it and its case are on disk when this returns.
-    pub async fn intake(&self, r: &NewReport, reporter: Option<&str>) -> Result<Intake, ServiceError> {
-        self.intake_in(r, reporter, None).await
-    }
-
-    /// [`Cases::intake`] into a given grid cell (a CAP alert's area), rather
-    /// than the one under the location.
-    pub(crate) async fn intake_in(
-        &self,
-        r: &NewReport,
-        reporter: Option<&str>,
-        grid: Option<String>,
-    ) -> Result<Intake, ServiceError> {
-        r.check()?;
-        if let Some(key) = &r.idempotency_key
-            && let Some(earlier) = self.earlier_report(r.channel, key).await?
-        {
-            return Ok(earlier);
-        }
-        let category = sqlx::query("SELECT name FROM categories WHERE code = $1")
-            .bind(&r.category_code)
-            .fetch_optional(self.db.pool())
-            .await?;
-        let Some(category) = category else {
-            let known: Vec<String> = self.categories().await?.into_iter().map(|c| c.code).collect();
-            return Err(ServiceError::Invalid(format!(
-                "category_code: `{}` is not a known category; known: {}",
-                r.category_code,
-                known.join(", ")
-            )));
-        };
-        let category_name: String = category.try_get(0)?;
-        for (i, digest) in r.evidence.iter().enumerate() {
-            let stored = sqlx::query("SELECT 1 FROM media WHERE sha256 = $1").bind(digest).fetch_optional(self.db.pool()).await?;
-            if stored.is_none() {
-                return Err(ServiceError::Invalid(format!("evidence[{i}]: no uploaded media `{digest}`")));
-            }
-        }
-        // The same incident reported again joins the open case it repeats.
-        let dedup_text = format!("{} {}", r.title.as_deref().unwrap_or(""), r.description);
-        let now = self.clock.now_ms();
-        let probe = match (r.location, grid.is_none() && !matches!(r.channel, Channel::CapAlert)) {
-            (Some(location), true) => Some(Report { category_code: &r.category_code, location, reported_ms: now, text: &dedup_text }),
-            _ => None,
-        };
-        if let Some(probe) = &probe {
-            let candidates = self.dedup_index().await?.read().candidates(probe);
-            for c in candidates {
-                if let Some(joined) = self.join(r, reporter, &c.case_id, now).await? {
-                    let payload = serde_json::json!({
-                        "case": joined.case, "report": joined.report, "channel": r.channel.name(), "score": c.score.total,
-                    });
-                    self.announce("case.joined", reporter.unwrap_or("anonymous"), r.location, payload).await;
-                    return Ok(joined);
-                }
-            }
-        }
-        let area = grid.or_else(|| r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code));
-        let (report_id, case_id, ticket) = (new_id(), new_id(), ticket());
-        let title = r.title.clone().unwrap_or(category_name);
-        let mut tx = self.db.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, status, opened_by, department, \
-             created, ticket, area, stage_since, updated, step, step_since) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, NULL, $9, $10, $11, $9, $9, 'accept', $9)",
-        )
-        .bind(&case_id)
-        .bind(&r.category_code)
-        .bind(&title)
-        .bind(&r.description)
-        .bind(r.location.map(|p| p.lat))
-        .bind(r.location.map(|p| p.lon))
-        .bind(r.channel.name())
-        .bind(reporter.unwrap_or("anonymous"))
-        .bind(now)
-        .bind(&ticket)
-        .bind(area.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        let inserted = insert_report(&mut tx, &report_id, r, reporter, &title, now, &case_id).await?;
-        if inserted.rows_affected() == 0 {
-            // The same key won a race with this submission: keep the original.
-            drop(tx);
-            let key = r.idempotency_key.as_deref().unwrap_or_default();
-            return self
-                .earlier_report(r.channel, key)
-                .await?
-                .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("idempotency key `{key}` conflicted but names no report")));
-        }
-        tx.commit().await?;
-        if let Some(probe) = &probe
-            && let Err(e) = self.dedup_index().await?.write().insert(&case_id, probe)
-        {
-            tracing::warn!(case = case_id, "not indexed for deduplication: {e}");
-        }
-        let payload = serde_json::json!({
-            "case": case_id, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
-            "category_code": r.category_code, "area": area,
-        });
-        self.announce("case.reported", reporter.unwrap_or("anonymous"), r.location, payload).await;
-        Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false })
-    }
-
-    async fn earlier_report(&self, channel: Channel, key: &str) -> Result<Option<Intake>, ServiceError> {
-        let row = sqlx::query(
-            "SELECT r.id, r.case_id, c.ticket FROM reports r JOIN cases c ON c.id = r.case_id \
-             WHERE r.channel = $1 AND r.idempotency_key = $2",
-        )
-        .bind(channel.name())
-        .bind(key)
-        .fetch_optional(self.db.pool())
-        .await?;
-        Ok(match row {
-            Some(r) => Some(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false, joined: false }),
-            None => None,
-        })
     }
 
     /// A case with its transitions, as staff see it.
@@ -524,13 +404,15 @@ impl Cases {
             .collect()
     }
 
-    /// A case's public progress by its ticket number.
+    /// A case's public progress by its ticket number; a merged case's, the
+    /// surviving case's.
     pub async fn progress(&self, ticket: &str) -> Result<Option<PublicProgress>, ServiceError> {
+        let Some((case_id, merged_into_ticket)) = self.follow_merges(ticket).await? else { return Ok(None) };
         let row = sqlx::query(
             "SELECT c.id, c.status, c.created, c.updated, c.title, k.name FROM cases c \
-             JOIN categories k ON k.code = c.category_code WHERE c.ticket = $1",
+             JOIN categories k ON k.code = c.category_code WHERE c.id = $1",
         )
-        .bind(ticket)
+        .bind(&case_id)
         .fetch_optional(self.db.pool())
         .await?;
         let Some(r) = row else { return Ok(None) };
@@ -545,6 +427,7 @@ impl Cases {
         }
         Ok(Some(PublicProgress {
             ticket: ticket.to_owned(),
+            merged_into_ticket,
             stage: Stage::parse(&stage).unwrap_or(Stage::Reported),
             created,
             updated: r.try_get(3)?,
@@ -599,10 +482,13 @@ impl Cases {
             (_, None) => 0,
         };
 
-        let mut tx = self.db.pool().begin().await?;
+        // The audit chain first, then the transaction (the order every writer keeps).
+        let mut chain = self.audit.chain().await?;
+        let mut tx = self.db.begin_write().await?;
         let row = sqlx::query(
             "SELECT status, suspended, extension_pending, area, department, version, opened_by, category_code, step, \
-             step_since, step_paused, suspended_since, step_extra_ms, pending_extension_ms, level FROM cases WHERE id = $1",
+             step_since, step_paused, suspended_since, step_extra_ms, pending_extension_ms, level, channel \
+             FROM cases WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -631,6 +517,8 @@ impl Cases {
         };
         let mut pending_ms: i64 = row.try_get(13)?;
         let mut level: Option<String> = row.try_get(14)?;
+        let step_level = level.clone();
+        let channel: String = row.try_get(15)?;
 
         let actor_name = match who {
             Who::Person { actor, scope } => {
@@ -781,6 +669,7 @@ impl Cases {
                 return Err(ServiceError::Conflict(format!("into: case `{into}` is {stage}, not open")));
             }
             sqlx::query("UPDATE reports SET case_id = $2 WHERE case_id = $1").bind(id).bind(into).execute(&mut *tx).await?;
+            sqlx::query("UPDATE cases SET merged_into = $2 WHERE id = $1").bind(id).bind(into).execute(&mut *tx).await?;
         }
         if action == Action::CallIn {
             let called = sqlx::query(
@@ -798,6 +687,9 @@ impl Cases {
                 return Err(ServiceError::Conflict(format!("`{}` was already called in", target.unwrap_or_default())));
             }
         }
+        // The deadline of the step now running, for the record (and the KPIs
+        // recomputed from the audit log).
+        let next_due = self.clock_of(&clock, now).await?.and_then(|c| c.deadline);
         let seq: i64 = sqlx::query("SELECT COUNT(*) FROM case_transitions WHERE case_id = $1")
             .bind(id)
             .fetch_one(&mut *tx)
@@ -805,7 +697,8 @@ impl Cases {
             .try_get(0)?;
         sqlx::query(
             "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department, \
-             step, due, step_ended, step_department) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             step, due, step_ended, step_department, step_level) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(id)
         .bind(seq + 1)
@@ -824,12 +717,29 @@ impl Cases {
         .bind(due)
         .bind(i64::from(restart))
         .bind(department.as_deref())
+        .bind(step_level.as_deref())
         .execute(&mut *tx)
         .await?;
         if action == Action::Dispatch {
             suggest::settle(&mut tx, id, accepted.as_ref().map(|s| s.id.as_str()), &actor_name, now).await?;
         }
+        let detail = serde_json::json!({
+            "seq": seq + 1, "from": from.stage.name(), "to": to.stage.name(), "at": now, "reason": mv.reason,
+            "into": mv.into, "channel": channel, "suggestion": mv.suggestion,
+            "step": old_step, "due": due, "step_ended": restart, "step_department": department, "step_level": step_level,
+            "department": new_department, "level": level, "next_step": clock.step, "next_due": next_due,
+            "suspended": to.suspended,
+        });
+        let entry = crate::audit::Entry {
+            actor: &actor_name,
+            action: &format!("case.{action}"),
+            subject: id,
+            outcome: "ok",
+            detail: &detail.to_string(),
+        };
+        chain.append(&mut tx, entry).await?;
         tx.commit().await?;
+        chain.keep();
 
         if !to.stage.is_open() {
             self.dedup_index().await?.write().remove(id);
@@ -870,14 +780,22 @@ impl Cases {
         if view.stage != Stage::Closed {
             return Err(ServiceError::Conflict(format!("a case is rated once closed; this one is {}", view.stage)));
         }
+        let mut chain = self.audit.chain().await?;
+        let mut tx = self.db.begin_write().await?;
+        let now = self.clock.now_ms();
         sqlx::query("INSERT INTO case_ratings (case_id, at, satisfied, comment, rated_by) VALUES ($1, $2, $3, $4, $5)")
             .bind(case_id)
-            .bind(self.clock.now_ms())
+            .bind(now)
             .bind(i64::from(rating.satisfied))
             .bind(&rating.comment)
             .bind(rated_by)
-            .execute(self.db.pool())
+            .execute(&mut *tx)
             .await?;
+        let detail = serde_json::json!({ "at": now, "satisfied": rating.satisfied, "channel": view.channel, "comment": rating.comment });
+        let entry = crate::audit::Entry { actor: rated_by, action: "case.rate", subject: case_id, outcome: "ok", detail: &detail.to_string() };
+        chain.append(&mut tx, entry).await?;
+        tx.commit().await?;
+        chain.keep();
         if rating.satisfied {
             return Ok(view);
         }
@@ -929,67 +847,11 @@ impl Cases {
 }
 
 impl Cases {
-    /// The deduplication index of open cases, built from storage on first use.
-    pub(crate) async fn dedup_index(&self) -> Result<&parking_lot::RwLock<DedupIndex>, ServiceError> {
-        self.dedup
-            .get_or_try_init(|| async {
-                // Case codes are 2 type + 2 major + 2 minor digits: a family is type and major.
-                // The default families follow the 部件 majors; ours are rebuilt from the fallback.
-                let config = DedupConfig { family_digits: 4, families: Default::default(), ..DedupConfig::default() };
-                let rules = DedupRules::new(&config).map_err(|e| ServiceError::Storage(anyhow::anyhow!("{e}")))?;
-                let mut index = DedupIndex::new(rules);
-                let rows = sqlx::query(
-                    "SELECT id, category_code, lat, lon, created, title, description FROM cases \
-                     WHERE lat IS NOT NULL AND lon IS NOT NULL AND status NOT IN ('closed', 'rejected', 'voided') \
-                     AND channel <> 'cap-alert'",
-                )
-                .fetch_all(self.db.pool())
-                .await?;
-                for r in &rows {
-                    let (id, code): (String, String) = (r.try_get(0)?, r.try_get(1)?);
-                    let location = GeoPoint { lat: r.try_get(2)?, lon: r.try_get(3)? };
-                    let text = format!("{} {}", r.try_get::<String, _>(5)?, r.try_get::<String, _>(6)?);
-                    let report = Report { category_code: &code, location, reported_ms: r.try_get(4)?, text: &text };
-                    if let Err(e) = index.insert(&id, &report) {
-                        tracing::warn!(case = id, "not indexed for deduplication: {e}");
-                    }
-                }
-                Ok::<_, ServiceError>(parking_lot::RwLock::new(index))
-            })
-            .await
-    }
-
-    /// File report `r` under the open case `case_id`; `None` if that case is no
-    /// longer open.
-    async fn join(&self, r: &NewReport, reporter: Option<&str>, case_id: &str, now: i64) -> Result<Option<Intake>, ServiceError> {
-        let mut tx = self.db.pool().begin().await?;
-        let row = sqlx::query("SELECT status, ticket, title FROM cases WHERE id = $1").bind(case_id).fetch_optional(&mut *tx).await?;
-        let Some(row) = row else { return Ok(None) };
-        let stage: String = row.try_get(0)?;
-        if !Stage::parse(&stage).is_some_and(Stage::is_open) {
-            drop(tx);
-            self.dedup_index().await?.write().remove(case_id);
-            return Ok(None);
-        }
-        let ticket: String = row.try_get(1)?;
-        let title: String = row.try_get(2)?;
-        let report_id = new_id();
-        let title = r.title.clone().unwrap_or(title);
-        let inserted = insert_report(&mut tx, &report_id, r, reporter, &title, now, case_id).await?;
-        if inserted.rows_affected() == 0 {
-            drop(tx);
-            let key = r.idempotency_key.as_deref().unwrap_or_default();
-            return self.earlier_report(r.channel, key).await;
-        }
-        tx.commit().await?;
-        Ok(Some(Intake { report: report_id, case: case_id.to_owned(), ticket, created: true, joined: true }))
-    }
-
     /// The reports filed under a case, oldest first, as staff see them.
     pub async fn reports(&self, case_id: &str) -> Result<Vec<FiledReport>, ServiceError> {
         let rows = sqlx::query(
-            "SELECT id, channel, reporter, caller_name, caller_phone, category_code, title, description, received \
-             FROM reports WHERE case_id = $1 ORDER BY received, id",
+            "SELECT id, channel, reporter, caller_name, caller_phone, category_code, title, description, received, \
+             confirmed_by, confirmed_at FROM reports WHERE case_id = $1 ORDER BY received, id",
         )
         .bind(case_id)
         .fetch_all(self.db.pool())
@@ -1006,6 +868,10 @@ impl Cases {
                     title: r.try_get(6)?,
                     description: r.try_get(7)?,
                     received: r.try_get(8)?,
+                    confirmed: match (r.try_get::<Option<String>, _>(9)?, r.try_get::<Option<i64>, _>(10)?) {
+                        (Some(by), Some(at)) => Some(Confirmation { by, at }),
+                        _ => None,
+                    },
                 })
             })
             .collect()
@@ -1024,39 +890,14 @@ pub struct FiledReport {
     pub title: String,
     pub description: String,
     pub received: i64,
+    /// Set when a dispatcher confirmed that this report belongs to the case.
+    pub confirmed: Option<Confirmation>,
 }
 
-/// Store report `r` under `case_id`; 0 rows when its idempotency key is taken.
-async fn insert_report(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    id: &str,
-    r: &NewReport,
-    reporter: Option<&str>,
-    title: &str,
-    now: i64,
-    case_id: &str,
-) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
-         description, lat, lon, address, evidence, received, case_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT (channel, idempotency_key) DO NOTHING",
-    )
-    .bind(id)
-    .bind(r.channel.name())
-    .bind(r.idempotency_key.as_deref())
-    .bind(reporter)
-    .bind(r.caller.as_ref().map(|c| c.name.as_str()))
-    .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
-    .bind(&r.category_code)
-    .bind(title)
-    .bind(&r.description)
-    .bind(r.location.map(|p| p.lat))
-    .bind(r.location.map(|p| p.lon))
-    .bind(r.address.as_deref())
-    .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
-    .bind(now)
-    .bind(case_id)
-    .execute(&mut **tx)
-    .await
+/// Who confirmed a joined report, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct Confirmation {
+    pub by: String,
+    pub at: i64,
 }
+

@@ -90,14 +90,10 @@ async fn submit_report(
         let why = format!("this account may not report on the `{}` channel", report.channel.name());
         return Err(user.deny(&state, ACTION, report.channel.name(), why).await);
     }
+    // The intake audits the report in the transaction that stores it.
     let intake = state.services.cases.intake(&report, Some(&p.id)).await?;
-    if !intake.created {
-        return Ok((StatusCode::OK, Json(intake)));
-    }
-    let actor = format!("user:{}", p.id);
-    let detail = format!("{} report {} opened case {}", report.channel.name(), intake.report, intake.ticket);
-    state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &intake.case, outcome: "ok", detail: &detail }).await;
-    Ok((StatusCode::CREATED, Json(intake)))
+    let status = if intake.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(intake)))
 }
 
 /// Case categories.
@@ -198,12 +194,7 @@ async fn move_case(
                     tracing::warn!(case = view.id, "could not notify the called-in department: {e}");
                 }
             }
-            let actor = format!("user:{}", user.principal.id);
-            let detail = serde_json::json!({
-                "to": view.stage.name(), "reason": mv.reason, "department": view.department, "suggestion": mv.suggestion,
-            })
-            .to_string();
-            state.services.audit.record(Entry { actor: &actor, action: &action, subject: &id, outcome: "ok", detail: &detail }).await;
+            // The engine audited the transition in the transaction that stored it.
             Ok(Json(view))
         }
         Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, &action, &id, why).await),
@@ -214,6 +205,8 @@ async fn move_case(
 /// Follow a case by its ticket.
 ///
 /// Progress only — the stage and when each was reached; no personal data.
+/// The ticket of a case merged into another as a duplicate shows the
+/// surviving case's progress, naming its ticket in `merged_into_ticket`.
 /// Open to anyone holding the ticket number.
 #[utoipa::path(
     get,
@@ -283,13 +276,8 @@ async fn rate_case(
         return Err(user.deny(&state, ACTION, &case_id, "only the reporter (or the hotline, for a call) rates a case".into()).await);
     }
     let actor = format!("user:{}", p.id);
+    // Audited by the engine: the rating, and the reopening an unsatisfied one causes.
     cases.rate(&case_id, &rating, &actor).await?;
-    let detail = if rating.satisfied { "satisfied" } else { "unsatisfied: reopened" };
-    state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &case_id, outcome: "ok", detail }).await;
-    if !rating.satisfied {
-        let entry = Entry { actor: "host:rating", action: "case.reopen", subject: &case_id, outcome: "ok", detail: &rating.comment };
-        state.services.audit.record(entry).await;
-    }
     cases.progress(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`"))).map(Json)
 }
 
@@ -337,6 +325,11 @@ struct Period {
     to: i64,
     /// Only this department.
     department: Option<String>,
+    /// Only this command level (`community`, `street`, `district`, `city`, `command-center`).
+    level: Option<String>,
+    /// `tables` (the default) computes from the case tables; `audit` from the
+    /// audit log alone, which must give the same figures.
+    source: Option<String>,
 }
 
 /// Evaluation (考核).
@@ -344,8 +337,9 @@ struct Period {
 /// The KPIs of each department for `[from, to)` — 结案率, 按期结案率, 处置率,
 /// 按期处置率, 返工率, 拖延率, 按时派遣率, 准确派遣率, 按时立案率, 准确立案率 —
 /// with the counts per step they come from, and the hotline's 办结率, 及时办结率,
-/// 催办率, 重办率, 满意率. Computed from the transition log. Leaders,
-/// supervisors, dispatchers and operators.
+/// 催办率, 重办率, 满意率 — and the same per command level. Computed from the
+/// case tables, or with `source=audit` from the hash-chained audit log alone.
+/// Leaders, supervisors, dispatchers and operators.
 #[utoipa::path(
     get,
     path = "/api/kpis",
@@ -370,9 +364,17 @@ async fn evaluation(
         let why = "the evaluation is open to leaders, supervisors, dispatchers and operators".to_owned();
         return Err(user.deny(&state, "case.kpis", "kpis", why).await);
     }
-    let mut e = state.services.cases.evaluate(q.from, q.to).await?;
+    let cases = &state.services.cases;
+    let mut e = match q.source.as_deref().unwrap_or("tables") {
+        "tables" => cases.evaluate(q.from, q.to).await?,
+        "audit" => cases.evaluate_from_audit(q.from, q.to).await?,
+        other => return Err(ApiError::Unprocessable(format!("source: `{other}` is neither `tables` nor `audit`"))),
+    };
     if let Some(d) = q.department.filter(|d| !d.is_empty()) {
         e.departments.retain(|k| k.department == d);
+    }
+    if let Some(l) = q.level.filter(|l| !l.is_empty()) {
+        e.levels.retain(|k| k.level == l);
     }
     Ok(Json(e))
 }

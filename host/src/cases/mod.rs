@@ -8,11 +8,14 @@ pub mod calendar;
 pub mod cap;
 pub mod deadlines;
 pub mod dedup;
+pub mod dedup_rules;
 pub mod engine;
 pub mod http;
+pub mod intake;
 pub mod kpi;
 pub mod lifecycle;
 pub mod open311;
+pub mod split;
 pub mod suggest;
 pub mod wit;
 
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use sqlx::Row;
 
+use crate::audit::Audit;
 use crate::bus::{Bus, Event, GeoPoint};
 use crate::clock::SharedClock;
 use crate::db::Db;
@@ -86,14 +90,35 @@ pub struct Cases {
     clock: SharedClock,
     bus: Arc<dyn Bus>,
     space: Arc<Space>,
+    audit: Arc<Audit>,
     /// Open cases for deduplication, loaded from storage on first use.
-    dedup: tokio::sync::OnceCell<parking_lot::RwLock<dedup::DedupIndex>>,
+    dedup: intake::DedupCell,
+    /// Held while the deduplication rules are replaced.
+    dedup_rules_writer: tokio::sync::Mutex<()>,
+    /// The intake writer, started on first use.
+    writer: intake::WriterCell,
+    /// Step limits and calendars, as last read.
+    limits: deadlines::Cached<deadlines::StepLimits>,
+    calendars: deadlines::Cached<deadlines::Calendars>,
 }
 
 impl Cases {
-    /// The case service; `space` places reports in their grid cell.
-    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, space: Arc<Space>) -> Self {
-        Cases { db, clock, bus, space, dedup: tokio::sync::OnceCell::new() }
+    /// The case service; `space` places reports in their grid cell, and every
+    /// report and transition is recorded in `audit` in the transaction that
+    /// stores it.
+    pub fn new(db: Db, clock: SharedClock, bus: Arc<dyn Bus>, space: Arc<Space>, audit: Arc<Audit>) -> Self {
+        Cases {
+            db,
+            clock,
+            bus,
+            space,
+            audit,
+            dedup: Default::default(),
+            dedup_rules_writer: Default::default(),
+            writer: Default::default(),
+            limits: Default::default(),
+            calendars: Default::default(),
+        }
     }
 
     /// Open a case for a plugin, through the one intake (channel `warning`,
@@ -177,18 +202,22 @@ impl Cases {
     }
 
     async fn announce(&self, topic: &str, source: &str, location: Option<GeoPoint>, payload: serde_json::Value) {
-        let event = Event {
-            id: new_id(),
-            topic: topic.to_owned(),
-            source: source.to_owned(),
-            time: self.clock.now_ms(),
-            location,
-            payload: payload.to_string(),
-        };
-        // The record is already committed; a bus fault is logged, not undone.
-        if let Err(e) = self.bus.publish(event).await {
-            tracing::error!(topic, "could not announce: {e}");
-        }
+        announce(&*self.bus, &self.clock, topic, source, location, payload).await;
+    }
+}
+
+/// Publish what was just committed; a bus fault is logged, not undone.
+async fn announce(bus: &dyn Bus, clock: &SharedClock, topic: &str, source: &str, location: Option<GeoPoint>, payload: serde_json::Value) {
+    let event = Event {
+        id: new_id(),
+        topic: topic.to_owned(),
+        source: source.to_owned(),
+        time: clock.now_ms(),
+        location,
+        payload: payload.to_string(),
+    };
+    if let Err(e) = bus.publish(event).await {
+        tracing::error!(topic, "could not announce: {e}");
     }
 }
 

@@ -355,10 +355,6 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
     };
     match state.services.cases.intake(&report, None).await {
         Ok(intake) => {
-            if intake.created {
-                let detail = format!("open311 report {} opened case {}", intake.report, intake.ticket);
-                state.services.audit.record_host("case.report", &intake.case, "ok", &detail).await;
-            }
             let status = if intake.created { StatusCode::CREATED } else { StatusCode::OK };
             let record = vec![
                 ("service_request_id", Field::Text(Some(intake.ticket))),

@@ -1,0 +1,427 @@
+//! The one intake, with group commit.
+//!
+//! A report is checked where it arrives (fields, category, evidence, its grid
+//! cell, its first step's deadline), then handed to the intake *writer*: one
+//! task per process that takes the reports waiting, decides for each whether it
+//! repeats an open case (deduplication) or opens a new one, writes them all —
+//! reports, new cases and their audit records — in one transaction, and
+//! answers each only after that transaction has committed. While one batch
+//! commits (and waits for the disk), the next gathers, so one fsync serves
+//! many reports and a burst costs little more than a single report.
+//!
+//! Because one writer decides every join in order, two reports of the same
+//! incident arriving together cannot both open a case. An idempotency key
+//! taken by a report in the same batch, or by another node, still resolves to
+//! the original through the unique index on `(channel, idempotency_key)`.
+
+use std::sync::Arc;
+
+use sqlx::Row;
+use tokio::sync::{mpsc, oneshot};
+
+use super::dedup::{DedupIndex, Report};
+use super::deadlines::ClockState;
+use super::engine::{Channel, Intake, NewReport};
+use super::lifecycle::Stage;
+use super::{Cases, announce};
+use crate::audit::{Audit, Chain, Entry};
+use crate::bus::{Bus, GeoPoint};
+use crate::clock::SharedClock;
+use crate::db::Db;
+use crate::services::{ServiceError, new_id};
+
+/// The most reports one transaction takes.
+const MAX_BATCH: usize = 1024;
+/// Reports waiting for the writer before submitters wait for room.
+const QUEUE: usize = 8192;
+
+/// The open cases for deduplication, shared by the writer and the engine.
+pub(crate) type DedupCell = Arc<tokio::sync::OnceCell<parking_lot::RwLock<DedupIndex>>>;
+
+/// A random public ticket number: `YW` and 12 digits.
+pub(crate) fn ticket() -> String {
+    let n = u128::from_le_bytes(*uuid::Uuid::new_v4().as_bytes()) % 1_000_000_000_000;
+    format!("YW{n:012}")
+}
+
+/// A checked report waiting for the writer.
+pub(crate) struct Pending {
+    report: NewReport,
+    reporter: Option<String>,
+    /// The report's title, or its category's name.
+    title: String,
+    /// The grid cell it lies in (or the CAP area's cell it was raised for).
+    area: Option<String>,
+    /// Whether it may repeat an open case: it has a location and is not a CAP cell.
+    dedup: bool,
+    received: i64,
+    /// The deadline of the new case's first step (accept), when it has one.
+    accept_due: Option<i64>,
+    reply: oneshot::Sender<Result<Intake, ServiceError>>,
+}
+
+/// What the writer announces once a batch has committed.
+struct Announcement {
+    topic: &'static str,
+    source: String,
+    location: Option<GeoPoint>,
+    payload: serde_json::Value,
+}
+
+impl Cases {
+    /// Take in a report: it and its case are on disk when this returns.
+    pub async fn intake(&self, r: &NewReport, reporter: Option<&str>) -> Result<Intake, ServiceError> {
+        self.intake_in(r, reporter, None).await
+    }
+
+    /// [`Cases::intake`] into a given grid cell (a CAP alert's area), rather
+    /// than the one under the location.
+    pub(crate) async fn intake_in(
+        &self,
+        r: &NewReport,
+        reporter: Option<&str>,
+        grid: Option<String>,
+    ) -> Result<Intake, ServiceError> {
+        r.check()?;
+        if let Some(key) = &r.idempotency_key
+            && let Some(earlier) = earlier_report(self.db.pool(), r.channel, key).await?
+        {
+            return Ok(earlier);
+        }
+        let category = sqlx::query("SELECT name FROM categories WHERE code = $1")
+            .bind(&r.category_code)
+            .fetch_optional(self.db.pool())
+            .await?;
+        let Some(category) = category else {
+            let known: Vec<String> = self.categories().await?.into_iter().map(|c| c.code).collect();
+            return Err(ServiceError::Invalid(format!(
+                "category_code: `{}` is not a known category; known: {}",
+                r.category_code,
+                known.join(", ")
+            )));
+        };
+        let category_name: String = category.try_get(0)?;
+        for (i, digest) in r.evidence.iter().enumerate() {
+            let stored = sqlx::query("SELECT 1 FROM media WHERE sha256 = $1").bind(digest).fetch_optional(self.db.pool()).await?;
+            if stored.is_none() {
+                return Err(ServiceError::Invalid(format!("evidence[{i}]: no uploaded media `{digest}`")));
+            }
+        }
+        let dedup = r.location.is_some() && grid.is_none() && r.channel != Channel::CapAlert;
+        let area = grid.or_else(|| r.location.and_then(|p| self.space.grid_at(p)).map(|g| g.code));
+        let received = self.clock.now_ms();
+        let first_step = ClockState {
+            category: r.category_code.clone(),
+            area: area.clone(),
+            step: Some("accept".to_owned()),
+            since: Some(received),
+            paused: vec![],
+            suspended_since: None,
+            extra_ms: 0,
+        };
+        let accept_due = self.clock_of(&first_step, received).await?.and_then(|c| c.deadline);
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            report: r.clone(),
+            reporter: reporter.map(str::to_owned),
+            title: r.title.clone().unwrap_or(category_name),
+            area,
+            dedup,
+            received,
+            accept_due,
+            reply,
+        };
+        let stopped = || ServiceError::Storage(anyhow::anyhow!("the intake writer has stopped"));
+        self.writer().send(pending).await.map_err(|_| stopped())?;
+        answer.await.map_err(|_| stopped())?
+    }
+
+    /// The intake writer, started on first use.
+    fn writer(&self) -> &mpsc::Sender<Pending> {
+        self.writer.get_or_init(|| {
+            let (tx, rx) = mpsc::channel(QUEUE);
+            let writer = Writer {
+                db: self.db.clone(),
+                clock: self.clock.clone(),
+                bus: self.bus.clone(),
+                audit: self.audit.clone(),
+                dedup: self.dedup.clone(),
+            };
+            tokio::spawn(writer.run(rx));
+            tx
+        })
+    }
+
+    /// The deduplication index of open cases, built from storage on first use.
+    pub(crate) async fn dedup_index(&self) -> Result<&parking_lot::RwLock<DedupIndex>, ServiceError> {
+        self.dedup.get_or_try_init(|| load_dedup_index(&self.db)).await
+    }
+}
+
+/// The sender half the engine keeps.
+pub(crate) type WriterCell = std::sync::OnceLock<mpsc::Sender<Pending>>;
+
+/// Build the deduplication index from the open cases in storage.
+async fn load_dedup_index(db: &Db) -> Result<parking_lot::RwLock<DedupIndex>, ServiceError> {
+    // The rules are configuration data (`dedup_rules`, `GET/PUT /api/dedup/rules`).
+    let mut index = DedupIndex::new(super::dedup_rules::load_rules(db).await?);
+    let rows = sqlx::query(
+        "SELECT id, category_code, lat, lon, created, title, description FROM cases \
+         WHERE lat IS NOT NULL AND lon IS NOT NULL AND status NOT IN ('closed', 'rejected', 'voided') \
+         AND channel <> 'cap-alert'",
+    )
+    .fetch_all(db.pool())
+    .await?;
+    for r in &rows {
+        let (id, code): (String, String) = (r.try_get(0)?, r.try_get(1)?);
+        let location = GeoPoint { lat: r.try_get(2)?, lon: r.try_get(3)? };
+        let text = format!("{} {}", r.try_get::<String, _>(5)?, r.try_get::<String, _>(6)?);
+        let report = Report { category_code: &code, location, reported_ms: r.try_get(4)?, text: &text };
+        if let Err(e) = index.insert(&id, &report) {
+            tracing::warn!(case = id, "not indexed for deduplication: {e}");
+        }
+    }
+    Ok(parking_lot::RwLock::new(index))
+}
+
+/// The report an idempotency key names, as its first answer was.
+pub(crate) async fn earlier_report<'e, E>(db: E, channel: Channel, key: &str) -> Result<Option<Intake>, ServiceError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(
+        "SELECT r.id, r.case_id, c.ticket FROM reports r JOIN cases c ON c.id = r.case_id \
+         WHERE r.channel = $1 AND r.idempotency_key = $2",
+    )
+    .bind(channel.name())
+    .bind(key)
+    .fetch_optional(db)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false, joined: false }),
+        None => None,
+    })
+}
+
+struct Writer {
+    db: Db,
+    clock: SharedClock,
+    bus: Arc<dyn Bus>,
+    audit: Arc<Audit>,
+    dedup: DedupCell,
+}
+
+impl Writer {
+    async fn run(self, mut rx: mpsc::Receiver<Pending>) {
+        let mut batch = Vec::new();
+        while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            self.write(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    /// Write one batch and answer every report in it.
+    async fn write(&self, batch: Vec<Pending>) {
+        match self.commit(&batch).await {
+            Ok((answers, announcements)) => {
+                // Announced before answering, so `case.reported` precedes
+                // whatever the reporter does next.
+                for a in announcements {
+                    announce(&*self.bus, &self.clock, a.topic, &a.source, a.location, a.payload).await;
+                }
+                for (p, answer) in batch.into_iter().zip(answers) {
+                    let _ = p.reply.send(Ok(answer));
+                }
+            }
+            Err(e) => {
+                tracing::error!(reports = batch.len(), "intake batch not written: {e:#}");
+                for p in batch {
+                    let _ = p.reply.send(Err(ServiceError::Storage(anyhow::anyhow!("the report was not stored: {e:#}"))));
+                }
+            }
+        }
+    }
+
+    /// Write `batch` in one transaction: all of it or none.
+    async fn commit(&self, batch: &[Pending]) -> Result<(Vec<Intake>, Vec<Announcement>), ServiceError> {
+        let index = self.dedup.get_or_try_init(|| load_dedup_index(&self.db)).await?;
+        let mut chain = self.audit.chain().await?;
+        let mut tx = self.db.begin_write().await?;
+        let mut indexed = Vec::new();
+        let mut announcements = Vec::new();
+        let mut answers = Vec::with_capacity(batch.len());
+        let mut failure = None;
+        for p in batch {
+            match write_one(&mut tx, &mut chain, index, p, &mut indexed, &mut announcements).await {
+                Ok(answer) => answers.push(answer),
+                Err(e) => {
+                    failure = Some(e);
+                    break;
+                }
+            }
+        }
+        let committed = match failure {
+            None => tx.commit().await.map_err(ServiceError::from),
+            Some(e) => Err(e),
+        };
+        match committed {
+            Ok(()) => {
+                chain.keep();
+                Ok((answers, announcements))
+            }
+            Err(e) => {
+                // Nothing was stored: forget the cases the batch indexed.
+                let mut index = index.write();
+                for id in &indexed {
+                    index.remove(id);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Write one report inside the batch's transaction: joined to the open case
+/// it repeats, or as a new case; or, if its idempotency key is taken, not at
+/// all, answering with the original.
+async fn write_one(
+    tx: &mut sqlx::AnyConnection,
+    chain: &mut Chain<'_>,
+    index: &parking_lot::RwLock<DedupIndex>,
+    p: &Pending,
+    indexed: &mut Vec<String>,
+    announcements: &mut Vec<Announcement>,
+) -> Result<Intake, ServiceError> {
+    let r = &p.report;
+    let source = p.reporter.clone().unwrap_or_else(|| "anonymous".to_owned());
+    let actor = match p.reporter.as_deref() {
+        None => "anonymous".to_owned(),
+        Some(named) if named.contains(':') => named.to_owned(),
+        Some(id) => format!("user:{id}"),
+    };
+    let text = format!("{} {}", r.title.as_deref().unwrap_or(""), r.description);
+    let probe = match (p.dedup, r.location) {
+        (true, Some(location)) => Some(Report { category_code: &r.category_code, location, reported_ms: p.received, text: &text }),
+        _ => None,
+    };
+
+    // The same incident reported again joins the open case it repeats.
+    if let Some(probe) = &probe {
+        let candidates = index.read().candidates(probe);
+        for c in candidates {
+            let row = sqlx::query("SELECT status, ticket, title FROM cases WHERE id = $1")
+                .bind(&c.case_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let Some(row) = row else { continue };
+            let stage: String = row.try_get(0)?;
+            if !Stage::parse(&stage).is_some_and(Stage::is_open) {
+                index.write().remove(&c.case_id);
+                continue;
+            }
+            let ticket: String = row.try_get(1)?;
+            let title = r.title.clone().unwrap_or(row.try_get(2)?);
+            let report_id = new_id();
+            if insert_report(tx, &report_id, p, &title, &c.case_id).await? == 0 {
+                return taken(tx, r).await;
+            }
+            let detail = serde_json::json!({
+                "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
+                "joined": true, "score": c.score.total, "received": p.received,
+            });
+            let entry = Entry { actor: &actor, action: "case.report", subject: &c.case_id, outcome: "ok", detail: &detail.to_string() };
+            chain.append(tx, entry).await?;
+            announcements.push(Announcement {
+                topic: "case.joined",
+                source,
+                location: r.location,
+                payload: serde_json::json!({
+                    "case": c.case_id, "report": report_id, "channel": r.channel.name(), "score": c.score.total,
+                }),
+            });
+            return Ok(Intake { report: report_id, case: c.case_id, ticket, created: true, joined: true });
+        }
+    }
+
+    let (report_id, case_id, ticket) = (new_id(), new_id(), ticket());
+    sqlx::query(
+        "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, status, opened_by, department, \
+         created, ticket, area, stage_since, updated, step, step_since) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'reported', $8, NULL, $9, $10, $11, $9, $9, 'accept', $9)",
+    )
+    .bind(&case_id)
+    .bind(&r.category_code)
+    .bind(&p.title)
+    .bind(&r.description)
+    .bind(r.location.map(|l| l.lat))
+    .bind(r.location.map(|l| l.lon))
+    .bind(r.channel.name())
+    .bind(&source)
+    .bind(p.received)
+    .bind(&ticket)
+    .bind(p.area.as_deref())
+    .execute(&mut *tx)
+    .await?;
+    if insert_report(tx, &report_id, p, &p.title, &case_id).await? == 0 {
+        sqlx::query("DELETE FROM cases WHERE id = $1").bind(&case_id).execute(&mut *tx).await?;
+        return taken(tx, r).await;
+    }
+    let detail = serde_json::json!({
+        "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
+        "area": p.area, "joined": false, "received": p.received, "step": "accept", "due": p.accept_due,
+    });
+    let entry = Entry { actor: &actor, action: "case.report", subject: &case_id, outcome: "ok", detail: &detail.to_string() };
+    chain.append(tx, entry).await?;
+    if let Some(probe) = &probe {
+        match index.write().insert(&case_id, probe) {
+            Ok(()) => indexed.push(case_id.clone()),
+            Err(e) => tracing::warn!(case = case_id, "not indexed for deduplication: {e}"),
+        }
+    }
+    announcements.push(Announcement {
+        topic: "case.reported",
+        source,
+        location: r.location,
+        payload: serde_json::json!({
+            "case": case_id, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
+            "category_code": r.category_code, "area": p.area,
+        }),
+    });
+    Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false })
+}
+
+/// The answer for a report whose idempotency key an earlier one holds.
+async fn taken(tx: &mut sqlx::AnyConnection, r: &NewReport) -> Result<Intake, ServiceError> {
+    let key = r.idempotency_key.as_deref().unwrap_or_default();
+    earlier_report(&mut *tx, r.channel, key)
+        .await?
+        .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("idempotency key `{key}` conflicted but names no report")))
+}
+
+/// Store the report of `p` under `case_id`; 0 when its idempotency key is taken.
+async fn insert_report(tx: &mut sqlx::AnyConnection, id: &str, p: &Pending, title: &str, case_id: &str) -> Result<u64, sqlx::Error> {
+    let r = &p.report;
+    let done = sqlx::query(
+        "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
+         description, lat, lon, address, evidence, received, case_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+         ON CONFLICT (channel, idempotency_key) DO NOTHING",
+    )
+    .bind(id)
+    .bind(r.channel.name())
+    .bind(r.idempotency_key.as_deref())
+    .bind(p.reporter.as_deref())
+    .bind(r.caller.as_ref().map(|c| c.name.as_str()))
+    .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
+    .bind(&r.category_code)
+    .bind(title)
+    .bind(&r.description)
+    .bind(r.location.map(|l| l.lat))
+    .bind(r.location.map(|l| l.lon))
+    .bind(r.address.as_deref())
+    .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
+    .bind(p.received)
+    .bind(case_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}
