@@ -205,6 +205,40 @@ impl Chain<'_> {
         Ok(seq)
     }
 
+    /// Append several records inside `tx` in few statements (multi-row
+    /// inserts), in order; each is `(actor, action, subject, outcome, detail)`.
+    pub async fn append_many(&mut self, tx: &mut sqlx::AnyConnection, entries: &[Entry<'_>]) -> Result<(), sqlx::Error> {
+        /// Rows per statement: 9 values each, well under SQLite's limit of variables.
+        const ROWS: usize = 400;
+        for chunk in entries.chunks(ROWS) {
+            let mut sql = String::from(
+                "INSERT INTO audit_log (seq, at, actor, action, subject, outcome, detail, prev_hash, hash) VALUES ",
+            );
+            let mut rows = Vec::with_capacity(chunk.len());
+            for (i, e) in chunk.iter().enumerate() {
+                let seq = self.head.0 + 1;
+                let at = self.clock.now_ms();
+                let hash = chain_hash(&self.head.1, seq, at, e);
+                let prev = std::mem::replace(&mut self.head, (seq, hash.clone())).1;
+                rows.push((seq, at, prev, hash));
+                let b = i * 9;
+                if i > 0 {
+                    sql.push(',');
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
+                ));
+            }
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (e, (seq, at, prev, hash)) in chunk.iter().zip(rows) {
+                q = q.bind(seq).bind(at).bind(e.actor).bind(e.action).bind(e.subject).bind(e.outcome).bind(e.detail).bind(prev).bind(hash);
+            }
+            q.execute(&mut *tx).await?;
+        }
+        Ok(())
+    }
+
     /// The records appended are committed: they are the head from now on.
     /// Dropping the chain without this leaves the head where it was, as a
     /// rolled-back transaction leaves the log.

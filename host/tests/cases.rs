@@ -88,6 +88,63 @@ storage_test!(intake_is_idempotent_and_checks_what_it_takes, async |f: Fixture| 
     assert_eq!(n, 3, "refused reports leave nothing behind");
 });
 
+storage_test!(concurrent_reports_are_written_together_and_decided_in_order, async |f: Fixture| {
+    let space = Arc::new(Space::new(f.db.clone()));
+    space.load_geojson(CITY).await.unwrap();
+    let audit = Arc::new(yiwang::audit::Audit::new(f.db.clone(), f.clock.clone()));
+    let cases = Arc::new(Cases::new(f.db.clone(), f.clock.clone(), Arc::new(MemoryBus::default()), space, audit.clone()));
+    // 60 reports at once: 20 of one incident, 20 at places 1 km apart, and 20
+    // hotline calls under 10 idempotency keys (each key sent twice).
+    let mut tasks = Vec::new();
+    for n in 0..60u32 {
+        let mut r = hotline(None);
+        match n % 3 {
+            0 => r.description = format!("中山路12号井盖缺失（第{n}次反映）"),
+            1 => {
+                r.location = Some(GeoPoint { lat: 32.041 + f64::from(n) * 0.0002, lon: 118.781 + f64::from(n % 7) * 0.001 });
+                r.category_code = format!("0201{:02}", 1 + n % 7);
+                r.description = format!("第{n}处问题，各不相同");
+            }
+            _ => {
+                r.idempotency_key = Some(format!("call-{}", n % 10));
+                r.category_code = "020601".into();
+                r.description = format!("邻里纠纷 {}", n % 10);
+                r.location = None;
+            }
+        }
+        let cases = cases.clone();
+        tasks.push(tokio::spawn(async move { (n, cases.intake(&r, Some("op1")).await.unwrap()) }));
+    }
+    let mut answers = Vec::new();
+    for t in tasks {
+        answers.push(t.await.unwrap());
+    }
+    // The same incident became one case, however the reports were batched.
+    let same: std::collections::BTreeSet<&str> = answers.iter().filter(|(n, _)| n % 3 == 0).map(|(_, a)| a.case.as_str()).collect();
+    assert_eq!(same.len(), 1, "one case for one incident: {answers:?}");
+    let manhole = same.into_iter().next().unwrap();
+    assert_eq!(cases.view(manhole).await.unwrap().unwrap().reports.len(), 20);
+    // Each key names one report, whichever submission came first.
+    for key in 0..10u32 {
+        let reports: std::collections::BTreeSet<&str> = answers
+            .iter()
+            .filter(|(n, _)| n % 3 == 2 && n % 10 == key)
+            .map(|(_, a)| a.report.as_str())
+            .collect();
+        assert_eq!(reports.len(), 1, "key call-{key}: {answers:?}");
+    }
+    // Every answer names a stored report under its case, with its audit record.
+    for (_, a) in &answers {
+        let case: String = sqlx::Row::get(&sqlx::query("SELECT case_id FROM reports WHERE id = $1").bind(&a.report).fetch_one(f.db.pool()).await.unwrap(), 0);
+        assert_eq!(case, a.case);
+    }
+    let stored: i64 = sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM reports").fetch_one(f.db.pool()).await.unwrap(), 0);
+    assert_eq!(stored, 50, "40 without a key and 10 keyed");
+    let records = audit.find(None, Some("case.report"), 1000).await.unwrap();
+    assert_eq!(records.len(), 50, "one audit record per stored report");
+    assert!(audit.verify().await.unwrap().is_none(), "the chain holds");
+});
+
 storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async |f: Fixture| {
     use yiwang::cases::calendar::{CalendarSpec, Light};
     use yiwang::clock::Clock;

@@ -73,11 +73,11 @@ impl<T> Default for Cached<T> {
 }
 
 impl<T> Cached<T> {
-    fn fresh(&self) -> Option<Arc<T>> {
+    pub(crate) fn fresh(&self) -> Option<Arc<T>> {
         self.slot.read().as_ref().filter(|(at, _)| at.elapsed() < REFERENCE_TTL).map(|(_, v)| v.clone())
     }
 
-    fn keep(&self, value: T) -> Arc<T> {
+    pub(crate) fn keep(&self, value: T) -> Arc<T> {
         let value = Arc::new(value);
         *self.slot.write() = Some((std::time::Instant::now(), value.clone()));
         value
@@ -166,6 +166,7 @@ impl Cases {
     /// Forget the step limits and calendars read so far, after changing them
     /// in storage by other means than this service.
     pub fn reload_reference_data(&self) {
+        self.category_cache.forget();
         self.limits.forget();
         self.calendars.forget();
     }

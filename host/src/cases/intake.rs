@@ -88,19 +88,15 @@ impl Cases {
         {
             return Ok(earlier);
         }
-        let category = sqlx::query("SELECT name FROM categories WHERE code = $1")
-            .bind(&r.category_code)
-            .fetch_optional(self.db.pool())
-            .await?;
-        let Some(category) = category else {
-            let known: Vec<String> = self.categories().await?.into_iter().map(|c| c.code).collect();
+        let categories = self.category_names().await?;
+        let Some(category_name) = categories.get(&r.category_code).cloned() else {
+            let known: Vec<&str> = categories.keys().map(String::as_str).collect();
             return Err(ServiceError::Invalid(format!(
                 "category_code: `{}` is not a known category; known: {}",
                 r.category_code,
                 known.join(", ")
             )));
         };
-        let category_name: String = category.try_get(0)?;
         for (i, digest) in r.evidence.iter().enumerate() {
             let stored = sqlx::query("SELECT 1 FROM media WHERE sha256 = $1").bind(digest).fetch_optional(self.db.pool()).await?;
             if stored.is_none() {
@@ -134,6 +130,15 @@ impl Cases {
         let stopped = || ServiceError::Storage(anyhow::anyhow!("the intake writer has stopped"));
         self.writer().send(pending).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+
+    /// The category names by code, as last read (reference data).
+    async fn category_names(&self) -> Result<Arc<std::collections::BTreeMap<String, String>>, ServiceError> {
+        if let Some(names) = self.category_cache.fresh() {
+            return Ok(names);
+        }
+        let names = self.categories().await?.into_iter().map(|c| (c.code, c.name)).collect();
+        Ok(self.category_cache.keep(names))
     }
 
     /// The intake writer, started on first use.
@@ -247,26 +252,15 @@ impl Writer {
         let mut chain = self.audit.chain().await?;
         let mut tx = self.db.begin_write().await?;
         let mut indexed = Vec::new();
-        let mut announcements = Vec::new();
-        let mut answers = Vec::with_capacity(batch.len());
-        let mut failure = None;
-        for p in batch {
-            match write_one(&mut tx, &mut chain, index, p, &mut indexed, &mut announcements).await {
-                Ok(answer) => answers.push(answer),
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        let committed = match failure {
-            None => tx.commit().await.map_err(ServiceError::from),
-            Some(e) => Err(e),
+        let written = write_batch(&mut tx, &mut chain, index, batch, &mut indexed).await;
+        let committed = match written {
+            Ok(done) => tx.commit().await.map(|()| done).map_err(ServiceError::from),
+            Err(e) => Err(e),
         };
         match committed {
-            Ok(()) => {
+            Ok(done) => {
                 chain.keep();
-                Ok((answers, announcements))
+                Ok(done)
             }
             Err(e) => {
                 // Nothing was stored: forget the cases the batch indexed.
@@ -277,6 +271,308 @@ impl Writer {
                 Err(e)
             }
         }
+    }
+}
+
+/// Rows per multi-row statement (at most 15 values a row, well under
+/// SQLite's limit of variables).
+const ROWS: usize = 400;
+
+/// What the writer decided for a report without an idempotency key.
+enum Decision {
+    /// It opens a new case.
+    New { case: String, ticket: String },
+    /// It repeats the open case `case`.
+    Join { case: String, score: f64 },
+}
+
+/// Write a batch: the reports without an idempotency key together, in a few
+/// multi-row statements; those with one each on its own (its key may be taken).
+async fn write_batch(
+    tx: &mut sqlx::AnyConnection,
+    chain: &mut Chain<'_>,
+    index: &parking_lot::RwLock<DedupIndex>,
+    batch: &[Pending],
+    indexed: &mut Vec<String>,
+) -> Result<(Vec<Intake>, Vec<Announcement>), ServiceError> {
+    let mut answers: Vec<Option<Intake>> = vec![None; batch.len()];
+    let mut announcements: Vec<(usize, Announcement)> = Vec::new();
+    let plain: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].report.idempotency_key.is_none()).collect();
+    if !plain.is_empty() {
+        let (decisions, heads) = decide(tx, index, batch, &plain, indexed).await?;
+        write_plain(tx, chain, batch, &plain, &decisions, &heads, &mut answers, &mut announcements).await?;
+    }
+    for (i, p) in batch.iter().enumerate().filter(|(_, p)| p.report.idempotency_key.is_some()) {
+        let mut own = Vec::new();
+        answers[i] = Some(write_one(tx, chain, index, p, indexed, &mut own).await?);
+        announcements.extend(own.into_iter().map(|a| (i, a)));
+    }
+    // Announced in the order the reports arrived.
+    announcements.sort_by_key(|(i, _)| *i);
+    let answers = answers.into_iter().map(|a| a.expect("every report of the batch is answered")).collect();
+    Ok((answers, announcements.into_iter().map(|(_, a)| a).collect()))
+}
+
+/// The dedup probe of a report, if it takes part in deduplication.
+fn probe_of<'a>(p: &'a Pending, text: &'a str) -> Option<Report<'a>> {
+    match (p.dedup, p.report.location) {
+        (true, Some(location)) => Some(Report { category_code: &p.report.category_code, location, reported_ms: p.received, text }),
+        _ => None,
+    }
+}
+
+/// The text a report is compared by.
+fn dedup_text(r: &NewReport) -> String {
+    format!("{} {}", r.title.as_deref().unwrap_or(""), r.description)
+}
+
+/// A stored case's stage, ticket and title, by id.
+type Heads = std::collections::HashMap<String, (String, String, String)>;
+
+/// Decide, in arrival order, whether each report of `plain` joins an open
+/// case or opens a new one (indexed at once, so a later report of the batch
+/// may join it). Cases the index offers are checked against storage in one
+/// query; if one has closed meanwhile it leaves the index and the batch is
+/// decided again.
+async fn decide(
+    tx: &mut sqlx::AnyConnection,
+    index: &parking_lot::RwLock<DedupIndex>,
+    batch: &[Pending],
+    plain: &[usize],
+    indexed: &mut Vec<String>,
+) -> Result<(Vec<Decision>, Heads), ServiceError> {
+    loop {
+        let mut decisions = Vec::with_capacity(plain.len());
+        let mut tentative = std::collections::HashSet::new();
+        for &i in plain {
+            let p = &batch[i];
+            let text = dedup_text(&p.report);
+            let probe = probe_of(p, &text);
+            let best = probe.as_ref().and_then(|probe| index.read().candidates(probe).into_iter().next());
+            decisions.push(match (best, &probe) {
+                (Some(c), _) => Decision::Join { case: c.case_id, score: c.score.total },
+                (None, probe) => {
+                    let case = new_id();
+                    if let Some(probe) = probe {
+                        match index.write().insert(&case, probe) {
+                            Ok(()) => {
+                                tentative.insert(case.clone());
+                            }
+                            Err(e) => tracing::warn!(case, "not indexed for deduplication: {e}"),
+                        }
+                    }
+                    Decision::New { case, ticket: ticket() }
+                }
+            });
+        }
+        let mut earlier: Vec<&str> = decisions
+            .iter()
+            .filter_map(|d| match d {
+                Decision::Join { case, .. } if !tentative.contains(case) => Some(case.as_str()),
+                _ => None,
+            })
+            .collect();
+        earlier.sort_unstable();
+        earlier.dedup();
+        let heads = case_heads(tx, &earlier).await?;
+        let closed: Vec<&str> = earlier
+            .iter()
+            .copied()
+            .filter(|id| !heads.get(*id).is_some_and(|(stage, _, _)| Stage::parse(stage).is_some_and(Stage::is_open)))
+            .collect();
+        if closed.is_empty() {
+            indexed.extend(tentative);
+            return Ok((decisions, heads));
+        }
+        let mut index = index.write();
+        for id in tentative.iter().map(String::as_str).chain(closed) {
+            index.remove(id);
+        }
+    }
+}
+
+/// The stage, ticket and title of the cases `ids`.
+async fn case_heads(tx: &mut sqlx::AnyConnection, ids: &[&str]) -> Result<Heads, ServiceError> {
+    let mut heads = Heads::new();
+    for chunk in ids.chunks(ROWS) {
+        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+        let sql = format!("SELECT id, status, ticket, title FROM cases WHERE id IN ({})", marks.join(", "));
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for r in q.fetch_all(&mut *tx).await? {
+            heads.insert(r.try_get(0)?, (r.try_get(1)?, r.try_get(2)?, r.try_get(3)?));
+        }
+    }
+    Ok(heads)
+}
+
+/// `(${b+1}, …, ${b+n})`.
+fn marks(b: usize, n: usize) -> String {
+    let inner: Vec<String> = (b + 1..=b + n).map(|k| format!("${k}")).collect();
+    format!("({})", inner.join(", "))
+}
+
+/// Store the decided reports of `plain`, their new cases and their audit
+/// records in multi-row statements.
+#[allow(clippy::too_many_arguments)]
+async fn write_plain(
+    tx: &mut sqlx::AnyConnection,
+    chain: &mut Chain<'_>,
+    batch: &[Pending],
+    plain: &[usize],
+    decisions: &[Decision],
+    heads: &Heads,
+    answers: &mut [Option<Intake>],
+    announcements: &mut Vec<(usize, Announcement)>,
+) -> Result<(), ServiceError> {
+    // The new cases first (the reports refer to them).
+    let new: Vec<(&Pending, &str, &str)> = plain
+        .iter()
+        .zip(decisions)
+        .filter_map(|(&i, d)| match d {
+            Decision::New { case, ticket } => Some((&batch[i], case.as_str(), ticket.as_str())),
+            Decision::Join { .. } => None,
+        })
+        .collect();
+    for chunk in new.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, opened_by, created, ticket, \
+             area, status, stage_since, updated, step, step_since) VALUES ",
+        );
+        for (k, _) in chunk.iter().enumerate() {
+            let b = k * 11;
+            if k > 0 {
+                sql.push(',');
+            }
+            let m = marks(b, 11);
+            sql.push_str(&format!("{}, 'reported', ${c}, ${c}, 'accept', ${c})", &m[..m.len() - 1], c = b + 9));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (p, case, ticket) in chunk {
+            let r = &p.report;
+            q = q
+                .bind(*case)
+                .bind(&r.category_code)
+                .bind(&p.title)
+                .bind(&r.description)
+                .bind(r.location.map(|l| l.lat))
+                .bind(r.location.map(|l| l.lon))
+                .bind(r.channel.name())
+                .bind(p.reporter.as_deref().unwrap_or("anonymous"))
+                .bind(p.received)
+                .bind(*ticket)
+                .bind(p.area.as_deref());
+        }
+        q.execute(&mut *tx).await?;
+    }
+
+    // The reports, each under its case; then the audit records, in order.
+    let created: std::collections::HashMap<&str, (&str, &str)> =
+        new.iter().map(|(p, case, ticket)| (*case, (*ticket, p.title.as_str()))).collect();
+    let mut rows = Vec::with_capacity(plain.len());
+    let mut details = Vec::with_capacity(plain.len());
+    for (&i, d) in plain.iter().zip(decisions) {
+        let p = &batch[i];
+        let r = &p.report;
+        let report_id = new_id();
+        let source = p.reporter.clone().unwrap_or_else(|| "anonymous".to_owned());
+        let (intake, title, detail, announcement) = match d {
+            Decision::New { case, ticket } => (
+                Intake { report: report_id.clone(), case: case.clone(), ticket: ticket.clone(), created: true, joined: false },
+                p.title.clone(),
+                serde_json::json!({
+                    "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
+                    "area": p.area, "joined": false, "received": p.received, "step": "accept", "due": p.accept_due,
+                }),
+                Announcement {
+                    topic: "case.reported",
+                    source,
+                    location: r.location,
+                    payload: serde_json::json!({
+                        "case": case, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
+                        "category_code": r.category_code, "area": p.area,
+                    }),
+                },
+            ),
+            Decision::Join { case, score } => {
+                let (ticket, case_title) = match created.get(case.as_str()) {
+                    Some((ticket, title)) => ((*ticket).to_owned(), (*title).to_owned()),
+                    None => {
+                        let (_, ticket, title) = heads.get(case).expect("a joined case was read");
+                        (ticket.clone(), title.clone())
+                    }
+                };
+                (
+                    Intake { report: report_id.clone(), case: case.clone(), ticket: ticket.clone(), created: true, joined: true },
+                    r.title.clone().unwrap_or(case_title),
+                    serde_json::json!({
+                        "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
+                        "joined": true, "score": score, "received": p.received,
+                    }),
+                    Announcement {
+                        topic: "case.joined",
+                        source,
+                        location: r.location,
+                        payload: serde_json::json!({
+                            "case": case, "report": report_id, "channel": r.channel.name(), "score": score,
+                        }),
+                    },
+                )
+            }
+        };
+        rows.push((p, report_id, title, intake.case.clone()));
+        details.push((actor_of(p), intake.case.clone(), detail.to_string()));
+        answers[i] = Some(intake);
+        announcements.push((i, announcement));
+    }
+    for chunk in rows.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO reports (id, channel, reporter, caller_name, caller_phone, category_code, title, description, \
+             lat, lon, address, evidence, received, case_id) VALUES ",
+        );
+        for (k, _) in chunk.iter().enumerate() {
+            if k > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&marks(k * 14, 14));
+        }
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (p, id, title, case) in chunk {
+            let r = &p.report;
+            q = q
+                .bind(id)
+                .bind(r.channel.name())
+                .bind(p.reporter.as_deref())
+                .bind(r.caller.as_ref().map(|c| c.name.as_str()))
+                .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
+                .bind(&r.category_code)
+                .bind(title)
+                .bind(&r.description)
+                .bind(r.location.map(|l| l.lat))
+                .bind(r.location.map(|l| l.lon))
+                .bind(r.address.as_deref())
+                .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
+                .bind(p.received)
+                .bind(case);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    let entries: Vec<Entry<'_>> = details
+        .iter()
+        .map(|(actor, case, detail)| Entry { actor, action: "case.report", subject: case, outcome: "ok", detail })
+        .collect();
+    chain.append_many(tx, &entries).await?;
+    Ok(())
+}
+
+/// Who a report's audit record names.
+fn actor_of(p: &Pending) -> String {
+    match p.reporter.as_deref() {
+        None => "anonymous".to_owned(),
+        Some(named) if named.contains(':') => named.to_owned(),
+        Some(id) => format!("user:{id}"),
     }
 }
 
@@ -293,11 +589,7 @@ async fn write_one(
 ) -> Result<Intake, ServiceError> {
     let r = &p.report;
     let source = p.reporter.clone().unwrap_or_else(|| "anonymous".to_owned());
-    let actor = match p.reporter.as_deref() {
-        None => "anonymous".to_owned(),
-        Some(named) if named.contains(':') => named.to_owned(),
-        Some(id) => format!("user:{id}"),
-    };
+    let actor = actor_of(p);
     let text = format!("{} {}", r.title.as_deref().unwrap_or(""), r.description);
     let probe = match (p.dedup, r.location) {
         (true, Some(location)) => Some(Report { category_code: &r.category_code, location, reported_ms: p.received, text: &text }),

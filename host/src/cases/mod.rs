@@ -100,6 +100,7 @@ pub struct Cases {
     /// Step limits and calendars, as last read.
     limits: deadlines::Cached<deadlines::StepLimits>,
     calendars: deadlines::Cached<deadlines::Calendars>,
+    category_cache: deadlines::Cached<std::collections::BTreeMap<String, String>>,
 }
 
 impl Cases {
@@ -118,6 +119,7 @@ impl Cases {
             writer: Default::default(),
             limits: Default::default(),
             calendars: Default::default(),
+            category_cache: Default::default(),
         }
     }
 

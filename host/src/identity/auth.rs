@@ -97,17 +97,24 @@ impl Identity {
 
     /// The principal behind a live token.
     pub async fn authenticate(&self, token: &str, now: i64) -> Result<Principal, AuthError> {
+        let hash = token_hash(token);
+        if let Some(principal) = self.sessions.get(&hash, now) {
+            return Ok(principal);
+        }
         let row = sqlx::query(
-            "SELECT t.user_id FROM tokens t JOIN users u ON u.id = t.user_id \
+            "SELECT t.user_id, t.expires FROM tokens t JOIN users u ON u.id = t.user_id \
              WHERE t.hash = $1 AND t.revoked IS NULL AND t.expires > $2 AND u.disabled = 0",
         )
-        .bind(token_hash(token))
+        .bind(&hash)
         .bind(now)
         .fetch_optional(self.db.pool())
         .await?;
         let Some(row) = row else { return Err(AuthError::BadToken) };
         let id: String = row.try_get(0)?;
-        self.principal(&id).await?.ok_or(AuthError::BadToken)
+        let expires: i64 = row.try_get(1)?;
+        let principal = self.principal(&id).await?.ok_or(AuthError::BadToken)?;
+        self.sessions.keep(hash, expires, principal.clone());
+        Ok(principal)
     }
 
     /// Revoke one token (log-out).
@@ -117,6 +124,7 @@ impl Identity {
             .bind(token_hash(token))
             .execute(self.db.pool())
             .await?;
+        self.sessions.forget_all();
         Ok(done.rows_affected() == 1)
     }
 
@@ -127,6 +135,7 @@ impl Identity {
             .bind(user_id)
             .execute(self.db.pool())
             .await?;
+        self.sessions.forget_all();
         Ok(done.rows_affected())
     }
 

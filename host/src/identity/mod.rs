@@ -185,11 +185,47 @@ pub struct User {
 /// The identity service.
 pub struct Identity {
     db: Db,
+    /// Principals behind live tokens, as last read.
+    sessions: Sessions,
+}
+
+/// How long a token's principal is kept in memory once read. A change made
+/// through this service (log-out, revocation, verification, registration)
+/// clears the cache at once; one made by another node sharing the database
+/// shows within this time.
+const SESSION_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The principals behind recently seen tokens, by token hash.
+#[derive(Default)]
+pub(crate) struct Sessions {
+    by_hash: parking_lot::Mutex<std::collections::HashMap<String, (std::time::Instant, i64, Principal)>>,
+}
+
+impl Sessions {
+    /// The principal behind a token hash, if read within the TTL and not expired at `now`.
+    pub(crate) fn get(&self, hash: &str, now: i64) -> Option<Principal> {
+        let map = self.by_hash.lock();
+        let (read, expires, principal) = map.get(hash)?;
+        (read.elapsed() < SESSION_TTL && *expires > now).then(|| principal.clone())
+    }
+
+    pub(crate) fn keep(&self, hash: String, expires: i64, principal: Principal) {
+        let mut map = self.by_hash.lock();
+        if map.len() >= 100_000 {
+            map.retain(|_, (read, _, _)| read.elapsed() < SESSION_TTL);
+        }
+        map.insert(hash, (std::time::Instant::now(), expires, principal));
+    }
+
+    /// Forget every cached principal (after any change to users, roles or tokens).
+    pub(crate) fn forget_all(&self) {
+        self.by_hash.lock().clear();
+    }
 }
 
 impl Identity {
     pub fn new(db: Db) -> Self {
-        Identity { db }
+        Identity { db, sessions: Sessions::default() }
     }
 
     /// Create a user with a password and roles, in one transaction.
@@ -242,6 +278,7 @@ impl Identity {
                 .await?;
         }
         tx.commit().await?;
+        self.sessions.forget_all();
         let _ = now;
         Ok(())
     }

@@ -118,6 +118,7 @@ impl Identity {
         .bind(now)
         .execute(self.db.pool())
         .await?;
+        self.sessions.forget_all();
         Ok(id)
     }
 
@@ -165,6 +166,7 @@ impl Identity {
         .bind(id_hash(id, id_number))
         .execute(self.db.pool())
         .await?;
+        self.sessions.forget_all();
         Ok(())
     }
 
@@ -184,6 +186,7 @@ impl Identity {
         .bind(now)
         .execute(self.db.pool())
         .await?;
+        self.sessions.forget_all();
         Ok(id)
     }
 
