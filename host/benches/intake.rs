@@ -69,8 +69,7 @@ async fn client(addr: String, token: String, bodies: Vec<String>) -> (Vec<Durati
              Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             body.len()
         );
-        write.write_all(head.as_bytes()).await.unwrap();
-        write.write_all(body.as_bytes()).await.unwrap();
+        write.write_all(format!("{head}{body}").as_bytes()).await.unwrap();
         line.clear();
         read.read_line(&mut line).await.unwrap();
         assert!(line.starts_with("HTTP/1.1 201"), "{line}");
