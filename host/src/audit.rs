@@ -208,8 +208,9 @@ impl Chain<'_> {
     /// Append several records inside `tx` in few statements (multi-row
     /// inserts), in order; each is `(actor, action, subject, outcome, detail)`.
     pub async fn append_many(&mut self, tx: &mut sqlx::AnyConnection, entries: &[Entry<'_>]) -> Result<(), sqlx::Error> {
-        /// Rows per statement: 9 values each, well under SQLite's limit of variables.
-        const ROWS: usize = 400;
+        /// Rows per statement: SQLite looks bound parameters up by name in
+        /// linear time, so a statement's binding cost grows with the square of its size.
+        const ROWS: usize = 32;
         for chunk in entries.chunks(ROWS) {
             let mut sql = String::from(
                 "INSERT INTO audit_log (seq, at, actor, action, subject, outcome, detail, prev_hash, hash) VALUES ",

@@ -274,9 +274,9 @@ impl Writer {
     }
 }
 
-/// Rows per multi-row statement (at most 15 values a row, well under
-/// SQLite's limit of variables).
-const ROWS: usize = 400;
+/// Rows per multi-row statement: SQLite looks bound parameters up by name in
+/// linear time, so a statement's binding cost grows with the square of its size.
+const ROWS: usize = 32;
 
 /// What the writer decided for a report without an idempotency key.
 enum Decision {
