@@ -30,6 +30,13 @@ pub struct Options {
     pub runtime: RuntimeSettings,
     /// The largest media upload in bytes; blobs live in `<data_dir>/media`.
     pub media_max_bytes: u64,
+    /// Watch the plugins folder and apply packages that appear or change
+    /// there (hot loading). `yiwang serve` turns it on; tests that load
+    /// packages themselves leave it off.
+    pub watch_plugins: bool,
+    /// Where the watcher reports what it did about each folder (tests,
+    /// benchmarks).
+    pub watch_reports: Option<tokio::sync::mpsc::UnboundedSender<crate::runtime::watch::WatchReport>>,
 }
 
 impl Options {
@@ -41,6 +48,8 @@ impl Options {
             install_bundled: true,
             runtime: RuntimeSettings::default(),
             media_max_bytes: crate::media::DEFAULT_MAX_BYTES,
+            watch_plugins: false,
+            watch_reports: None,
         }
     }
 
@@ -57,6 +66,8 @@ pub struct App {
     /// Where the generated password of the first operator, `admin`, was written
     /// (only on the start that created it).
     pub admin_password_file: Option<PathBuf>,
+    /// The plugins folder's watcher, while hot loading is on.
+    pub watcher: Option<crate::runtime::watch::PluginWatcher>,
 }
 
 impl App {
@@ -97,12 +108,17 @@ impl App {
             .into_iter()
             .map(|r| r.map(|p| p.name().to_owned()))
             .collect();
+        // Watched from after the first load: what lands from now on is applied.
+        let watcher = match options.watch_plugins {
+            true => Some(runtime.watch(&plugins_dir, crate::runtime::watch::DEFAULT_QUIET, options.watch_reports.clone())?),
+            false => None,
+        };
         let state = AppState { services, runtime, ready: Arc::new(AtomicBool::new(false)) };
-        Ok(App { state, load_report, admin_password_file })
+        Ok(App { state, load_report, admin_password_file, watcher })
     }
 
     /// Serve HTTP on `listener` until `shutdown` resolves.
-    pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn serve(mut self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let router = api::router(self.state.clone());
         self.state.ready.store(true, Ordering::Release);
         // Overdue steps are looked for once a minute while serving.
@@ -116,7 +132,9 @@ impl App {
                 }
             }
         });
+        let watcher = self.watcher.take();
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        drop(watcher);
         sweeper.abort();
         served?;
         Ok(())

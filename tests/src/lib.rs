@@ -10,7 +10,8 @@ use yiwang::app::{App, Options};
 use yiwang::bus::{Event, Subscription};
 use yiwang::clock::SharedClock;
 use yiwang::identity::{AccountKind, NewUser, Role};
-use yiwang::runtime::{LoadError, LoadedPlugin, Runtime, Supervision};
+use yiwang::runtime::watch::WatchReport;
+use yiwang::runtime::{LoadError, LoadedPlugin, Runtime, Supervision, UpgradePolicy};
 use yiwang::services::Services;
 use yiwang_registry::TopicPattern;
 
@@ -65,11 +66,21 @@ pub struct TestOptions {
     pub clock: Option<SharedClock>,
     /// Guests to install before start.
     pub guests: Vec<&'static str>,
+    /// Watch the plugins folder (hot loading); what the watcher does is sent here.
+    pub watch: Option<mpsc::UnboundedSender<WatchReport>>,
+    pub upgrade: UpgradePolicy,
 }
 
 impl Default for TestOptions {
     fn default() -> Self {
-        TestOptions { bundled: false, supervision: Supervision::default(), clock: None, guests: Vec::new() }
+        TestOptions {
+            bundled: false,
+            supervision: Supervision::default(),
+            clock: None,
+            guests: Vec::new(),
+            watch: None,
+            upgrade: UpgradePolicy::default(),
+        }
     }
 }
 
@@ -85,6 +96,9 @@ impl TestHost {
         let mut options = Options::new(dir.path().join("data"));
         options.install_bundled = o.bundled;
         options.runtime.supervision = o.supervision;
+        options.runtime.upgrade = o.upgrade;
+        options.watch_plugins = o.watch.is_some();
+        options.watch_reports = o.watch;
         std::fs::create_dir_all(options.plugins_dir()).unwrap();
         for g in &o.guests {
             install_guest(&options.plugins_dir(), g, |m| m);

@@ -13,7 +13,8 @@ use super::{BoxFuture, Bus, BusError, Event, SubscriberStats, Subscription, Subs
 struct Entry {
     id: u64,
     name: String,
-    patterns: Vec<TopicPattern>,
+    /// Changed in place when a plugin's new version subscribes to other topics.
+    patterns: RwLock<Vec<TopicPattern>>,
     tx: mpsc::Sender<Arc<Event>>,
     capacity: usize,
     delivered: AtomicU64,
@@ -22,7 +23,7 @@ struct Entry {
 
 impl Entry {
     fn wants(&self, topic: &str) -> bool {
-        self.patterns.iter().any(|p| p.matches(topic))
+        self.patterns.read().iter().any(|p| p.matches(topic))
     }
 }
 
@@ -100,19 +101,27 @@ impl Bus for MemoryBus {
         self.inner.entries.write().push(Arc::new(Entry {
             id,
             name: name.to_owned(),
-            patterns,
+            patterns: RwLock::new(patterns),
             tx,
             capacity: capacity.max(1),
             delivered: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
         }));
         let inner = Arc::downgrade(&self.inner);
+        let retarget_inner = inner.clone();
         Subscription {
             events: rx,
             handle: SubscriptionHandle::new(move || {
                 if let Some(inner) = inner.upgrade() {
                     inner.entries.write().retain(|e| e.id != id);
                 }
+            })
+            .with_retarget(move |patterns| {
+                let Some(inner) = retarget_inner.upgrade() else { return false };
+                let entries = inner.entries.read();
+                let Some(entry) = entries.iter().find(|e| e.id == id) else { return false };
+                *entry.patterns.write() = patterns;
+                true
             }),
         }
     }
@@ -124,7 +133,7 @@ impl Bus for MemoryBus {
             .iter()
             .map(|e| SubscriberStats {
                 name: e.name.clone(),
-                patterns: e.patterns.iter().map(|p| p.to_string()).collect(),
+                patterns: e.patterns.read().iter().map(|p| p.to_string()).collect(),
                 queued: e.capacity - e.tx.capacity(),
                 capacity: e.capacity,
                 delivered: e.delivered.load(Ordering::Relaxed),
@@ -186,6 +195,21 @@ mod tests {
         sub.events.recv().await.unwrap();
         waiter.await.unwrap().unwrap();
         assert_eq!(bus.stats()[0].delivered, 2);
+    }
+
+    #[tokio::test]
+    async fn retargeting_keeps_the_queue_and_its_order() {
+        let bus = MemoryBus::default();
+        let mut sub = bus.subscribe("p", pats(&["a"]), 8);
+        bus.publish(event("a")).await.unwrap();
+        assert!(sub.handle.set_patterns(pats(&["b"])));
+        bus.publish(event("a")).await.unwrap();
+        bus.publish(event("b")).await.unwrap();
+        // What was queued before stays queued; afterwards only the new topics arrive.
+        assert_eq!(sub.events.recv().await.unwrap().topic, "a");
+        assert_eq!(sub.events.recv().await.unwrap().topic, "b");
+        assert!(sub.events.try_recv().is_err());
+        assert_eq!(bus.stats()[0].patterns, vec!["b".to_owned()]);
     }
 
     #[tokio::test]

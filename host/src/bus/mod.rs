@@ -73,14 +73,29 @@ pub struct Subscription {
     pub handle: SubscriptionHandle,
 }
 
-/// Ends its subscription when dropped.
+/// Ends its subscription when dropped; can change the topics it receives.
 pub struct SubscriptionHandle {
     cancel: Option<Box<dyn FnOnce() + Send + Sync>>,
+    retarget: Option<Box<dyn Fn(Vec<TopicPattern>) -> bool + Send + Sync>>,
 }
 
 impl SubscriptionHandle {
     pub(crate) fn new(cancel: impl FnOnce() + Send + Sync + 'static) -> Self {
-        SubscriptionHandle { cancel: Some(Box::new(cancel)) }
+        SubscriptionHandle { cancel: Some(Box::new(cancel)), retarget: None }
+    }
+
+    /// How [`SubscriptionHandle::set_patterns`] reaches the bus.
+    pub(crate) fn with_retarget(mut self, retarget: impl Fn(Vec<TopicPattern>) -> bool + Send + Sync + 'static) -> Self {
+        self.retarget = Some(Box::new(retarget));
+        self
+    }
+
+    /// Receive `patterns` from now on, on the same queue: what is queued
+    /// stays queued, in order (a plugin's new version may subscribe to other
+    /// topics without losing or repeating an event). `false` if the bus
+    /// cannot change a subscription in place or it has ended.
+    pub fn set_patterns(&self, patterns: Vec<TopicPattern>) -> bool {
+        self.retarget.as_ref().is_some_and(|r| r(patterns))
     }
 }
 

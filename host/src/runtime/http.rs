@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{CacheOutcome, LoadedPlugin};
+use super::upgrade::{ChangeError, HistoryEntry};
+use super::{CacheOutcome, LoadedPlugin, Slot};
 use super::plugin::StatsView;
 use super::supervisor::HealthView;
 use crate::api::auth::AuthUser;
@@ -17,7 +18,14 @@ use crate::api::{ApiError, AppState};
 use crate::identity::Role;
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_plugins)).routes(routes!(get_plugin))
+    OpenApiRouter::new()
+        .routes(routes!(list_plugins))
+        .routes(routes!(get_plugin))
+        .routes(routes!(plugin_history))
+        .routes(routes!(enable_plugin))
+        .routes(routes!(disable_plugin))
+        .routes(routes!(approve_plugin))
+        .routes(routes!(rollback_plugin))
 }
 
 /// A plugin as the admin API shows it.
@@ -29,8 +37,20 @@ pub struct PluginView {
     pub publisher: String,
     pub world: String,
     pub description: String,
+    /// sha256 of the component.
     pub digest: String,
+    /// `sha256:<hex>` of the package (manifest and component).
+    pub package_digest: String,
     pub path: String,
+    /// Whether events reach the plugin.
+    pub enabled: bool,
+    /// The version a rollback returns to.
+    pub previous_version: Option<String>,
+    /// An upgrade that asks for more than this version, waiting for approval.
+    pub held: Option<HeldView>,
+    /// While the version is on probation: when that ends (it is rolled back by
+    /// itself if too many of its calls fail before then).
+    pub probation_until_ms: Option<i64>,
     /// `cache` when the component came precompiled from the cache, `compiled` otherwise.
     #[schema(value_type = String)]
     pub compiled_from: &'static str,
@@ -41,6 +61,16 @@ pub struct PluginView {
     pub health: HealthView,
     pub warm_instances: usize,
     pub counters: StatsView,
+}
+
+/// An upgrade held for approval.
+#[derive(Serialize, ToSchema)]
+pub struct HeldView {
+    pub version: String,
+    pub package_digest: String,
+    /// What it would be granted that the running version is not.
+    pub widened: Vec<String>,
+    pub since_ms: i64,
 }
 
 /// What a plugin is granted, from its manifest.
@@ -70,7 +100,8 @@ pub struct LimitsView {
     pub publish_per_second: u32,
 }
 
-fn view(p: &LoadedPlugin) -> PluginView {
+fn view(slot: &Slot) -> PluginView {
+    let p = &slot.current();
     let m = &p.ctx.manifest;
     let g = &m.grants;
     PluginView {
@@ -81,7 +112,17 @@ fn view(p: &LoadedPlugin) -> PluginView {
         world: m.world.to_string(),
         description: m.description.clone(),
         digest: p.origin.digest.clone(),
+        package_digest: p.origin.package_digest.clone(),
         path: p.origin.path.display().to_string(),
+        enabled: slot.enabled(),
+        previous_version: slot.previous().map(|p| p.ctx.manifest.version.to_string()),
+        held: slot.held().map(|h| HeldView {
+            version: h.plugin.ctx.manifest.version.to_string(),
+            package_digest: h.plugin.origin.package_digest.clone(),
+            widened: h.widened,
+            since_ms: h.since,
+        }),
+        probation_until_ms: slot.probation_until(),
         compiled_from: match p.origin.compiled {
             CacheOutcome::Hit => "cache",
             CacheOutcome::Compiled => "compiled",
@@ -130,7 +171,7 @@ fn view(p: &LoadedPlugin) -> PluginView {
 )]
 async fn list_plugins(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<PluginView>>, ApiError> {
     user.require(&state, Role::Operator, "plugins.list").await?;
-    Ok(Json(state.runtime.plugins().iter().map(|p| view(p)).collect()))
+    Ok(Json(state.runtime.slots().iter().map(|s| view(s)).collect()))
 }
 
 /// One plugin.
@@ -155,6 +196,162 @@ async fn get_plugin(
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.get").await?;
-    let p = state.runtime.plugin(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
-    Ok(Json(view(&p)))
+    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    Ok(Json(view(&slot)))
+}
+
+impl From<ChangeError> for ApiError {
+    fn from(e: ChangeError) -> Self {
+        match e {
+            ChangeError::NotFound(name) => ApiError::NotFound(format!("no plugin `{name}`")),
+            ChangeError::Conflict(m) => ApiError::Conflict(m),
+        }
+    }
+}
+
+/// A plugin's version history.
+///
+/// Every load, upgrade, hold, approval, refusal, rollback, enabling and
+/// disabling, oldest first. Operators only.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}/history",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    responses(
+        (status = 200, description = "The history", body = Vec<HistoryEntry>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn plugin_history(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<HistoryEntry>>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.history").await?;
+    Ok(Json(state.runtime.history(&name).await?))
+}
+
+/// Enable a plugin.
+///
+/// Events reach it again (those published while it was disabled do not).
+/// Operators only; `409` if it is enabled already.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/enable",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    responses(
+        (status = 200, description = "Enabled", body = PluginView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "Already enabled", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn enable_plugin(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+    set_enabled(state, user, name, true).await
+}
+
+/// Disable a plugin.
+///
+/// It stays loaded, but events stop reaching it. Operators only; `409` if it
+/// is disabled already.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/disable",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    responses(
+        (status = 200, description = "Disabled", body = PluginView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "Already disabled", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn disable_plugin(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+    set_enabled(state, user, name, false).await
+}
+
+async fn set_enabled(state: AppState, user: AuthUser, name: String, enabled: bool) -> Result<Json<PluginView>, ApiError> {
+    let action = if enabled { "plugins.enable" } else { "plugins.disable" };
+    user.require(&state, Role::Operator, action).await?;
+    state.runtime.set_enabled(&name, enabled, &format!("user:{}", user.principal.id)).await?;
+    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    Ok(Json(view(&slot)))
+}
+
+/// Approve a held upgrade.
+///
+/// The upgrade that asks for more grants than the running version starts
+/// serving (on probation). Operators only; `409` if none is held.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/approve",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    responses(
+        (status = 200, description = "The new version serves", body = PluginView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "No upgrade is held", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn approve_plugin(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.approve").await?;
+    state.runtime.approve(&name, &format!("user:{}", user.principal.id)).await?;
+    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    Ok(Json(view(&slot)))
+}
+
+/// Why an operator rolls a plugin back.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct RollbackRequest {
+    /// Recorded in the history and the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Roll a plugin back.
+///
+/// The version before the current one serves again; the current one is
+/// remembered as rolled back and not loaded again by itself. Operators only;
+/// `409` if there is no earlier version.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/rollback",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    request_body(content = RollbackRequest, description = "Optional reason"),
+    responses(
+        (status = 200, description = "The earlier version serves", body = PluginView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin", body = ErrorBody),
+        (status = 409, description = "No earlier version", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn rollback_plugin(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<PluginView>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.rollback").await?;
+    let request: Option<RollbackRequest> = match body.iter().all(u8::is_ascii_whitespace) {
+        true => None,
+        false => Some(serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?),
+    };
+    let reason = request.and_then(|r| r.reason).unwrap_or_else(|| "rolled back by an operator".to_owned());
+    state.runtime.rollback(&name, &format!("user:{}", user.principal.id), &reason).await?;
+    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    Ok(Json(view(&slot)))
 }

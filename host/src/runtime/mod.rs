@@ -8,6 +8,9 @@ pub mod plugin;
 pub mod state;
 pub mod supervisor;
 pub mod http;
+pub mod slot;
+pub mod upgrade;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -26,7 +29,9 @@ pub use engine::{CacheOutcome, ComponentCache, EngineSettings};
 pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext};
 use plugin::Exports;
 use state::PluginState;
+pub use slot::{Held, Slot, UpgradePolicy};
 pub use supervisor::Supervision;
+pub use upgrade::{Applied, HistoryEntry, Package};
 
 use crate::services::Services;
 
@@ -66,6 +71,8 @@ pub struct RuntimeSettings {
     /// Throw every instance away after one event instead of keeping it warm
     /// (for measuring what warm instances save).
     pub fresh_instance_per_event: bool,
+    /// When a fresh version is rolled back by itself.
+    pub upgrade: UpgradePolicy,
 }
 
 /// The plugin runtime.
@@ -75,7 +82,7 @@ pub struct Runtime {
     cache: ComponentCache,
     services: Arc<Services>,
     settings: RuntimeSettings,
-    plugins: RwLock<BTreeMap<String, Arc<LoadedPlugin>>>,
+    plugins: RwLock<BTreeMap<String, Arc<Slot>>>,
 }
 
 impl Runtime {
@@ -96,20 +103,36 @@ impl Runtime {
         &self.services
     }
 
-    /// Every loaded plugin, by name.
+    /// Every loaded plugin, by name, in the version serving now.
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        self.plugins.read().values().cloned().collect()
+        self.plugins.read().values().map(|s| s.current()).collect()
     }
 
+    /// The version of `name` serving now.
     pub fn plugin(&self, name: &str) -> Option<Arc<LoadedPlugin>> {
+        self.plugins.read().get(name).map(|s| s.current())
+    }
+
+    /// A plugin's slot: its versions, held upgrade and probation.
+    pub fn slot(&self, name: &str) -> Option<Arc<Slot>> {
         self.plugins.read().get(name).cloned()
     }
 
+    /// Every slot, by name.
+    pub fn slots(&self) -> Vec<Arc<Slot>> {
+        self.plugins.read().values().cloned().collect()
+    }
+
     /// Load every package folder under `dir` (each with `plugin.toml` and
-    /// `plugin.wasm`). A bad package is reported and skipped; the others load.
+    /// `plugin.wasm`; folders whose names start with `.` are the registry's
+    /// own). A bad package is reported and skipped; the others load.
     pub async fn load_dir(self: &Arc<Self>, dir: &Path) -> Vec<Result<Arc<LoadedPlugin>, LoadError>> {
         let mut folders: Vec<PathBuf> = match std::fs::read_dir(dir) {
-            Ok(entries) => entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect(),
+            Ok(entries) => entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir() && !hidden(p))
+                .collect(),
             Err(e) => {
                 return vec![Err(LoadError {
                     plugin: None,
@@ -122,7 +145,7 @@ impl Runtime {
         folders.sort();
         let mut results = Vec::new();
         for folder in folders {
-            let r = self.load_package(&folder).await;
+            let r = self.apply_package(&folder, "host").await.map(|applied| applied.plugin().clone());
             match &r {
                 Ok(p) => tracing::info!(plugin = p.name(), version = %p.ctx.manifest.version, "plugin loaded"),
                 Err(e) => tracing::error!("plugin refused: {e}"),
@@ -132,29 +155,24 @@ impl Runtime {
         results
     }
 
-    /// Load one package folder.
+    /// Load one package folder as a new plugin (an error if one of that name
+    /// is loaded; [`Runtime::apply_package`] upgrades instead).
     pub async fn load_package(self: &Arc<Self>, folder: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let manifest_path = folder.join(MANIFEST_FILE);
-        let manifest = Manifest::load(&manifest_path)?;
-        let wasm_path = folder.join(COMPONENT_FILE);
-        let bytes = std::fs::read(&wasm_path).map_err(|e| LoadError {
-            plugin: Some(manifest.name.clone()),
-            file: wasm_path.clone(),
-            field: "component".into(),
-            message: format!("cannot read: {e}"),
-        })?;
-        self.load(manifest, &manifest_path, &bytes, &wasm_path).await
+        let package = Package::read(folder)?;
+        if self.plugins.read().contains_key(&package.manifest.name) {
+            let name = package.manifest.name.clone();
+            return Err(package.error("name", format!("a plugin named `{name}` is already loaded")));
+        }
+        let plugin = self.prepare(package).await?;
+        self.start(plugin.clone(), "host").await?;
+        Ok(plugin)
     }
 
-    /// Load a plugin from a parsed manifest and component bytes, check it, run
-    /// `init` once, and subscribe it to its topics.
-    pub async fn load(
-        self: &Arc<Self>,
-        manifest: Manifest,
-        manifest_path: &Path,
-        bytes: &[u8],
-        wasm_path: &Path,
-    ) -> Result<Arc<LoadedPlugin>, LoadError> {
+    /// Check a package and make it ready to serve: catalogue, world version,
+    /// compilation (or the precompiled cache), imports and exports, and one
+    /// instance with `init` run. Nothing is subscribed yet.
+    pub(crate) async fn prepare(self: &Arc<Self>, package: Package) -> Result<Arc<LoadedPlugin>, LoadError> {
+        let Package { manifest, manifest_path, wasm_path, bytes, digest: package_digest, .. } = package;
         let name = manifest.name.clone();
         let err = |file: &Path, field: &str, message: String| LoadError {
             plugin: Some(name.clone()),
@@ -162,12 +180,9 @@ impl Runtime {
             field: field.to_owned(),
             message,
         };
-        if self.plugins.read().contains_key(&name) {
-            return Err(err(manifest_path, "name", format!("a plugin named `{name}` is already loaded")));
-        }
         if !manifest.world.compatible_with(&HOST_WIT_VERSION) {
             return Err(err(
-                manifest_path,
+                &manifest_path,
                 "world",
                 format!(
                     "plugin targets {} but this host implements {WIT_PACKAGE}@{HOST_WIT_VERSION}",
@@ -175,26 +190,26 @@ impl Runtime {
                 ),
             ));
         }
-        self.check_catalogue(&manifest, manifest_path).await?;
+        self.check_catalogue(&manifest, &manifest_path).await?;
         self.services
             .identity
             .ensure_service_account(&manifest.name, &manifest.department, self.services.clock.now_ms())
             .await
-            .map_err(|e| err(manifest_path, "-", format!("cannot record the plugin's service identity: {e}")))?;
+            .map_err(|e| err(&manifest_path, "-", format!("cannot record the plugin's service identity: {e}")))?;
 
-        let digest = engine::digest(bytes);
+        let digest = engine::digest(&bytes);
         let (component, compiled) = self
             .cache
-            .load(&self.engine, bytes, &digest)
-            .map_err(|e| err(wasm_path, "component", format!("not a valid component: {e:#}")))?;
-        check_component_imports(&self.engine, &component).map_err(|m| err(wasm_path, "component", m))?;
+            .load(&self.engine, &bytes, &digest)
+            .map_err(|e| err(&wasm_path, "component", format!("not a valid component: {e:#}")))?;
+        check_component_imports(&self.engine, &component).map_err(|m| err(&wasm_path, "component", m))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| err(wasm_path, "component", format!("imports something this host does not offer: {e:#}")))?;
+            .map_err(|e| err(&wasm_path, "component", format!("imports something this host does not offer: {e:#}")))?;
         let world = manifest.world.kind;
         let missing = |what: &str, e: wasmtime::Error| {
-            err(wasm_path, "world", format!("manifest says {} but the component does not export {what}: {e:#}", manifest.world))
+            err(&wasm_path, "world", format!("manifest says {} but the component does not export {what}: {e:#}", manifest.world))
         };
         let exports = Exports {
             lifecycle: lifecycle::GuestIndices::new(&pre).map_err(|e| missing("lifecycle", e))?,
@@ -206,12 +221,15 @@ impl Runtime {
             model: if world.models() { Some(model::GuestIndices::new(&pre).map_err(|e| missing("model", e))?) } else { None },
         };
         let files_dir = self.settings.files_dir.as_ref().map(|d| d.join(&name));
-        let subscribe = manifest.subscribe.clone();
-        let queue = manifest.limits.queue;
         let ctx = PluginContext::new(manifest, self.services.clone());
         let plugin = Arc::new(LoadedPlugin::new(
             ctx,
-            Origin { digest, path: manifest_path.parent().unwrap_or(Path::new(".")).to_owned(), compiled },
+            Origin {
+                digest,
+                package_digest,
+                path: manifest_path.parent().unwrap_or(Path::new(".")).to_owned(),
+                compiled,
+            },
             self.engine.clone(),
             pre,
             exports,
@@ -223,34 +241,62 @@ impl Runtime {
         let warm = plugin
             .instantiate()
             .await
-            .map_err(|(kind, m)| err(wasm_path, "init", format!("{}: {m}", kind.name())))?;
+            .map_err(|(kind, m)| err(&wasm_path, "init", format!("{}: {m}", kind.name())))?;
         plugin.checkin(warm);
+        Ok(plugin)
+    }
 
-        let mut subscription = self.services.bus.subscribe(&name, subscribe, queue);
-        *plugin.subscription.lock() = Some(subscription.handle);
+    /// Put a prepared plugin in service under a new name: its slot, its
+    /// subscription and its worker.
+    pub(crate) async fn start(self: &Arc<Self>, plugin: Arc<LoadedPlugin>, actor: &str) -> Result<Arc<Slot>, LoadError> {
+        let name = plugin.name().to_owned();
+        let slot = Arc::new(Slot::new(plugin.clone()));
         {
             let mut plugins = self.plugins.write();
             if plugins.contains_key(&name) {
-                return Err(err(manifest_path, "name", format!("a plugin named `{name}` is already loaded")));
+                return Err(LoadError {
+                    plugin: Some(name.clone()),
+                    file: plugin.origin.path.join(MANIFEST_FILE),
+                    field: "name".into(),
+                    message: format!("a plugin named `{name}` is already loaded"),
+                });
             }
-            plugins.insert(name.clone(), plugin.clone());
+            plugins.insert(name.clone(), slot.clone());
         }
-        let worker = plugin.clone();
-        tokio::spawn(async move {
-            while let Some(event) = subscription.events.recv().await {
-                worker.deliver(&event).await;
-            }
-        });
+        self.subscribe(&slot);
         let detail = format!("version {} digest {}", plugin.ctx.manifest.version, plugin.origin.digest);
         self.services.audit.record_host("plugin.load", &plugin.ctx.principal, "ok", &detail).await;
-        Ok(plugin)
+        self.note(&plugin, "loaded", actor, "").await;
+        Ok(slot)
+    }
+
+    /// Subscribe a slot to its current version's topics and start its worker:
+    /// one event at a time, to whichever version is serving when it is taken.
+    pub(crate) fn subscribe(self: &Arc<Self>, slot: &Arc<Slot>) {
+        let plugin = slot.current();
+        let mut subscription =
+            self.services.bus.subscribe(plugin.name(), plugin.ctx.manifest.subscribe.clone(), plugin.ctx.manifest.limits.queue);
+        *slot.subscription.lock() = Some(subscription.handle);
+        let worker = slot.clone();
+        let runtime = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(event) = subscription.events.recv().await {
+                let plugin = worker.current();
+                let outcome = plugin.deliver(&event).await;
+                let Some(runtime) = runtime.upgrade() else { break };
+                let now = runtime.services.clock.now_ms();
+                if let Some(reason) = worker.observe(&plugin, &outcome, now, &runtime.settings.upgrade) {
+                    runtime.roll_back_failing(&worker, &plugin, &reason).await;
+                }
+            }
+        });
     }
 
     /// Stop delivering to a plugin and forget it. Events already queued for it are dropped.
     pub fn unload(&self, name: &str) -> bool {
-        let Some(plugin) = self.plugins.write().remove(name) else { return false };
-        plugin.subscription.lock().take();
-        plugin.drain_pool();
+        let Some(slot) = self.plugins.write().remove(name) else { return false };
+        slot.subscription.lock().take();
+        slot.current().drain_pool();
         self.services.metrics.remove_plugin(name);
         true
     }
@@ -313,4 +359,10 @@ fn check_component_imports(engine: &Engine, component: &Component) -> Result<(),
         }
     }
     Ok(())
+}
+
+/// Whether a folder is hidden (the registry keeps its versions and temporary
+/// folders under names starting with `.`).
+pub(crate) fn hidden(path: &Path) -> bool {
+    path.file_name().and_then(|n| n.to_str()).is_none_or(|n| n.starts_with('.'))
 }

@@ -20,7 +20,7 @@ use super::bindings::yiwang::gov::types as wit;
 use super::engine::{CacheOutcome, ticks_for};
 use super::state::PluginState;
 use super::supervisor::{Health, HealthView, Supervision};
-use crate::bus::{Event, SubscriptionHandle};
+use crate::bus::Event;
 use crate::metrics::{FailureLabel, Metrics, PluginLabel};
 use crate::services::Services;
 
@@ -210,8 +210,11 @@ pub struct Warm {
 /// Where a loaded plugin's code came from.
 #[derive(Debug, Clone)]
 pub struct Origin {
-    /// sha256 of the component.
+    /// sha256 of the component (the key of the precompiled cache).
     pub digest: String,
+    /// sha256 of the package: manifest and component (what tells two
+    /// versions apart, and what a signature covers).
+    pub package_digest: String,
     /// The package folder.
     pub path: PathBuf,
     /// Whether the component came precompiled from the cache.
@@ -234,7 +237,6 @@ pub struct LoadedPlugin {
     supervision: Supervision,
     /// Whether instances are kept warm between events.
     reuse: bool,
-    pub(crate) subscription: Mutex<Option<SubscriptionHandle>>,
 }
 
 impl LoadedPlugin {
@@ -260,7 +262,6 @@ impl LoadedPlugin {
             health: Mutex::new(Health::default()),
             supervision,
             reuse,
-            subscription: Mutex::new(None),
         }
     }
 
