@@ -30,7 +30,11 @@ impl HttpRegistry {
                 message: "only http:// registry URLs are supported".into(),
             });
         }
-        Ok(HttpRegistry { base, token: None, client: reqwest::Client::new() })
+        Ok(HttpRegistry {
+            base,
+            token: None,
+            client: reqwest::Client::new(),
+        })
     }
 
     /// Use `token` as the bearer token when publishing and yanking.
@@ -45,8 +49,10 @@ impl HttpRegistry {
     }
 
     async fn send(&self, request: reqwest::RequestBuilder, url: &str) -> Result<reqwest::Response, RegistryError> {
-        let response =
-            request.send().await.map_err(|e| RegistryError::Http { url: url.to_owned(), message: e.to_string() })?;
+        let response = request.send().await.map_err(|e| RegistryError::Http {
+            url: url.to_owned(),
+            message: e.to_string(),
+        })?;
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -60,13 +66,20 @@ impl HttpRegistry {
             404 if url.contains("/v1/index/") => RegistryError::UnknownPlugin {
                 plugin: url.rsplit('/').next().unwrap_or_default().to_owned(),
             },
-            code => RegistryError::Remote { url: url.to_owned(), status: code, message },
+            code => RegistryError::Remote {
+                url: url.to_owned(),
+                status: code,
+                message,
+            },
         })
     }
 
     async fn json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, RegistryError> {
         let response = self.send(self.client.get(url), url).await?;
-        response.json().await.map_err(|e| RegistryError::IndexCorrupt { file: url.to_owned(), message: e.to_string() })
+        response.json().await.map_err(|e| RegistryError::IndexCorrupt {
+            file: url.to_owned(),
+            message: e.to_string(),
+        })
     }
 
     fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
@@ -90,7 +103,10 @@ impl HttpRegistry {
         let url = format!("{}/v1/index/{name}", self.base);
         let index: Index = self.json(&url).await?;
         if index.name != name || index.versions.iter().any(|e| e.name != name) {
-            return Err(RegistryError::IndexCorrupt { file: url, message: format!("holds entries of other plugins than `{name}`") });
+            return Err(RegistryError::IndexCorrupt {
+                file: url,
+                message: format!("holds entries of other plugins than `{name}`"),
+            });
         }
         Ok(index)
     }
@@ -120,17 +136,24 @@ impl HttpRegistry {
             other => other?,
         };
         let mut bytes = Vec::new();
-        while let Some(chunk) =
-            response.chunk().await.map_err(|e| RegistryError::Http { url: url.clone(), message: e.to_string() })?
-        {
+        while let Some(chunk) = response.chunk().await.map_err(|e| RegistryError::Http {
+            url: url.clone(),
+            message: e.to_string(),
+        })? {
             bytes.extend_from_slice(&chunk);
             if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
-                return Err(RegistryError::Http { url, message: "the blob exceeds the archive size limit".into() });
+                return Err(RegistryError::Http {
+                    url,
+                    message: "the blob exceeds the archive size limit".into(),
+                });
             }
         }
         let actual = Digest::of(&bytes);
         if actual != *digest {
-            return Err(RegistryError::BlobCorrupt { expected: *digest, actual });
+            return Err(RegistryError::BlobCorrupt {
+                expected: *digest,
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -143,20 +166,38 @@ impl HttpRegistry {
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(archive);
         let response = self.send(request, &url).await?;
-        response.json().await.map_err(|e| RegistryError::Http { url, message: e.to_string() })
+        response.json().await.map_err(|e| RegistryError::Http {
+            url,
+            message: e.to_string(),
+        })
     }
 
     /// Yank (or restore) a version.
     pub async fn yank(&self, name: &str, version: &Version, yanked: bool) -> Result<IndexEntry, RegistryError> {
         let url = format!("{}/v1/yank", self.base);
-        let body = YankRequest { name: name.to_owned(), version: version.clone(), yanked };
-        let response = match self.send(self.authorized(self.client.post(&url)).json(&body), &url).await {
-            Err(RegistryError::Remote { status: 404, message, .. }) if message.contains("has no version") => {
-                return Err(RegistryError::UnknownVersion { plugin: name.to_owned(), version: version.clone() });
+        let body = YankRequest {
+            name: name.to_owned(),
+            version: version.clone(),
+            yanked,
+        };
+        let response = match self
+            .send(self.authorized(self.client.post(&url)).json(&body), &url)
+            .await
+        {
+            Err(RegistryError::Remote {
+                status: 404, message, ..
+            }) if message.contains("has no version") => {
+                return Err(RegistryError::UnknownVersion {
+                    plugin: name.to_owned(),
+                    version: version.clone(),
+                });
             }
             other => other?,
         };
-        response.json().await.map_err(|e| RegistryError::Http { url, message: e.to_string() })
+        response.json().await.map_err(|e| RegistryError::Http {
+            url,
+            message: e.to_string(),
+        })
     }
 }
 
@@ -188,7 +229,10 @@ impl Registry {
         }
         let path = location.strip_prefix("dir:").unwrap_or(location);
         if path.is_empty() {
-            return Err(RegistryError::Location { location: location.to_owned(), message: "empty path".into() });
+            return Err(RegistryError::Location {
+                location: location.to_owned(),
+                message: "empty path".into(),
+            });
         }
         Ok(Registry::Dir(DirRegistry::open(PathBuf::from(path))?))
     }

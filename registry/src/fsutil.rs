@@ -21,7 +21,10 @@ pub struct PathError {
 
 /// Attach a path to an I/O error.
 pub(crate) fn at(path: &Path) -> impl FnOnce(io::Error) -> PathError + '_ {
-    move |source| PathError { path: path.to_owned(), source }
+    move |source| PathError {
+        path: path.to_owned(),
+        source,
+    }
 }
 
 /// A name for a temporary sibling of `target`: hidden (so the host's plugin
@@ -29,8 +32,14 @@ pub(crate) fn at(path: &Path) -> impl FnOnce(io::Error) -> PathError + '_ {
 pub(crate) fn temp_sibling(target: &Path, tag: &str) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-    let base = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let name = format!(".{base}.{tag}-{}-{n}-{nanos:x}", std::process::id());
     match target.parent() {
         Some(parent) => parent.join(name),
@@ -46,7 +55,10 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), PathError> {
         Ok(f) => match f.sync_all() {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::PermissionDenied || e.raw_os_error() == Some(22) => Ok(()),
-            Err(e) => Err(PathError { path: dir.to_owned(), source: e }),
+            Err(e) => Err(PathError {
+                path: dir.to_owned(),
+                source: e,
+            }),
         },
         Err(_) => Ok(()),
     }
@@ -89,7 +101,12 @@ pub(crate) struct LockFile(File);
 impl LockFile {
     /// Block until the lock at `path` (created if missing) is ours.
     pub(crate) fn acquire(path: &Path) -> Result<Self, PathError> {
-        let file = OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(at(path))?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(at(path))?;
         file.lock().map_err(at(path))?;
         Ok(LockFile(file))
     }

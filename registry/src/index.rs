@@ -164,7 +164,10 @@ pub struct PluginSpec {
 impl PluginSpec {
     /// Parse `name[@requirement]`. A bare version (`1.2.3`) means exactly it.
     pub fn parse(text: &str) -> Result<PluginSpec, RegistryError> {
-        let bad = |message: String| RegistryError::InvalidSpec { spec: text.to_owned(), message };
+        let bad = |message: String| RegistryError::InvalidSpec {
+            spec: text.to_owned(),
+            message,
+        };
         let (name, req) = match text.split_once('@') {
             Some((name, req)) => (name.trim(), Some(req.trim())),
             None => (text.trim(), None),
@@ -181,7 +184,10 @@ impl PluginSpec {
                 VersionReq::parse(r).map_err(|e| bad(format!("`{r}` is not a version requirement: {e}")))?
             }),
         };
-        Ok(PluginSpec { name: name.to_owned(), req })
+        Ok(PluginSpec {
+            name: name.to_owned(),
+            req,
+        })
     }
 
     /// A spec for exactly `version`.
@@ -195,7 +201,10 @@ impl PluginSpec {
                 pre: version.pre.clone(),
             }],
         };
-        PluginSpec { name: name.to_owned(), req: Some(req) }
+        PluginSpec {
+            name: name.to_owned(),
+            req: Some(req),
+        }
     }
 
     /// Whether `version` is wanted. Pre-releases match only a requirement that
@@ -211,7 +220,9 @@ impl PluginSpec {
     /// The newest wanted, non-yanked version in `versions`.
     pub fn select<'a>(&self, versions: &'a [IndexEntry]) -> Result<&'a IndexEntry, RegistryError> {
         if versions.is_empty() {
-            return Err(RegistryError::UnknownPlugin { plugin: self.name.clone() });
+            return Err(RegistryError::UnknownPlugin {
+                plugin: self.name.clone(),
+            });
         }
         versions
             .iter()
@@ -222,7 +233,13 @@ impl PluginSpec {
                 req: self.req_text(),
                 known: versions
                     .iter()
-                    .map(|e| if e.yanked { format!("{} (yanked)", e.version) } else { e.version.to_string() })
+                    .map(|e| {
+                        if e.yanked {
+                            format!("{} (yanked)", e.version)
+                        } else {
+                            e.version.to_string()
+                        }
+                    })
                     .collect(),
             })
     }

@@ -90,7 +90,11 @@ pub enum InstallError {
 }
 
 fn list(items: &[Version]) -> String {
-    if items.is_empty() { "none".into() } else { items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ") }
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// The result of a successful install.
@@ -129,7 +133,9 @@ struct Layout {
 
 impl Layout {
     fn new(plugins: &Path) -> Self {
-        Layout { plugins: plugins.to_owned() }
+        Layout {
+            plugins: plugins.to_owned(),
+        }
     }
 
     fn versions_root(&self) -> PathBuf {
@@ -198,7 +204,9 @@ impl Layout {
 
     /// The version in the active folder, if there and readable.
     fn active_version(&self, name: &str) -> Option<Version> {
-        Manifest::load(&self.active(name).join(MANIFEST_FILE)).ok().map(|m| m.version)
+        Manifest::load(&self.active(name).join(MANIFEST_FILE))
+            .ok()
+            .map(|m| m.version)
     }
 
     /// Read a kept version and check its integrity (digest against signature).
@@ -231,7 +239,9 @@ impl Layout {
     /// Keep the unmanaged folder now active (e.g. a bundled plugin) as a
     /// version, so a rollback can return to it.
     fn adopt_active(&self, name: &str, history: &mut Vec<Version>) -> Result<(), InstallError> {
-        let Ok(current) = package::read_folder(&self.active(name)) else { return Ok(()) };
+        let Ok(current) = package::read_folder(&self.active(name)) else {
+            return Ok(());
+        };
         if current.manifest.name != name {
             return Ok(());
         }
@@ -248,7 +258,11 @@ impl Layout {
 }
 
 fn check_name(name: &str) -> Result<(), InstallError> {
-    if valid_name(name) { Ok(()) } else { Err(InstallError::InvalidName(name.to_owned())) }
+    if valid_name(name) {
+        Ok(())
+    } else {
+        Err(InstallError::InvalidName(name.to_owned()))
+    }
 }
 
 /// Resolve `spec` in `registry`, fetch the archive, check it against the
@@ -300,7 +314,14 @@ pub fn install_package(package: Package, plugins_dir: &Path, trust: &TrustPolicy
     // one just checked.
     package.write_folder(&dir)?;
     layout.switch(&package, &mut history)?;
-    Ok(Installed { path: layout.active(&name), name, version, previous, digest: package.digest, trusted })
+    Ok(Installed {
+        path: layout.active(&name),
+        name,
+        version,
+        previous,
+        digest: package.digest,
+        trusted,
+    })
 }
 
 /// Make the kept `version` of `name` the active one. Its digest is checked
@@ -334,7 +355,9 @@ pub fn rollback(plugins_dir: &Path, name: &str) -> Result<Version, InstallError>
         }
         history.pop();
     }
-    let target = history.last().cloned().ok_or_else(|| InstallError::NoPrevious { plugin: name.to_owned() })?;
+    let target = history.last().cloned().ok_or_else(|| InstallError::NoPrevious {
+        plugin: name.to_owned(),
+    })?;
     let package = layout.read_kept(name, &target)?;
     layout.switch(&package, &mut history)?;
     Ok(target)
@@ -352,7 +375,9 @@ pub fn installed(plugins_dir: &Path) -> Result<Vec<InstalledPlugin>, InstallErro
     let mut plugins = Vec::new();
     for entry in entries {
         let entry = entry.map_err(at(&root))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
         if !valid_name(&name) || !entry.path().is_dir() {
             continue;
         }

@@ -270,7 +270,13 @@ impl Package {
             reason,
         })?;
         let digest = content_digest(manifest_text.as_bytes(), &component);
-        Ok(Package { manifest, manifest_text, component, digest, signature })
+        Ok(Package {
+            manifest,
+            manifest_text,
+            component,
+            digest,
+            signature,
+        })
     }
 
     /// The plugin's name.
@@ -312,7 +318,9 @@ impl Package {
             source_name: Some(self.archive_name()),
             message: format!("cannot build: {e}"),
         };
-        let gz = flate2::GzBuilder::new().mtime(0).write(Vec::new(), flate2::Compression::default());
+        let gz = flate2::GzBuilder::new()
+            .mtime(0)
+            .write(Vec::new(), flate2::Compression::default());
         let mut builder = tar::Builder::new(gz);
         for (name, bytes) in self.files()? {
             let mut header = tar::Header::new_gnu();
@@ -322,7 +330,9 @@ impl Package {
             header.set_mtime(0);
             header.set_uid(0);
             header.set_gid(0);
-            builder.append_data(&mut header, format!("{folder}/{name}"), bytes.as_slice()).map_err(archive_err)?;
+            builder
+                .append_data(&mut header, format!("{folder}/{name}"), bytes.as_slice())
+                .map_err(archive_err)?;
         }
         let gz = builder.into_inner().map_err(archive_err)?;
         gz.finish().map_err(archive_err)
@@ -342,7 +352,9 @@ impl Package {
     /// of two versions (it may be absent for an instant between the renames).
     pub fn write_folder(&self, dest: &Path) -> Result<(), PackageError> {
         let temp = fsutil::temp_sibling(dest, "new");
-        let result = self.write_files(&temp).and_then(|()| replace_dir(&temp, dest).map_err(PackageError::from));
+        let result = self
+            .write_files(&temp)
+            .and_then(|()| replace_dir(&temp, dest).map_err(PackageError::from));
         if result.is_err() {
             let _ = fs::remove_dir_all(&temp);
         }
@@ -371,14 +383,22 @@ pub(crate) fn replace_dir(from: &Path, to: &Path) -> Result<(), PathError> {
     let had_old = match fs::rename(to, &old) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(PathError { path: to.to_owned(), source: e }),
+        Err(e) => {
+            return Err(PathError {
+                path: to.to_owned(),
+                source: e,
+            });
+        }
     };
     if let Err(e) = fs::rename(from, to) {
         // Put the old folder back so a failed switch leaves things as they were.
         if had_old {
             let _ = fs::rename(&old, to);
         }
-        return Err(PathError { path: to.to_owned(), source: e });
+        return Err(PathError {
+            path: to.to_owned(),
+            source: e,
+        });
     }
     if let Some(parent) = to.parent() {
         fsutil::sync_dir(parent)?;
@@ -393,12 +413,20 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PackageError> {
     let file = fs::File::open(path).map_err(at(path))?;
     let size = file.metadata().map_err(at(path))?.len();
     if size > limit {
-        return Err(PackageError::TooLarge { file: path.display().to_string(), size, limit });
+        return Err(PackageError::TooLarge {
+            file: path.display().to_string(),
+            size,
+            limit,
+        });
     }
     let mut bytes = Vec::with_capacity(size as usize);
     file.take(limit + 1).read_to_end(&mut bytes).map_err(at(path))?;
     if bytes.len() as u64 > limit {
-        return Err(PackageError::TooLarge { file: path.display().to_string(), size: bytes.len() as u64, limit });
+        return Err(PackageError::TooLarge {
+            file: path.display().to_string(),
+            size: bytes.len() as u64,
+            limit,
+        });
     }
     Ok(bytes)
 }
@@ -423,9 +451,14 @@ pub fn read_folder(path: &Path) -> Result<Package, PackageError> {
 }
 
 fn parse_signature(bytes: &[u8], file: &str) -> Result<Signature, PackageError> {
-    let text = std::str::from_utf8(bytes)
-        .map_err(|_| PackageError::SignatureFile { file: file.to_owned(), message: "not UTF-8".into() })?;
-    Signature::from_toml(text).map_err(|message| PackageError::SignatureFile { file: file.to_owned(), message })
+    let text = std::str::from_utf8(bytes).map_err(|_| PackageError::SignatureFile {
+        file: file.to_owned(),
+        message: "not UTF-8".into(),
+    })?;
+    Signature::from_toml(text).map_err(|message| PackageError::SignatureFile {
+        file: file.to_owned(),
+        message,
+    })
 }
 
 /// Pack the package folder `folder` (with `plugin.toml` and `plugin.wasm`)
@@ -477,7 +510,10 @@ pub fn unpack(bytes: &[u8]) -> Result<Package, PackageError> {
 }
 
 fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, PackageError> {
-    let archive_err = |message: String| PackageError::Archive { source_name: source_name.clone(), message };
+    let archive_err = |message: String| PackageError::Archive {
+        source_name: source_name.clone(),
+        message,
+    };
     if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
         return Err(PackageError::TooLarge {
             file: source_name.clone().unwrap_or_else(|| "package archive".into()),
@@ -492,14 +528,19 @@ fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, Pa
     // expand without limit.
     let gz = flate2::read::GzDecoder::new(bytes).take(MAX_ARCHIVE_BYTES * 2);
     let mut archive = tar::Archive::new(gz);
-    let entries = archive.entries().map_err(|e| archive_err(format!("not a tar archive: {e}")))?;
+    let entries = archive
+        .entries()
+        .map_err(|e| archive_err(format!("not a tar archive: {e}")))?;
 
     let mut top: Option<String> = None;
     let mut files: BTreeMap<&'static str, Vec<u8>> = BTreeMap::new();
     for entry in entries {
         let mut entry = entry.map_err(|e| archive_err(format!("corrupt or truncated: {e}")))?;
         let raw_path = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let bad = |message: String| PackageError::Entry { entry: raw_path.clone(), message };
+        let bad = |message: String| PackageError::Entry {
+            entry: raw_path.clone(),
+            message,
+        };
         let kind = entry.header().entry_type();
         let is_dir = kind.is_dir();
         if !(kind.is_file() || is_dir) {
@@ -517,11 +558,17 @@ fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, Pa
             return Err(bad(format!("{what}; a package holds regular files only")));
         }
         if raw_path.starts_with('/') || raw_path.starts_with('\\') || raw_path.contains(':') {
-            return Err(bad("is an absolute path; entries must stay inside the package folder".into()));
+            return Err(bad(
+                "is an absolute path; entries must stay inside the package folder".into()
+            ));
         }
-        let trimmed = if is_dir { raw_path.strip_suffix('/').unwrap_or(&raw_path) } else { raw_path.as_str() };
+        let trimmed = if is_dir {
+            raw_path.strip_suffix('/').unwrap_or(&raw_path)
+        } else {
+            raw_path.as_str()
+        };
         let segments: Vec<&str> = trimmed.split('/').collect();
-        if segments.iter().any(|s| *s == "..") {
+        if segments.contains(&"..") {
             return Err(bad("contains `..`; entries must stay inside the package folder".into()));
         }
         if segments.iter().any(|s| s.is_empty() || *s == "." || s.contains('\\')) {
@@ -530,7 +577,9 @@ fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, Pa
         let folder = segments[0];
         match &top {
             Some(t) if t != folder => {
-                return Err(bad(format!("is outside the package folder `{t}/`; an archive holds one folder")));
+                return Err(bad(format!(
+                    "is outside the package folder `{t}/`; an archive holds one folder"
+                )));
             }
             Some(_) => {}
             None => top = Some(folder.to_owned()),
@@ -542,7 +591,9 @@ fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, Pa
             continue;
         }
         if segments.len() != 2 {
-            return Err(bad(format!("is not a file directly inside the package folder `{folder}/`")));
+            return Err(bad(format!(
+                "is not a file directly inside the package folder `{folder}/`"
+            )));
         }
         let (name, limit) = match segments[1] {
             MANIFEST_FILE => (MANIFEST_FILE, MAX_MANIFEST_BYTES),
@@ -559,10 +610,17 @@ fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, Pa
         }
         let size = entry.header().size().map_err(|e| bad(format!("bad size field: {e}")))?;
         if size > limit {
-            return Err(PackageError::TooLarge { file: raw_path.clone(), size, limit });
+            return Err(PackageError::TooLarge {
+                file: raw_path.clone(),
+                size,
+                limit,
+            });
         }
         let mut data = Vec::with_capacity(size as usize);
-        (&mut entry).take(limit + 1).read_to_end(&mut data).map_err(|e| bad(format!("cannot read: {e}")))?;
+        (&mut entry)
+            .take(limit + 1)
+            .read_to_end(&mut data)
+            .map_err(|e| bad(format!("cannot read: {e}")))?;
         if data.len() as u64 != size {
             return Err(bad(format!("holds {} bytes but its header says {size}", data.len())));
         }
@@ -570,8 +628,10 @@ fn unpack_named(bytes: &[u8], source_name: Option<String>) -> Result<Package, Pa
     }
 
     let top = top.ok_or_else(|| archive_err("is empty".into()))?;
-    let missing: Vec<&str> =
-        [MANIFEST_FILE, COMPONENT_FILE].into_iter().filter(|f| !files.contains_key(f)).collect();
+    let missing: Vec<&str> = [MANIFEST_FILE, COMPONENT_FILE]
+        .into_iter()
+        .filter(|f| !files.contains_key(f))
+        .collect();
     if !missing.is_empty() {
         return Err(archive_err(format!("`{top}/` lacks {}", missing.join(" and "))));
     }

@@ -64,7 +64,10 @@ pub struct ErrorBody {
 /// yanking need it as a bearer token; without, anyone who reaches the server
 /// may publish (signatures are still required).
 pub fn router(registry: DirRegistry, publish_token: Option<String>) -> Router {
-    let state = AppState { registry, token: publish_token.map(Arc::from) };
+    let state = AppState {
+        registry,
+        token: publish_token.map(Arc::from),
+    };
     Router::new()
         .route("/v1/plugins", get(list_plugins))
         .route("/v1/index/{name}", get(get_index))
@@ -121,7 +124,9 @@ impl FromRequestParts<AppState> for PublishAuth {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Some(expected) = &state.token else { return Ok(PublishAuth) };
+        let Some(expected) = &state.token else {
+            return Ok(PublishAuth);
+        };
         let given = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -150,7 +155,10 @@ async fn blocking<T: Send + 'static>(
 ) -> Result<T, ApiError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(result) => result.map_err(ApiError),
-        Err(e) => Err(ApiError(RegistryError::Http { url: "-".into(), message: format!("worker failed: {e}") })),
+        Err(e) => Err(ApiError(RegistryError::Http {
+            url: "-".into(),
+            message: format!("worker failed: {e}"),
+        })),
     }
 }
 
@@ -164,9 +172,7 @@ async fn get_index(State(state): State<AppState>, Path(name): Path<String>) -> R
 }
 
 async fn get_blob(State(state): State<AppState>, Path(hex): Path<String>) -> Result<Response, ApiError> {
-    let digest = Digest::from_hex(&hex).map_err(|_| {
-        ApiError(RegistryError::InvalidName(format!("sha256/{hex}")))
-    })?;
+    let digest = Digest::from_hex(&hex).map_err(|_| ApiError(RegistryError::InvalidName(format!("sha256/{hex}"))))?;
     let bytes = blocking(move || state.registry.blob(&digest)).await?;
     Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
 }
@@ -180,5 +186,7 @@ async fn yank(
     _auth: PublishAuth,
     Json(request): Json<YankRequest>,
 ) -> Result<Json<IndexEntry>, ApiError> {
-    Ok(Json(blocking(move || state.registry.yank(&request.name, &request.version, request.yanked)).await?))
+    Ok(Json(
+        blocking(move || state.registry.yank(&request.name, &request.version, request.yanked)).await?,
+    ))
 }

@@ -82,7 +82,9 @@ impl FromStr for PublicKey {
             .trim()
             .strip_prefix(KEY_PREFIX)
             .ok_or_else(|| format!("`{text}` is not a public key; expected `{KEY_PREFIX}<base64>`"))?;
-        let bytes = BASE64.decode(b64).map_err(|e| format!("public key `{text}`: bad base64: {e}"))?;
+        let bytes = BASE64
+            .decode(b64)
+            .map_err(|e| format!("public key `{text}`: bad base64: {e}"))?;
         let bytes: [u8; 32] = bytes
             .try_into()
             .map_err(|b: Vec<u8>| format!("public key `{text}`: {} bytes, expected 32", b.len()))?;
@@ -138,7 +140,10 @@ pub struct KeyPair {
 
 impl fmt::Debug for KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyPair").field("publisher", &self.publisher).field("public", &self.public()).finish()
+        f.debug_struct("KeyPair")
+            .field("publisher", &self.publisher)
+            .field("public", &self.public())
+            .finish()
     }
 }
 
@@ -163,13 +168,19 @@ impl KeyPair {
         check_publisher(publisher)?;
         let mut seed = [0u8; 32];
         getrandom::fill(&mut seed).map_err(|e| KeyError::Random(e.to_string()))?;
-        Ok(KeyPair { publisher: publisher.to_owned(), signing: SigningKey::from_bytes(&seed) })
+        Ok(KeyPair {
+            publisher: publisher.to_owned(),
+            signing: SigningKey::from_bytes(&seed),
+        })
     }
 
     /// A key from a known 32-byte seed (for tests and key import).
     pub fn from_seed(publisher: &str, seed: [u8; 32]) -> Result<KeyPair, KeyError> {
         check_publisher(publisher)?;
-        Ok(KeyPair { publisher: publisher.to_owned(), signing: SigningKey::from_bytes(&seed) })
+        Ok(KeyPair {
+            publisher: publisher.to_owned(),
+            signing: SigningKey::from_bytes(&seed),
+        })
     }
 
     /// The public half.
@@ -184,7 +195,10 @@ impl KeyPair {
 
     /// The publisher's name with the public key, as operators receive it.
     pub fn publisher_key(&self) -> PublisherKey {
-        PublisherKey { publisher: self.publisher.clone(), key: self.public() }
+        PublisherKey {
+            publisher: self.publisher.clone(),
+            key: self.public(),
+        }
     }
 
     /// Save the secret key to a new file at `path` (mode 0600 on unix).
@@ -198,7 +212,10 @@ impl KeyPair {
             algorithm: "ed25519".into(),
             secret: BASE64.encode(self.signing.to_bytes()),
         };
-        let body = toml::to_string(&file).map_err(|e| KeyError::Malformed { file: path.to_owned(), message: e.to_string() })?;
+        let body = toml::to_string(&file).map_err(|e| KeyError::Malformed {
+            file: path.to_owned(),
+            message: e.to_string(),
+        })?;
         let text = format!("# Yiwang publisher signing key. Keep this file secret.\n{body}");
         fsutil::write_atomic(path, text.as_bytes(), 0o600)?;
         Ok(())
@@ -207,16 +224,28 @@ impl KeyPair {
     /// Load a secret key file written by [`KeyPair::save`].
     pub fn load(path: &Path) -> Result<KeyPair, KeyError> {
         let text = std::fs::read_to_string(path).map_err(at(path))?;
-        let bad = |message: String| KeyError::Malformed { file: path.to_owned(), message };
+        let bad = |message: String| KeyError::Malformed {
+            file: path.to_owned(),
+            message,
+        };
         let file: SecretFile = toml::from_str(&text).map_err(|e| bad(e.message().to_owned()))?;
         if file.algorithm != "ed25519" {
-            return Err(bad(format!("unknown algorithm `{}`; expected `ed25519`", file.algorithm)));
+            return Err(bad(format!(
+                "unknown algorithm `{}`; expected `ed25519`",
+                file.algorithm
+            )));
         }
-        let bytes = BASE64.decode(file.secret.trim()).map_err(|e| bad(format!("field `secret`: bad base64: {e}")))?;
-        let seed: [u8; 32] =
-            bytes.try_into().map_err(|b: Vec<u8>| bad(format!("field `secret`: {} bytes, expected 32", b.len())))?;
+        let bytes = BASE64
+            .decode(file.secret.trim())
+            .map_err(|e| bad(format!("field `secret`: bad base64: {e}")))?;
+        let seed: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| bad(format!("field `secret`: {} bytes, expected 32", b.len())))?;
         check_publisher(&file.publisher).map_err(|e| bad(e.to_string()))?;
-        Ok(KeyPair { publisher: file.publisher, signing: SigningKey::from_bytes(&seed) })
+        Ok(KeyPair {
+            publisher: file.publisher,
+            signing: SigningKey::from_bytes(&seed),
+        })
     }
 }
 
@@ -259,14 +288,23 @@ impl PublisherKey {
     /// Load a public key file; a `key-id` in it must match the key.
     pub fn load(path: &Path) -> Result<PublisherKey, KeyError> {
         let text = std::fs::read_to_string(path).map_err(at(path))?;
-        let bad = |message: String| KeyError::Malformed { file: path.to_owned(), message };
+        let bad = |message: String| KeyError::Malformed {
+            file: path.to_owned(),
+            message,
+        };
         let file: PublicFile = toml::from_str(&text).map_err(|e| bad(e.message().to_owned()))?;
-        if let Some(id) = &file.key_id {
-            if *id != file.key.key_id() {
-                return Err(bad(format!("key-id `{id}` does not match the key, whose id is `{}`", file.key.key_id())));
-            }
+        if let Some(id) = &file.key_id
+            && *id != file.key.key_id()
+        {
+            return Err(bad(format!(
+                "key-id `{id}` does not match the key, whose id is `{}`",
+                file.key.key_id()
+            )));
         }
-        Ok(PublisherKey { publisher: file.publisher, key: file.key })
+        Ok(PublisherKey {
+            publisher: file.publisher,
+            key: file.key,
+        })
     }
 }
 
@@ -379,12 +417,14 @@ impl Signature {
     pub fn from_toml(text: &str) -> Result<Signature, String> {
         let raw: RawSignature = toml::from_str(text).map_err(|e| e.message().to_owned())?;
         let public_key = raw.public_key.parse().map_err(|e| format!("field `public-key`: {e}"))?;
-        let version =
-            Version::parse(&raw.version).map_err(|e| format!("field `version`: `{}`: {e}", raw.version))?;
+        let version = Version::parse(&raw.version).map_err(|e| format!("field `version`: `{}`: {e}", raw.version))?;
         let digest = raw.digest.parse().map_err(|e| format!("field `digest`: {e}"))?;
-        let bytes = BASE64.decode(raw.signature.trim()).map_err(|e| format!("field `signature`: bad base64: {e}"))?;
-        let bytes: [u8; 64] =
-            bytes.try_into().map_err(|b: Vec<u8>| format!("field `signature`: {} bytes, expected 64", b.len()))?;
+        let bytes = BASE64
+            .decode(raw.signature.trim())
+            .map_err(|e| format!("field `signature`: bad base64: {e}"))?;
+        let bytes: [u8; 64] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("field `signature`: {} bytes, expected 64", b.len()))?;
         Ok(Signature {
             publisher: raw.publisher,
             key_id: raw.key_id,
@@ -426,17 +466,22 @@ impl Signature {
         }
         let actual = self.public_key.key_id();
         if self.key_id != actual {
-            return Err(SignatureError::KeyIdMismatch { plugin: name.to_owned(), key_id: self.key_id.clone(), actual });
+            return Err(SignatureError::KeyIdMismatch {
+                plugin: name.to_owned(),
+                key_id: self.key_id.clone(),
+                actual,
+            });
         }
         let message = signed_message(&self.name, &self.version, &self.digest);
-        self.public_key.0.verify_strict(message.as_bytes(), &self.signature).map_err(|_| {
-            SignatureError::BadSignature {
+        self.public_key
+            .0
+            .verify_strict(message.as_bytes(), &self.signature)
+            .map_err(|_| SignatureError::BadSignature {
                 plugin: name.to_owned(),
                 version: version.clone(),
                 publisher: self.publisher.clone(),
                 key_id: self.key_id.clone(),
-            }
-        })
+            })
     }
 }
 

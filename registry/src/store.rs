@@ -28,7 +28,10 @@ pub struct DirRegistry {
 
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl DirRegistry {
@@ -69,15 +72,19 @@ impl DirRegistry {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(PathError { path, source: e }.into()),
         };
-        let index: Index = serde_json::from_str(&text)
-            .map_err(|e| RegistryError::IndexCorrupt { file: path.display().to_string(), message: e.to_string() })?;
+        let index: Index = serde_json::from_str(&text).map_err(|e| RegistryError::IndexCorrupt {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         Ok(Some(index))
     }
 
     fn write_index(&self, index: &Index) -> Result<(), RegistryError> {
         let path = self.index_path(&index.name)?;
-        let json = serde_json::to_vec_pretty(index)
-            .map_err(|e| RegistryError::IndexCorrupt { file: path.display().to_string(), message: e.to_string() })?;
+        let json = serde_json::to_vec_pretty(index).map_err(|e| RegistryError::IndexCorrupt {
+            file: path.display().to_string(),
+            message: e.to_string(),
+        })?;
         fsutil::write_atomic(&path, &json, 0o644)?;
         Ok(())
     }
@@ -102,13 +109,17 @@ impl DirRegistry {
             version: package.manifest.version.clone(),
         })?;
         signature.verify(&package)?;
-        let mut entry = IndexEntry::for_package(&package, archive, published_at_ms).ok_or_else(|| {
-            RegistryError::Unsigned { plugin: package.manifest.name.clone(), version: package.manifest.version.clone() }
-        })?;
+        let mut entry =
+            IndexEntry::for_package(&package, archive, published_at_ms).ok_or_else(|| RegistryError::Unsigned {
+                plugin: package.manifest.name.clone(),
+                version: package.manifest.version.clone(),
+            })?;
 
         let _lock = self.lock()?;
-        let mut index =
-            self.read_index(&entry.name)?.unwrap_or_else(|| Index { name: entry.name.clone(), versions: Vec::new() });
+        let mut index = self.read_index(&entry.name)?.unwrap_or_else(|| Index {
+            name: entry.name.clone(),
+            versions: Vec::new(),
+        });
         if let Some(existing) = index.versions.iter().find(|e| e.version == entry.version) {
             if existing.digest == entry.digest {
                 return Ok(existing.clone());
@@ -130,10 +141,10 @@ impl DirRegistry {
 
     fn put_blob(&self, bytes: &[u8], digest: &Digest) -> Result<(), RegistryError> {
         let path = self.blob_path(digest);
-        if let Ok(existing) = fs::read(&path) {
-            if Digest::of(&existing) == *digest {
-                return Ok(());
-            }
+        if let Ok(existing) = fs::read(&path)
+            && Digest::of(&existing) == *digest
+        {
+            return Ok(());
         }
         fsutil::write_atomic(&path, bytes, 0o644)?;
         Ok(())
@@ -147,10 +158,10 @@ impl DirRegistry {
             let entry = entry.map_err(at(&dir))?;
             let file = entry.file_name();
             let file = file.to_string_lossy();
-            if let Some(name) = file.strip_suffix(".json") {
-                if valid_name(name) {
-                    names.push(name.to_owned());
-                }
+            if let Some(name) = file.strip_suffix(".json")
+                && valid_name(name)
+            {
+                names.push(name.to_owned());
             }
         }
         names.sort();
@@ -159,7 +170,9 @@ impl DirRegistry {
 
     /// The index of `name`: all its versions, oldest first (yanked included).
     pub fn index(&self, name: &str) -> Result<Index, RegistryError> {
-        self.read_index(name)?.ok_or_else(|| RegistryError::UnknownPlugin { plugin: name.to_owned() })
+        self.read_index(name)?.ok_or_else(|| RegistryError::UnknownPlugin {
+            plugin: name.to_owned(),
+        })
     }
 
     /// All versions of `name`, oldest first (yanked included).
@@ -187,11 +200,17 @@ impl DirRegistry {
             Err(e) => return Err(PathError { path, source: e }.into()),
         };
         if bytes.len() as u64 > MAX_ARCHIVE_BYTES {
-            return Err(RegistryError::BlobCorrupt { expected: *digest, actual: Digest::of(&bytes) });
+            return Err(RegistryError::BlobCorrupt {
+                expected: *digest,
+                actual: Digest::of(&bytes),
+            });
         }
         let actual = Digest::of(&bytes);
         if actual != *digest {
-            return Err(RegistryError::BlobCorrupt { expected: *digest, actual });
+            return Err(RegistryError::BlobCorrupt {
+                expected: *digest,
+                actual,
+            });
         }
         Ok(bytes)
     }
@@ -205,7 +224,10 @@ impl DirRegistry {
             .versions
             .iter_mut()
             .find(|e| e.version == *version)
-            .ok_or_else(|| RegistryError::UnknownVersion { plugin: name.to_owned(), version: version.clone() })?;
+            .ok_or_else(|| RegistryError::UnknownVersion {
+                plugin: name.to_owned(),
+                version: version.clone(),
+            })?;
         entry.yanked = yanked;
         let entry = entry.clone();
         self.write_index(&index)?;
@@ -223,7 +245,10 @@ impl DirRegistry {
 pub(crate) fn check_fetched(entry: &IndexEntry, archive: &[u8]) -> Result<Package, RegistryError> {
     let actual = Digest::of(archive);
     if actual != entry.archive {
-        return Err(RegistryError::BlobCorrupt { expected: entry.archive, actual });
+        return Err(RegistryError::BlobCorrupt {
+            expected: entry.archive,
+            actual,
+        });
     }
     let package = package::unpack(archive)?;
     if package.manifest.name != entry.name || package.manifest.version != entry.version {
@@ -238,7 +263,10 @@ pub(crate) fn check_fetched(entry: &IndexEntry, archive: &[u8]) -> Result<Packag
     if package.digest != entry.digest {
         return Err(RegistryError::IndexCorrupt {
             file: format!("index of `{}`", entry.name),
-            message: format!("entry {} says content {} but the archive holds {}", entry.version, entry.digest, package.digest),
+            message: format!(
+                "entry {} says content {} but the archive holds {}",
+                entry.version, entry.digest, package.digest
+            ),
         });
     }
     Ok(package)

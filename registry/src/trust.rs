@@ -144,7 +144,11 @@ pub enum TrustError {
 }
 
 fn list_or_none(items: &[String]) -> String {
-    if items.is_empty() { "none".to_owned() } else { items.join(", ") }
+    if items.is_empty() {
+        "none".to_owned()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// A trust file that could not be read or written.
@@ -173,18 +177,30 @@ const HEADER: &str = "\
 impl TrustPolicy {
     /// Parse `trust.toml` text; `file` is used in errors only.
     pub fn parse(text: &str, file: &Path) -> Result<TrustPolicy, TrustFileError> {
-        let bad = |message: String| TrustFileError::Malformed { file: file.to_owned(), message };
-        let policy: TrustPolicy =
-            toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
+        let bad = |message: String| TrustFileError::Malformed {
+            file: file.to_owned(),
+            message,
+        };
+        let policy: TrustPolicy = toml::from_str(text).map_err(|e| bad(e.to_string().trim().replace('\n', " ")))?;
         for (i, p) in policy.publishers.iter().enumerate() {
             if p.name.trim().is_empty() {
                 return Err(bad(format!("publisher[{i}]: `name` must not be empty")));
             }
             if policy.publishers[..i].iter().any(|q| q.name == p.name) {
-                return Err(bad(format!("publisher `{}` is listed twice; list its keys in one entry", p.name)));
+                return Err(bad(format!(
+                    "publisher `{}` is listed twice; list its keys in one entry",
+                    p.name
+                )));
             }
-            if let Some(d) = p.departments.iter().find(|d| *d != ANY_DEPARTMENT && !crate::manifest::valid_name(d)) {
-                return Err(bad(format!("publisher `{}`: `{d}` is not a department code or `*`", p.name)));
+            if let Some(d) = p
+                .departments
+                .iter()
+                .find(|d| *d != ANY_DEPARTMENT && !crate::manifest::valid_name(d))
+            {
+                return Err(bad(format!(
+                    "publisher `{}`: `{d}` is not a department code or `*`",
+                    p.name
+                )));
             }
         }
         Ok(policy)
@@ -202,7 +218,11 @@ impl TrustPolicy {
         match std::fs::read_to_string(path) {
             Ok(text) => TrustPolicy::parse(&text, path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrustPolicy::default()),
-            Err(e) => Err(PathError { path: path.to_owned(), source: e }.into()),
+            Err(e) => Err(PathError {
+                path: path.to_owned(),
+                source: e,
+            }
+            .into()),
         }
     }
 
@@ -274,16 +294,18 @@ impl TrustPolicy {
     /// publisher is admitted for the manifest's department.
     pub fn check(&self, package: &Package) -> Result<TrustedBy, TrustError> {
         let m = &package.manifest;
-        let signature = package
-            .signature
-            .as_ref()
-            .ok_or_else(|| TrustError::Unsigned { plugin: m.name.clone(), version: m.version.clone() })?;
-        signature.verify(package)?;
-        let publisher = self.publisher(&signature.publisher).ok_or_else(|| TrustError::UnknownPublisher {
+        let signature = package.signature.as_ref().ok_or_else(|| TrustError::Unsigned {
             plugin: m.name.clone(),
-            publisher: signature.publisher.clone(),
-            trusted: self.publishers.iter().map(|p| p.name.clone()).collect(),
+            version: m.version.clone(),
         })?;
+        signature.verify(package)?;
+        let publisher = self
+            .publisher(&signature.publisher)
+            .ok_or_else(|| TrustError::UnknownPublisher {
+                plugin: m.name.clone(),
+                publisher: signature.publisher.clone(),
+                trusted: self.publishers.iter().map(|p| p.name.clone()).collect(),
+            })?;
         if !publisher.keys.contains(&signature.public_key) {
             return Err(TrustError::KeyNotAdmitted {
                 plugin: m.name.clone(),

@@ -1,6 +1,8 @@
 //! Packages, signatures, trust, registries (directory and HTTP) and installs,
 //! on real files in temporary folders and a real server on 127.0.0.1.
 
+#![allow(clippy::result_large_err)]
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -49,7 +51,9 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        Fixture { dir: tempfile::tempdir().expect("temp dir") }
+        Fixture {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -91,7 +95,12 @@ struct RawEntry<'a> {
 }
 
 fn file<'a>(path: &'a str, data: &'a [u8]) -> RawEntry<'a> {
-    RawEntry { path: path.as_bytes(), kind: tar::EntryType::Regular, data, link: None }
+    RawEntry {
+        path: path.as_bytes(),
+        kind: tar::EntryType::Regular,
+        data,
+        link: None,
+    }
 }
 
 /// Build an archive with the tar crate's low-level header API, writing the
@@ -137,7 +146,10 @@ fn pack_is_deterministic_and_unpacks_to_the_same_package() {
     let bytes = fs::read(&a.path).unwrap();
     let p = package::unpack(&bytes).unwrap();
     assert_eq!(p.digest, a.digest);
-    assert_eq!(p.digest, package::content_digest(p.manifest_text.as_bytes(), &p.component));
+    assert_eq!(
+        p.digest,
+        package::content_digest(p.manifest_text.as_bytes(), &p.component)
+    );
     assert!(p.signature.is_none());
 
     let names: Vec<String> = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]))
@@ -177,7 +189,11 @@ fn pack_refuses_core_modules_bad_manifests_and_foreign_signers() {
     assert!(err.to_string().contains("magic"), "{err}");
 
     let folder = fx.folder("demo", "1.0.0", "chengguan", "yiwang-core", &component(b""));
-    fs::write(folder.join("plugin.toml"), good_manifest().replace("version = \"1.0.0\"", "version = \"1.0\"")).unwrap();
+    fs::write(
+        folder.join("plugin.toml"),
+        good_manifest().replace("version = \"1.0.0\"", "version = \"1.0\""),
+    )
+    .unwrap();
     let err = package::pack(&folder, &fx.path("out"), None).unwrap_err();
     match &err {
         PackageError::Manifest(m) => assert_eq!(m.field, "version", "{err}"),
@@ -187,7 +203,10 @@ fn pack_refuses_core_modules_bad_manifests_and_foreign_signers() {
     let folder = fx.folder("demo", "1.0.0", "chengguan", "yiwang-core", &component(b""));
     let err = package::pack(&folder, &fx.path("out"), Some(&key("acme-vendor", 2))).unwrap_err();
     assert!(matches!(err, PackageError::PublisherMismatch { .. }), "{err}");
-    assert!(!fx.path("out").join("demo-1.0.0.ywpkg").exists(), "nothing written on failure");
+    assert!(
+        !fx.path("out").join("demo-1.0.0.ywpkg").exists(),
+        "nothing written on failure"
+    );
 }
 
 /// Each odd archive is refused; the message names the entry and the problem.
@@ -198,8 +217,16 @@ fn unpack_refuses_odd_archives() {
     let wasm = component(b"x");
     let big = vec![b'#'; (1 << 20) + 1];
     let cases: Vec<(&str, Vec<RawEntry<'_>>, &str)> = vec![
-        ("dot-dot", vec![file("demo-1.0.0/plugin.toml", m), file("../x", &wasm)], "`..`"),
-        ("dot-dot inside", vec![file("demo-1.0.0/../../etc/plugin.wasm", &wasm)], "`..`"),
+        (
+            "dot-dot",
+            vec![file("demo-1.0.0/plugin.toml", m), file("../x", &wasm)],
+            "`..`",
+        ),
+        (
+            "dot-dot inside",
+            vec![file("demo-1.0.0/../../etc/plugin.wasm", &wasm)],
+            "`..`",
+        ),
         ("absolute", vec![file("/abs/plugin.toml", m)], "absolute path"),
         (
             "symlink",
@@ -226,12 +253,20 @@ fn unpack_refuses_odd_archives() {
         ),
         (
             "device",
-            vec![RawEntry { path: b"demo-1.0.0/plugin.wasm", kind: tar::EntryType::Char, data: b"", link: None }],
+            vec![RawEntry {
+                path: b"demo-1.0.0/plugin.wasm",
+                kind: tar::EntryType::Char,
+                data: b"",
+                link: None,
+            }],
             "device",
         ),
         (
             "unknown file",
-            vec![file("demo-1.0.0/plugin.toml", m), file("demo-1.0.0/run.sh", b"#!/bin/sh")],
+            vec![
+                file("demo-1.0.0/plugin.toml", m),
+                file("demo-1.0.0/run.sh", b"#!/bin/sh"),
+            ],
             "unknown file `run.sh`",
         ),
         (
@@ -241,11 +276,22 @@ fn unpack_refuses_odd_archives() {
         ),
         (
             "two top folders",
-            vec![file("demo-1.0.0/plugin.toml", m), file("other-1.0.0/plugin.wasm", &wasm)],
+            vec![
+                file("demo-1.0.0/plugin.toml", m),
+                file("other-1.0.0/plugin.wasm", &wasm),
+            ],
             "outside the package folder",
         ),
-        ("missing component", vec![file("demo-1.0.0/plugin.toml", m)], "lacks plugin.wasm"),
-        ("oversized manifest", vec![file("demo-1.0.0/plugin.toml", &big)], "more than the limit"),
+        (
+            "missing component",
+            vec![file("demo-1.0.0/plugin.toml", m)],
+            "lacks plugin.wasm",
+        ),
+        (
+            "oversized manifest",
+            vec![file("demo-1.0.0/plugin.toml", &big)],
+            "more than the limit",
+        ),
         (
             "folder name differs from manifest",
             vec![file("demo-2.0.0/plugin.toml", m), file("demo-2.0.0/plugin.wasm", &wasm)],
@@ -290,7 +336,10 @@ fn keys_save_load_and_sign_archives_in_place() {
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(&secret).unwrap().permissions().mode() & 0o777, 0o600);
     }
-    assert!(matches!(kp.save(&secret), Err(sign::KeyError::Exists(_))), "a key is never overwritten");
+    assert!(
+        matches!(kp.save(&secret), Err(sign::KeyError::Exists(_))),
+        "a key is never overwritten"
+    );
     let loaded = KeyPair::load(&secret).unwrap();
     assert_eq!(loaded.public(), kp.public());
     assert_eq!(loaded.publisher, "acme-vendor");
@@ -302,8 +351,19 @@ fn keys_save_load_and_sign_archives_in_place() {
     assert_eq!(pk.key, kp.public());
     assert_eq!(pk.key.to_string().parse::<sign::PublicKey>().unwrap(), kp.public());
     assert!(pk.key.to_string().starts_with("ed25519:"));
-    fs::write(&public, fs::read_to_string(&public).unwrap().replace(&kp.key_id(), "0000000000000000")).unwrap();
-    assert!(PublisherKey::load(&public).unwrap_err().to_string().contains("does not match the key"));
+    fs::write(
+        &public,
+        fs::read_to_string(&public)
+            .unwrap()
+            .replace(&kp.key_id(), "0000000000000000"),
+    )
+    .unwrap();
+    assert!(
+        PublisherKey::load(&public)
+            .unwrap_err()
+            .to_string()
+            .contains("does not match the key")
+    );
 
     // Sign an unsigned archive in place.
     let folder = fx.folder("demo", "1.0.0", "chengguan", "acme-vendor", &component(b"v"));
@@ -312,7 +372,10 @@ fn keys_save_load_and_sign_archives_in_place() {
     let p = package::Package::read_archive(&info.path).unwrap();
     assert_eq!(p.signature.as_ref(), Some(&signature));
     signature.verify(&p).unwrap();
-    assert_eq!(signature.digest, info.digest, "signing does not change the content digest");
+    assert_eq!(
+        signature.digest, info.digest,
+        "signing does not change the content digest"
+    );
     assert!(signature.to_toml().contains("digest = \"sha256:"));
 
     // A key of another publisher cannot sign it.
@@ -362,12 +425,18 @@ fn tampered_archive_is_refused_everywhere() {
     let tampered = package::unpack(&tampered_bytes).unwrap();
     let trust = policy(&core, &key("acme-vendor", 2));
     let err = trust.check(&tampered).unwrap_err();
-    assert!(matches!(err, TrustError::Signature(SignatureError::DigestMismatch { .. })), "{err}");
+    assert!(
+        matches!(err, TrustError::Signature(SignatureError::DigestMismatch { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("changed after it was signed"), "{err}");
 
     let registry = DirRegistry::open(fx.path("reg")).unwrap();
     let err = registry.publish(&tampered_bytes).unwrap_err();
-    assert!(matches!(err, RegistryError::Signature(SignatureError::DigestMismatch { .. })), "{err}");
+    assert!(
+        matches!(err, RegistryError::Signature(SignatureError::DigestMismatch { .. })),
+        "{err}"
+    );
 
     let plugins = fx.path("plugins");
     let err = install::install_archive(&tampered_bytes, &plugins, &trust).unwrap_err();
@@ -390,7 +459,10 @@ fn trust_policy_decisions() {
     };
 
     let ok = check(Some(&core), "yingji", "1.0.0").unwrap();
-    assert_eq!((ok.publisher.as_str(), ok.department.as_str()), ("yiwang-core", "yingji"));
+    assert_eq!(
+        (ok.publisher.as_str(), ok.department.as_str()),
+        ("yiwang-core", "yingji")
+    );
     assert_eq!(ok.key_id, core.key_id());
     check(Some(&vendor), "chengguan", "1.0.1").unwrap();
 
@@ -404,7 +476,9 @@ fn trust_policy_decisions() {
     // Right publisher name, wrong key.
     let err = check(Some(&key("yiwang-core", 4)), "chengguan", "1.0.4").unwrap_err();
     match &err {
-        TrustError::KeyNotAdmitted { publisher, admitted, .. } => {
+        TrustError::KeyNotAdmitted {
+            publisher, admitted, ..
+        } => {
             assert_eq!(publisher, "yiwang-core");
             assert_eq!(admitted, &[core.key_id()]);
         }
@@ -433,7 +507,11 @@ fn trust_file_round_trip_and_errors() {
     let core = key("yiwang-core", 1);
     let vendor = key("acme-vendor", 2);
     let mut trust = policy(&core, &vendor);
-    trust.admit("acme-vendor", key("acme-vendor", 5).public(), &["chengguan".into(), "zongzhi".into()]);
+    trust.admit(
+        "acme-vendor",
+        key("acme-vendor", 5).public(),
+        &["chengguan".into(), "zongzhi".into()],
+    );
     let path = fx.path("trust.toml");
     trust.save(&path).unwrap();
     let text = fs::read_to_string(&path).unwrap();
@@ -445,15 +523,27 @@ fn trust_file_round_trip_and_errors() {
     assert_eq!(v.keys.len(), 2);
     assert_eq!(v.departments, ["chengguan", "zongzhi"]);
 
-    assert_eq!(TrustPolicy::load_or_default(&fx.path("none.toml")).unwrap(), TrustPolicy::default());
+    assert_eq!(
+        TrustPolicy::load_or_default(&fx.path("none.toml")).unwrap(),
+        TrustPolicy::default()
+    );
     for (text, expected) in [
         ("[[publisher]]\nname = \"a\"\nkeys = [\"rsa:abc\"]\n", "ed25519:"),
-        ("[[publisher]]\nname = \"a\"\n[[publisher]]\nname = \"a\"\n", "listed twice"),
-        ("[[publisher]]\nname = \"a\"\ndepartments = [\"Bad Dept\"]\n", "not a department code"),
+        (
+            "[[publisher]]\nname = \"a\"\n[[publisher]]\nname = \"a\"\n",
+            "listed twice",
+        ),
+        (
+            "[[publisher]]\nname = \"a\"\ndepartments = [\"Bad Dept\"]\n",
+            "not a department code",
+        ),
         ("[[publisher]]\nname = \"a\"\nkeyz = []\n", "keyz"),
     ] {
         let err = TrustPolicy::parse(text, Path::new("trust.toml")).unwrap_err();
-        assert!(err.to_string().contains(expected) && err.to_string().contains("trust.toml"), "{err}");
+        assert!(
+            err.to_string().contains(expected) && err.to_string().contains("trust.toml"),
+            "{err}"
+        );
     }
 }
 
@@ -500,8 +590,14 @@ fn publish_refuses_unsigned_conflicting_and_unparsable_versions() {
     }
 
     // Index names are checked before they become paths.
-    assert!(matches!(registry.versions("../etc"), Err(RegistryError::InvalidName(_))));
-    assert!(matches!(registry.versions("nothing"), Err(RegistryError::UnknownPlugin { .. })));
+    assert!(matches!(
+        registry.versions("../etc"),
+        Err(RegistryError::InvalidName(_))
+    ));
+    assert!(matches!(
+        registry.versions("nothing"),
+        Err(RegistryError::UnknownPlugin { .. })
+    ));
     assert_eq!(registry.names().unwrap(), ["demo"]);
 
     // A corrupted blob is refused on read.
@@ -519,7 +615,9 @@ fn resolution_follows_semver_skips_yanked_and_prereleases() {
     let core = key("yiwang-core", 1);
     let registry = DirRegistry::open(fx.path("reg")).unwrap();
     for v in ["1.0.0", "1.2.0", "1.2.5", "1.3.0", "1.4.0", "2.0.0-rc.1"] {
-        registry.publish(&fx.archive("demo", v, "chengguan", Some(&core), &component(v.as_bytes()))).unwrap();
+        registry
+            .publish(&fx.archive("demo", v, "chengguan", Some(&core), &component(v.as_bytes())))
+            .unwrap();
     }
     registry.yank("demo", &Version::new(1, 4, 0), true).unwrap();
 
@@ -532,7 +630,10 @@ fn resolution_follows_semver_skips_yanked_and_prereleases() {
         ("demo@>=1.0, <1.2", Ok("1.0.0")),
         ("demo@2.0.0-rc.1", Ok("2.0.0-rc.1")),
         ("demo@>=2.0.0-rc.1", Ok("2.0.0-rc.1")),
-        ("demo@^2", Err("no version of `demo` matches `^2`; known: 1.0.0, 1.2.0, 1.2.5, 1.3.0, 1.4.0 (yanked), 2.0.0-rc.1")),
+        (
+            "demo@^2",
+            Err("no version of `demo` matches `^2`; known: 1.0.0, 1.2.0, 1.2.5, 1.3.0, 1.4.0 (yanked), 2.0.0-rc.1"),
+        ),
         ("demo@^1.4", Err("no version of `demo` matches `^1.4`")),
         ("other", Err("plugin `other` is not in the registry")),
         ("demo@", Err("plugin spec `demo@`: nothing after `@`")),
@@ -543,12 +644,18 @@ fn resolution_follows_semver_skips_yanked_and_prereleases() {
         let got = PluginSpec::parse(spec).and_then(|s| registry.resolve(&s));
         match (got, expected) {
             (Ok(entry), Ok(v)) => assert_eq!(entry.version.to_string(), v, "{spec}"),
-            (Err(e), Err(text)) => assert!(e.to_string().starts_with(text), "{spec}: `{e}` does not start with `{text}`"),
+            (Err(e), Err(text)) => assert!(
+                e.to_string().starts_with(text),
+                "{spec}: `{e}` does not start with `{text}`"
+            ),
             (got, expected) => panic!("{spec}: got {got:?}, expected {expected:?}"),
         }
     }
     registry.yank("demo", &Version::new(1, 4, 0), false).unwrap();
-    assert_eq!(registry.resolve(&PluginSpec::parse("demo").unwrap()).unwrap().version, Version::new(1, 4, 0));
+    assert_eq!(
+        registry.resolve(&PluginSpec::parse("demo").unwrap()).unwrap().version,
+        Version::new(1, 4, 0)
+    );
     let err = registry.yank("demo", &Version::new(9, 9, 9), true).unwrap_err();
     assert!(matches!(err, RegistryError::UnknownVersion { .. }), "{err}");
 }
@@ -570,19 +677,27 @@ async fn dir_round_trip_install_rollback_and_activate() {
     let plugins = fx.path("plugins");
     let spec = |s: &str| PluginSpec::parse(s).unwrap();
 
-    let first = install::install(&registry, &spec("demo@1.0.0"), &plugins, &trust).await.unwrap();
+    let first = install::install(&registry, &spec("demo@1.0.0"), &plugins, &trust)
+        .await
+        .unwrap();
     assert_eq!((first.version.to_string(), first.previous), ("1.0.0".into(), None));
     assert_eq!(first.trusted.publisher, "acme-vendor");
-    let second = install::install(&registry, &spec("demo@~1.1"), &plugins, &trust).await.unwrap();
+    let second = install::install(&registry, &spec("demo@~1.1"), &plugins, &trust)
+        .await
+        .unwrap();
     assert_eq!(second.previous, Some(Version::new(1, 0, 0)));
-    install::install(&registry, &spec("demo"), &plugins, &trust).await.unwrap();
+    install::install(&registry, &spec("demo"), &plugins, &trust)
+        .await
+        .unwrap();
 
     // What the host loads: a plain folder with the three files, verifiable at load.
     let active = package::read_folder(&plugins.join("demo")).unwrap();
     assert_eq!(active.manifest.version, Version::new(1, 2, 0));
     trust.check(&active).unwrap();
-    let mut files: Vec<String> =
-        fs::read_dir(plugins.join("demo")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut files: Vec<String> = fs::read_dir(plugins.join("demo"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     files.sort();
     assert_eq!(files, ["plugin.toml", "plugin.wasm", "signature.toml"]);
     let visible: Vec<String> = fs::read_dir(&plugins)
@@ -601,28 +716,52 @@ async fn dir_round_trip_install_rollback_and_activate() {
     assert_eq!(install::rollback(&plugins, "demo").unwrap(), Version::new(1, 0, 0));
     let err = install::rollback(&plugins, "demo").unwrap_err();
     assert!(matches!(err, InstallError::NoPrevious { .. }), "{err}");
-    assert_eq!(package::read_folder(&plugins.join("demo")).unwrap().manifest.version, Version::new(1, 0, 0));
+    assert_eq!(
+        package::read_folder(&plugins.join("demo")).unwrap().manifest.version,
+        Version::new(1, 0, 0)
+    );
 
     install::activate(&plugins, "demo", &Version::new(1, 2, 0)).unwrap();
-    assert_eq!(install::installed(&plugins).unwrap()[0].history, [Version::new(1, 0, 0), Version::new(1, 2, 0)]);
+    assert_eq!(
+        install::installed(&plugins).unwrap()[0].history,
+        [Version::new(1, 0, 0), Version::new(1, 2, 0)]
+    );
     assert_eq!(install::rollback(&plugins, "demo").unwrap(), Version::new(1, 0, 0));
     let err = install::activate(&plugins, "demo", &Version::new(3, 0, 0)).unwrap_err();
-    assert!(err.to_string().contains("installed versions: 1.0.0, 1.1.0, 1.2.0"), "{err}");
+    assert!(
+        err.to_string().contains("installed versions: 1.0.0, 1.1.0, 1.2.0"),
+        "{err}"
+    );
 
     // A failing install leaves the active folder as it was.
     let stranger = key("stranger", 3);
     let bytes = fx.archive("demo", "9.0.0", "chengguan", Some(&stranger), &component(b"evil"));
     let err = install::install_archive(&bytes, &plugins, &trust).unwrap_err();
-    assert!(matches!(err, InstallError::Trust(TrustError::UnknownPublisher { .. })), "{err}");
-    assert_eq!(package::read_folder(&plugins.join("demo")).unwrap().manifest.version, Version::new(1, 0, 0));
+    assert!(
+        matches!(err, InstallError::Trust(TrustError::UnknownPublisher { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        package::read_folder(&plugins.join("demo")).unwrap().manifest.version,
+        Version::new(1, 0, 0)
+    );
 
     // A kept version changed on disk is refused on activation.
     let kept = plugins.join(".versions/demo/1.1.0/plugin.wasm");
     fs::write(&kept, component(b"changed")).unwrap();
     let err = install::activate(&plugins, "demo", &Version::new(1, 1, 0)).unwrap_err();
-    assert!(matches!(err, InstallError::Signature(SignatureError::DigestMismatch { .. })), "{err}");
-    assert_eq!(package::read_folder(&plugins.join("demo")).unwrap().manifest.version, Version::new(1, 0, 0));
-    assert!(matches!(install::rollback(&plugins, "../x"), Err(InstallError::InvalidName(_))));
+    assert!(
+        matches!(err, InstallError::Signature(SignatureError::DigestMismatch { .. })),
+        "{err}"
+    );
+    assert_eq!(
+        package::read_folder(&plugins.join("demo")).unwrap().manifest.version,
+        Version::new(1, 0, 0)
+    );
+    assert!(matches!(
+        install::rollback(&plugins, "../x"),
+        Err(InstallError::InvalidName(_))
+    ));
 }
 
 #[test]
@@ -639,7 +778,10 @@ fn installing_over_an_unmanaged_folder_keeps_it_for_rollback() {
     let installed = install::install_archive(&bytes, &plugins, &trust).unwrap();
     assert_eq!(installed.previous, Some(Version::new(0, 1, 0)));
     assert_eq!(install::rollback(&plugins, "demo").unwrap(), Version::new(0, 1, 0));
-    assert_eq!(package::read_folder(&plugins.join("demo")).unwrap().digest, bundled.digest);
+    assert_eq!(
+        package::read_folder(&plugins.join("demo")).unwrap().digest,
+        bundled.digest
+    );
 }
 
 // ---------------------------------------------------------------- HTTP registry
@@ -666,12 +808,21 @@ async fn http_round_trip_with_token() {
     let err = anonymous.publish(v1.clone()).await.unwrap_err();
     assert!(matches!(err, RegistryError::Unauthorized), "{err}");
     let wrong = HttpRegistry::new(&url).unwrap().with_token("guess");
-    assert!(matches!(wrong.publish(v1.clone()).await, Err(RegistryError::Unauthorized)));
+    assert!(matches!(
+        wrong.publish(v1.clone()).await,
+        Err(RegistryError::Unauthorized)
+    ));
 
     let entry = client.publish(v1).await.unwrap();
     assert_eq!(entry.version, Version::new(1, 2, 0));
     client
-        .publish(fx.archive("hotline12345", "1.3.0-beta.1", "hotline12345", Some(&core), &component(b"b")))
+        .publish(fx.archive(
+            "hotline12345",
+            "1.3.0-beta.1",
+            "hotline12345",
+            Some(&core),
+            &component(b"b"),
+        ))
         .await
         .unwrap();
     assert_eq!(anonymous.names().await.unwrap(), ["hotline12345"]);
@@ -693,33 +844,66 @@ async fn http_round_trip_with_token() {
         }
         other => panic!("expected a remote error, got {other}"),
     }
-    assert!(matches!(anonymous.versions("missing").await, Err(RegistryError::UnknownPlugin { .. })));
-    let err = anonymous.resolve(&PluginSpec::parse("hotline12345@^2").unwrap()).await.unwrap_err();
-    assert!(err.to_string().starts_with("no version of `hotline12345` matches `^2`"), "{err}");
+    assert!(matches!(
+        anonymous.versions("missing").await,
+        Err(RegistryError::UnknownPlugin { .. })
+    ));
+    let err = anonymous
+        .resolve(&PluginSpec::parse("hotline12345@^2").unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with("no version of `hotline12345` matches `^2`"),
+        "{err}"
+    );
     let missing = yiwang_registry::Digest::of(b"nothing");
-    assert!(matches!(anonymous.blob(&missing).await, Err(RegistryError::BlobMissing(_))));
+    assert!(matches!(
+        anonymous.blob(&missing).await,
+        Err(RegistryError::BlobMissing(_))
+    ));
 
     // Resolution and install through the generic handle.
     let registry = Registry::open(&url).unwrap();
-    let newest = registry.resolve(&PluginSpec::parse("hotline12345").unwrap()).await.unwrap();
+    let newest = registry
+        .resolve(&PluginSpec::parse("hotline12345").unwrap())
+        .await
+        .unwrap();
     assert_eq!(newest.version, Version::new(1, 2, 0), "pre-releases only when asked");
-    let beta = registry.resolve(&PluginSpec::parse("hotline12345@1.3.0-beta.1").unwrap()).await.unwrap();
+    let beta = registry
+        .resolve(&PluginSpec::parse("hotline12345@1.3.0-beta.1").unwrap())
+        .await
+        .unwrap();
     assert!(!beta.version.pre.is_empty());
     let archive = registry.fetch(&newest).await.unwrap();
     assert_eq!(yiwang_registry::Digest::of(&archive), newest.archive);
 
     let plugins = fx.path("plugins");
-    let installed =
-        install::install(&registry, &PluginSpec::parse("hotline12345@^1.2").unwrap(), &plugins, &trust).await.unwrap();
+    let installed = install::install(
+        &registry,
+        &PluginSpec::parse("hotline12345@^1.2").unwrap(),
+        &plugins,
+        &trust,
+    )
+    .await
+    .unwrap();
     assert_eq!(installed.version, Version::new(1, 2, 0));
     assert_eq!(installed.digest, newest.digest);
     assert!(plugins.join("hotline12345/plugin.wasm").is_file());
 
     // Yanking over HTTP needs the token too.
-    assert!(matches!(anonymous.yank("hotline12345", &Version::new(1, 2, 0), true).await, Err(RegistryError::Unauthorized)));
+    assert!(matches!(
+        anonymous.yank("hotline12345", &Version::new(1, 2, 0), true).await,
+        Err(RegistryError::Unauthorized)
+    ));
     client.yank("hotline12345", &Version::new(1, 2, 0), true).await.unwrap();
-    let err = registry.resolve(&PluginSpec::parse("hotline12345").unwrap()).await.unwrap_err();
+    let err = registry
+        .resolve(&PluginSpec::parse("hotline12345").unwrap())
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("1.2.0 (yanked)"), "{err}");
 
-    assert!(matches!(Registry::open("https://example.invalid"), Err(RegistryError::Location { .. })));
+    assert!(matches!(
+        Registry::open("https://example.invalid"),
+        Err(RegistryError::Location { .. })
+    ));
 }
