@@ -6,13 +6,13 @@
 //!
 //! - [`manifest`]: the `plugin.toml` manifest; [`topic`]: topics and patterns.
 //! - [`package`]: the package folder, its content digest, `.ywpkg` archives.
-//! - [`sign`]: publisher keys and ed25519 signatures over the content digest.
+//! - [`sign`](mod@sign): publisher keys and ed25519 signatures over the content digest.
 //! - [`trust`]: the operator's `trust.toml`: publishers, keys, departments.
 //! - [`index`]: index entries, plugin specs (`name@^1.2`) and resolution.
 //! - [`store`]: [`DirRegistry`], a registry in a plain directory.
 //! - [`server`]: the registry's HTTP API; [`client`]: [`HttpRegistry`] and
 //!   [`Registry`], which treats directories and URLs alike.
-//! - [`install`]: installing into a plugins folder, with history and rollback.
+//! - [`install`](mod@install): installing into a plugins folder, with history and rollback.
 //!
 //! The library prints nothing; every failure is a typed error whose message
 //! names the file, archive entry, plugin, version or publisher concerned.

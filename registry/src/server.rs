@@ -3,7 +3,7 @@
 //! | method and path               | answer                                         |
 //! |-------------------------------|------------------------------------------------|
 //! | `GET /v1/plugins`             | `{"plugins": ["name", …]}`                     |
-//! | `GET /v1/index/{name}`        | the plugin's [`Index`](crate::index::Index)    |
+//! | `GET /v1/index/{name}`        | the plugin's [`Index`]                        |
 //! | `GET /v1/blobs/sha256/{hex}`  | the archive bytes (`application/octet-stream`) |
 //! | `POST /v1/publish`            | body: the archive; answers the `IndexEntry`    |
 //! | `POST /v1/yank`               | body: `{"name", "version", "yanked"}`          |
