@@ -98,7 +98,8 @@ pub struct IndexEntry {
 }
 
 impl IndexEntry {
-    /// The index entry for a signed package and its archive.
+    /// The index entry for a signed package and its archive; `None` when the
+    /// package is unsigned (a registry never lists unsigned packages).
     pub fn for_package(package: &Package, archive: &[u8], published_at_ms: u64) -> Option<IndexEntry> {
         let signature = package.signature.as_ref()?;
         let m = &package.manifest;
