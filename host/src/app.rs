@@ -15,6 +15,9 @@ use crate::media::MediaSettings;
 use crate::runtime::{LoadError, Runtime, RuntimeSettings};
 use crate::services::Services;
 
+/// The trust policy's file in the data directory (`yiwang trust admit` writes it).
+pub const TRUST_FILE: &str = "trust.toml";
+
 /// How to start the host.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -86,6 +89,15 @@ impl App {
         let mut settings = options.runtime.clone();
         settings.cache_dir.get_or_insert_with(|| options.data_dir.join("cache"));
         settings.files_dir.get_or_insert_with(|| options.data_dir.join("plugin-files"));
+        if settings.trust.is_none() {
+            let file = options.data_dir.join(TRUST_FILE);
+            if file.exists() {
+                let policy = yiwang_registry::TrustPolicy::load(&file)?;
+                settings.trust = Some(Arc::new(policy));
+            } else {
+                tracing::warn!("no trust policy at {}: unsigned plugin packages are accepted", file.display());
+            }
+        }
         services.space.reload_index().await?;
         let runtime = Runtime::new(services.clone(), settings)?;
         let admin_password_file = match services.identity.ensure_operator(services.clock.now_ms()).await? {

@@ -208,13 +208,13 @@ impl Chain<'_> {
     /// Append several records inside `tx` in few statements (multi-row
     /// inserts), in order; each is `(actor, action, subject, outcome, detail)`.
     pub async fn append_many(&mut self, tx: &mut sqlx::AnyConnection, entries: &[Entry<'_>]) -> Result<(), sqlx::Error> {
-        /// Rows per statement: SQLite looks bound parameters up by name in
-        /// linear time, so a statement's binding cost grows with the square of its size.
-        const ROWS: usize = 32;
-        for chunk in entries.chunks(ROWS) {
+        /// The most rows one statement takes.
+        const ROWS: usize = 128;
+        for chunk in crate::db::runs(entries, ROWS) {
             let mut sql = String::from(
                 "INSERT INTO audit_log (seq, at, actor, action, subject, outcome, detail, prev_hash, hash) VALUES ",
             );
+            let mut marks = crate::db::Marks::for_conn(tx);
             let mut rows = Vec::with_capacity(chunk.len());
             for (i, e) in chunk.iter().enumerate() {
                 let seq = self.head.0 + 1;
@@ -222,14 +222,10 @@ impl Chain<'_> {
                 let hash = chain_hash(&self.head.1, seq, at, e);
                 let prev = std::mem::replace(&mut self.head, (seq, hash.clone())).1;
                 rows.push((seq, at, prev, hash));
-                let b = i * 9;
                 if i > 0 {
                     sql.push(',');
                 }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7, b + 8, b + 9
-                ));
+                sql.push_str(&marks.row(9));
             }
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (e, (seq, at, prev, hash)) in chunk.iter().zip(rows) {

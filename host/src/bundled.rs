@@ -37,3 +37,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)
 }
+
+/// Whether `digest` (`sha256:<hex>` of manifest and component) is the digest
+/// of a package bundled with this binary: those load without a signature.
+pub fn is_bundled(digest: &str) -> bool {
+    static DIGESTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    DIGESTS
+        .get_or_init(|| BUNDLED.iter().map(|b| yiwang_registry::content_digest(b.manifest.as_bytes(), b.component).to_string()).collect())
+        .iter()
+        .any(|d| d == digest)
+}

@@ -92,3 +92,68 @@ impl Db {
         self.backend
     }
 }
+
+/// The bind-parameter marks of a statement built at run time, numbered in the
+/// order the values are bound: `$1, $2, …` on PostgreSQL, plain `?` on SQLite.
+/// SQLite looks a numbered parameter up by its name in a list, so binding `n`
+/// numbered parameters costs `n²`; anonymous ones are bound by position.
+pub struct Marks {
+    numbered: bool,
+    next: usize,
+}
+
+impl Marks {
+    /// Marks for a statement to run on `conn`.
+    pub fn for_conn(conn: &sqlx::AnyConnection) -> Marks {
+        Marks { numbered: conn.backend_name() != "SQLite", next: 0 }
+    }
+
+    /// The next mark.
+    pub fn next(&mut self) -> String {
+        self.next += 1;
+        if self.numbered { format!("${}", self.next) } else { "?".to_owned() }
+    }
+
+    /// `(m, m, …)`: `n` marks in parentheses.
+    pub fn row(&mut self, n: usize) -> String {
+        let marks: Vec<String> = (0..n).map(|_| self.next()).collect();
+        format!("({})", marks.join(", "))
+    }
+
+    /// `m, m, …`: `n` marks.
+    pub fn list(&mut self, n: usize) -> String {
+        let marks: Vec<String> = (0..n).map(|_| self.next()).collect();
+        marks.join(", ")
+    }
+}
+
+/// Split `items` into runs of powers of two, largest first, none longer than
+/// `max` (a power of two): a multi-row statement then has one of a few
+/// shapes, and each shape is prepared once per connection and reused.
+pub fn runs<T>(items: &[T], max: usize) -> impl Iterator<Item = &[T]> {
+    debug_assert!(max.is_power_of_two());
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = max.min(1 << rest.len().ilog2());
+        let (run, more) = rest.split_at(n);
+        rest = more;
+        Some(run)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn runs_are_powers_of_two_largest_first() {
+        let items: Vec<u32> = (0..300).collect();
+        let sizes: Vec<usize> = super::runs(&items, 128).map(<[u32]>::len).collect();
+        assert_eq!(sizes, [128, 128, 32, 8, 4]);
+        let flat: Vec<u32> = super::runs(&items, 128).flatten().copied().collect();
+        assert_eq!(flat, items);
+        assert_eq!(super::runs(&items[..0], 128).count(), 0);
+        assert_eq!(super::runs(&items[..7], 128).map(<[u32]>::len).collect::<Vec<_>>(), [4, 2, 1]);
+    }
+}

@@ -1,5 +1,7 @@
 //! The `yiwang` command.
 
+mod commands;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -51,6 +53,21 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Make, sign, publish, install, upgrade and roll back plugin packages.
+    Plugin {
+        #[command(subcommand)]
+        command: commands::PluginCommand,
+    },
+    /// The trust policy: which publishers may ship plugins for which departments.
+    Trust {
+        #[command(subcommand)]
+        command: commands::TrustCommand,
+    },
+    /// Run a plugin registry.
+    Registry {
+        #[command(subcommand)]
+        command: commands::RegistryCommand,
     },
 }
 
@@ -138,6 +155,9 @@ fn main() -> anyhow::Result<()> {
                     }
                 }
             }
+            Command::Plugin { command } => commands::plugin(command).await,
+            Command::Trust { command } => commands::trust(command),
+            Command::Registry { command } => commands::registry(command).await,
             Command::Audit { command: AuditCommand::Kpis { data_dir, database_url, from, to } } => {
                 let db = open_existing(&data_dir, database_url).await?;
                 let to = to.unwrap_or_else(|| yiwang::clock::Clock::now_ms(&yiwang::clock::SystemClock));

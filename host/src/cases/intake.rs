@@ -27,7 +27,7 @@ use super::{Cases, announce};
 use crate::audit::{Audit, Chain, Entry};
 use crate::bus::{Bus, GeoPoint};
 use crate::clock::SharedClock;
-use crate::db::Db;
+use crate::db::{Db, Marks};
 use crate::services::{ServiceError, new_id};
 
 /// The most reports one transaction takes.
@@ -274,9 +274,9 @@ impl Writer {
     }
 }
 
-/// Rows per multi-row statement: SQLite looks bound parameters up by name in
-/// linear time, so a statement's binding cost grows with the square of its size.
-const ROWS: usize = 32;
+/// The most rows one multi-row statement takes (its shapes are the powers of
+/// two up to this, see [`crate::db::runs`]).
+const ROWS: usize = 128;
 
 /// What the writer decided for a report without an idempotency key.
 enum Decision {
@@ -394,9 +394,9 @@ async fn decide(
 /// The stage, ticket and title of the cases `ids`.
 async fn case_heads(tx: &mut sqlx::AnyConnection, ids: &[&str]) -> Result<Heads, ServiceError> {
     let mut heads = Heads::new();
-    for chunk in ids.chunks(ROWS) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
-        let sql = format!("SELECT id, status, ticket, title FROM cases WHERE id IN ({})", marks.join(", "));
+    for chunk in crate::db::runs(ids, ROWS) {
+        let mut marks = Marks::for_conn(tx);
+        let sql = format!("SELECT id, status, ticket, title FROM cases WHERE id IN ({})", marks.list(chunk.len()));
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
             q = q.bind(*id);
@@ -406,12 +406,6 @@ async fn case_heads(tx: &mut sqlx::AnyConnection, ids: &[&str]) -> Result<Heads,
         }
     }
     Ok(heads)
-}
-
-/// `(${b+1}, …, ${b+n})`.
-fn marks(b: usize, n: usize) -> String {
-    let inner: Vec<String> = (b + 1..=b + n).map(|k| format!("${k}")).collect();
-    format!("({})", inner.join(", "))
 }
 
 /// Store the decided reports of `plain`, their new cases and their audit
@@ -436,18 +430,19 @@ async fn write_plain(
             Decision::Join { .. } => None,
         })
         .collect();
-    for chunk in new.chunks(ROWS) {
+    for chunk in crate::db::runs(&new, ROWS) {
         let mut sql = String::from(
             "INSERT INTO cases (id, category_code, title, description, lat, lon, channel, opened_by, created, ticket, \
              area, status, stage_since, updated, step, step_since) VALUES ",
         );
+        let mut marks = Marks::for_conn(tx);
         for (k, _) in chunk.iter().enumerate() {
-            let b = k * 11;
             if k > 0 {
                 sql.push(',');
             }
-            let m = marks(b, 11);
-            sql.push_str(&format!("{}, 'reported', ${c}, ${c}, 'accept', ${c})", &m[..m.len() - 1], c = b + 9));
+            let head = marks.list(11);
+            let (since, updated, step_since) = (marks.next(), marks.next(), marks.next());
+            sql.push_str(&format!("({head}, 'reported', {since}, {updated}, 'accept', {step_since})"));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (p, case, ticket) in chunk {
@@ -463,7 +458,10 @@ async fn write_plain(
                 .bind(p.reporter.as_deref().unwrap_or("anonymous"))
                 .bind(p.received)
                 .bind(*ticket)
-                .bind(p.area.as_deref());
+                .bind(p.area.as_deref())
+                .bind(p.received)
+                .bind(p.received)
+                .bind(p.received);
         }
         q.execute(&mut *tx).await?;
     }
@@ -527,16 +525,17 @@ async fn write_plain(
         answers[i] = Some(intake);
         announcements.push((i, announcement));
     }
-    for chunk in rows.chunks(ROWS) {
+    for chunk in crate::db::runs(&rows, ROWS) {
         let mut sql = String::from(
             "INSERT INTO reports (id, channel, reporter, caller_name, caller_phone, category_code, title, description, \
              lat, lon, address, evidence, received, case_id) VALUES ",
         );
+        let mut marks = Marks::for_conn(tx);
         for (k, _) in chunk.iter().enumerate() {
             if k > 0 {
                 sql.push(',');
             }
-            sql.push_str(&marks(k * 14, 14));
+            sql.push_str(&marks.row(14));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (p, id, title, case) in chunk {

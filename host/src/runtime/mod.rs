@@ -73,6 +73,11 @@ pub struct RuntimeSettings {
     pub fresh_instance_per_event: bool,
     /// When a fresh version is rolled back by itself.
     pub upgrade: UpgradePolicy,
+    /// Which publishers may ship plugins for which departments. With a
+    /// policy, every package but the bundled ones must be signed by a
+    /// publisher it admits for the package's department; without one,
+    /// unsigned packages load (a signature present is still checked).
+    pub trust: Option<Arc<yiwang_registry::TrustPolicy>>,
 }
 
 /// The plugin runtime.
@@ -159,8 +164,8 @@ impl Runtime {
     /// is loaded; [`Runtime::apply_package`] upgrades instead).
     pub async fn load_package(self: &Arc<Self>, folder: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
         let package = Package::read(folder)?;
-        if self.plugins.read().contains_key(&package.manifest.name) {
-            let name = package.manifest.name.clone();
+        if self.plugins.read().contains_key(&package.manifest().name) {
+            let name = package.manifest().name.clone();
             return Err(package.error("name", format!("a plugin named `{name}` is already loaded")));
         }
         let plugin = self.prepare(package).await?;
@@ -172,7 +177,20 @@ impl Runtime {
     /// compilation (or the precompiled cache), imports and exports, and one
     /// instance with `init` run. Nothing is subscribed yet.
     pub(crate) async fn prepare(self: &Arc<Self>, package: Package) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let Package { manifest, manifest_path, wasm_path, bytes, digest: package_digest, .. } = package;
+        let package_digest = package.digest();
+        if let Some(policy) = &self.settings.trust
+            && !crate::bundled::is_bundled(&package_digest)
+        {
+            let signature_file = package.manifest_path.with_file_name(yiwang_registry::package::SIGNATURE_FILE);
+            policy.check(&package.inner).map_err(|e| LoadError {
+                plugin: Some(package.manifest().name.clone()),
+                file: signature_file,
+                field: "signature".into(),
+                message: e.to_string(),
+            })?;
+        }
+        let Package { manifest_path, wasm_path, inner, .. } = package;
+        let yiwang_registry::Package { manifest, component: bytes, .. } = inner;
         let name = manifest.name.clone();
         let err = |file: &Path, field: &str, message: String| LoadError {
             plugin: Some(name.clone()),

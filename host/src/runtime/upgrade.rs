@@ -7,7 +7,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use yiwang_registry::Manifest;
 use yiwang_registry::manifest::Grants;
@@ -16,60 +15,66 @@ use super::slot::{Held, Slot};
 use super::{COMPONENT_FILE, LoadError, LoadedPlugin, MANIFEST_FILE, Runtime};
 use crate::services::new_id;
 
-/// A package folder as read from disk.
+/// A package folder as read from disk: its manifest, component and, when
+/// signed, the signature (checked against the contents as it is read).
 pub struct Package {
-    pub manifest: Manifest,
     pub manifest_path: PathBuf,
     pub wasm_path: PathBuf,
-    pub bytes: Vec<u8>,
-    /// `sha256:<hex>` over the manifest and the component.
-    pub digest: String,
+    /// Manifest, manifest text, component, content digest and signature.
+    pub inner: yiwang_registry::Package,
 }
 
 impl Package {
-    /// Read `folder/plugin.toml` and `folder/plugin.wasm`.
+    /// Read `folder/plugin.toml`, `folder/plugin.wasm` and, if present,
+    /// `folder/signature.toml`; a signature that does not match the contents
+    /// (a tampered package) is refused here.
     pub fn read(folder: &Path) -> Result<Package, LoadError> {
         let manifest_path = folder.join(MANIFEST_FILE);
         let manifest = Manifest::load(&manifest_path)?;
-        let text = std::fs::read(&manifest_path).map_err(|e| LoadError {
+        let error = |file: &Path, field: &str, message: String| LoadError {
             plugin: Some(manifest.name.clone()),
-            file: manifest_path.clone(),
-            field: "-".into(),
-            message: format!("cannot read: {e}"),
-        })?;
+            file: file.to_owned(),
+            field: field.to_owned(),
+            message,
+        };
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| error(&manifest_path, "-", format!("cannot read: {e}")))?;
         let wasm_path = folder.join(COMPONENT_FILE);
-        let bytes = std::fs::read(&wasm_path).map_err(|e| LoadError {
-            plugin: Some(manifest.name.clone()),
-            file: wasm_path.clone(),
-            field: "component".into(),
-            message: format!("cannot read: {e}"),
-        })?;
-        let digest = package_digest(&text, &bytes);
-        Ok(Package { manifest, manifest_path, wasm_path, bytes, digest })
+        let bytes = std::fs::read(&wasm_path).map_err(|e| error(&wasm_path, "component", format!("cannot read: {e}")))?;
+        let digest = yiwang_registry::content_digest(text.as_bytes(), &bytes);
+        let signature_path = folder.join(yiwang_registry::package::SIGNATURE_FILE);
+        let signature = match std::fs::read_to_string(&signature_path) {
+            Ok(sig) => {
+                let sig = yiwang_registry::Signature::from_toml(&sig)
+                    .map_err(|m| error(&signature_path, "signature", format!("malformed: {m}")))?;
+                sig.verify_parts(&manifest.name, &manifest.version, &digest)
+                    .map_err(|e| error(&signature_path, "signature", e.to_string()))?;
+                Some(sig)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(error(&signature_path, "signature", format!("cannot read: {e}"))),
+        };
+        let inner = yiwang_registry::Package { manifest, manifest_text: text, component: bytes, digest, signature };
+        Ok(Package { manifest_path, wasm_path, inner })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// `sha256:<hex>` over the manifest and the component.
+    pub fn digest(&self) -> String {
+        self.inner.digest.to_string()
     }
 
     /// A load error about this package's manifest.
     pub(crate) fn error(&self, field: &str, message: String) -> LoadError {
         LoadError {
-            plugin: Some(self.manifest.name.clone()),
+            plugin: Some(self.inner.manifest.name.clone()),
             file: self.manifest_path.clone(),
             field: field.to_owned(),
             message,
         }
     }
-}
-
-/// `sha256:<hex>` of a package: each file's name, length and bytes in turn.
-pub fn package_digest(manifest: &[u8], component: &[u8]) -> String {
-    let mut h = Sha256::new();
-    h.update(b"yiwang-package-v1\0");
-    for (name, bytes) in [(MANIFEST_FILE, manifest), (COMPONENT_FILE, component)] {
-        h.update(name.as_bytes());
-        h.update([0]);
-        h.update((bytes.len() as u64).to_le_bytes());
-        h.update(bytes);
-    }
-    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 /// What applying a package folder came to.
@@ -163,7 +168,7 @@ impl Runtime {
     /// version keeps serving.
     pub async fn apply_package(self: &Arc<Self>, folder: &Path, actor: &str) -> Result<Applied, LoadError> {
         let package = Package::read(folder)?;
-        let name = package.manifest.name.clone();
+        let name = package.manifest().name.clone();
         let Some(slot) = self.slot(&name) else {
             self.refuse_rolled_back(&package).await?;
             let plugin = self.prepare(package).await?;
@@ -172,19 +177,19 @@ impl Runtime {
         };
         let _changing = slot.changing.lock().await;
         let running = slot.current();
-        if running.origin.package_digest == package.digest {
+        if running.origin.package_digest == package.digest() {
             return Ok(Applied::Unchanged(running));
         }
         if let Some(held) = slot.held()
-            && held.plugin.origin.package_digest == package.digest
+            && held.plugin.origin.package_digest == package.digest()
         {
             return Ok(Applied::Held { running, held });
         }
         if let Err(e) = self.refuse_rolled_back(&package).await {
             return Err(e);
         }
-        let (version, digest) = (package.manifest.version.to_string(), package.digest.clone());
-        let more = widened(&running.ctx.manifest, &package.manifest);
+        let (version, digest) = (package.manifest().version.to_string(), package.digest());
+        let more = widened(&running.ctx.manifest, package.manifest());
         let prepared = match self.prepare(package).await {
             Ok(p) => p,
             Err(e) => {
@@ -210,8 +215,8 @@ impl Runtime {
             "SELECT at, detail FROM plugin_history WHERE plugin = $1 AND digest = $2 AND event = 'rolled-back' \
              ORDER BY at DESC LIMIT 1",
         )
-        .bind(&package.manifest.name)
-        .bind(&package.digest)
+        .bind(&package.manifest().name)
+        .bind(package.digest())
         .fetch_optional(self.services.db.pool())
         .await
         .map_err(|e| package.error("-", format!("cannot read the version history: {e}")))?;
@@ -223,7 +228,8 @@ impl Runtime {
                     "version",
                     format!(
                         "version {} ({}) was rolled back ({detail}); install another version",
-                        package.manifest.version, package.digest
+                        package.manifest().version,
+                        package.digest()
                     ),
                 ))
             }
