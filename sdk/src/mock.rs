@@ -300,23 +300,31 @@ fn check_topic_text(text: &str, pattern: bool) -> Result<Vec<Part>, String> {
         return Err("topic is empty".into());
     }
     if text.len() > MAX_TOPIC_LEN {
-        return Err(format!("topic `{text}` is longer than {MAX_TOPIC_LEN} bytes"));
+        return Err(format!(
+            "topic `{text}` is longer than {MAX_TOPIC_LEN} bytes"
+        ));
     }
     let segments: Vec<&str> = text.split('.').collect();
     let mut parts = Vec::with_capacity(segments.len());
     for (i, segment) in segments.iter().enumerate() {
         let part = match *segment {
             "*" | ">" if !pattern => {
-                return Err(format!("topic `{text}` contains a wildcard; only patterns may"));
+                return Err(format!(
+                    "topic `{text}` contains a wildcard; only patterns may"
+                ));
             }
             "*" => Part::One,
             ">" if i + 1 == segments.len() => Part::Tail,
-            ">" => return Err(format!("pattern `{text}`: `>` may only be the last segment")),
+            ">" => {
+                return Err(format!(
+                    "pattern `{text}`: `>` may only be the last segment"
+                ));
+            }
             "" => return Err(format!("topic `{text}` has an empty segment")),
             literal => {
-                let ok = literal
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+                let ok = literal.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                });
                 if !ok {
                     return Err(format!(
                         "topic `{text}`: segment `{literal}` may hold only a-z, 0-9, `-` and `_`"
@@ -433,13 +441,19 @@ impl Grants {
         }
         if let Some(kind) = target.strip_prefix("iot:") {
             if write {
-                return Err(format!("`{target}`: sensor readings are written by ingest, not by plugins"));
+                return Err(format!(
+                    "`{target}`: sensor readings are written by ingest, not by plugins"
+                ));
             }
             if kind.is_empty() {
                 return Err(format!("`{target}` names no sensor kind"));
             }
         }
-        let list = if write { &mut self.data_write } else { &mut self.data_read };
+        let list = if write {
+            &mut self.data_write
+        } else {
+            &mut self.data_read
+        };
         list.push(target.to_owned());
         Ok(())
     }
@@ -524,7 +538,9 @@ struct Calls {
 fn system_now() -> Timestamp {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| Timestamp::try_from(d.as_millis()).unwrap_or(Timestamp::MAX))
+        .map_or(0, |d| {
+            Timestamp::try_from(d.as_millis()).unwrap_or(Timestamp::MAX)
+        })
 }
 
 fn next(counter: &mut u64, prefix: &str) -> String {
@@ -571,15 +587,28 @@ fn check_warning(w: &Warning) -> Result<(), String> {
 }
 
 fn is_digest(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn valid_field(field: &str) -> bool {
     !field.is_empty()
         && field.split('.').all(|name| {
             !name.is_empty()
-                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         })
+}
+
+/// JSON scalars compared as the database compares them: `1` equals `1.0`.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
 }
 
 fn recipient_text(to: &Recipient) -> String {
@@ -636,9 +665,14 @@ impl State {
         }
     }
 
-    fn check_case_op(&mut self, op: &str, action: &str, subject: &str) -> Result<(), Error> {
+    fn check_case_op(
+        &mut self,
+        op: &'static str,
+        action: &str,
+        subject: &str,
+    ) -> Result<(), Error> {
         match &self.grants {
-            Some(g) if !g.cases.iter().any(|c| *c == op) => {
+            Some(g) if !g.cases.contains(&op) => {
                 Err(self.deny(action, subject, &format!("`{op}` not in grants.cases")))
             }
             _ => self.injected(action),
@@ -672,7 +706,11 @@ impl State {
     fn store_warning(&mut self, warning: &Warning, origin: WarningOrigin) -> Result<String, Error> {
         check_warning(warning).map_err(Error::Invalid)?;
         let id = next(&mut self.ids.warning, "warning");
-        self.log.warnings.push(RaisedWarning { id: id.clone(), origin, warning: warning.clone() });
+        self.log.warnings.push(RaisedWarning {
+            id: id.clone(),
+            origin,
+            warning: warning.clone(),
+        });
         Ok(id)
     }
 
@@ -689,7 +727,10 @@ impl State {
     fn get_department(&mut self, code: &str) -> Result<Department, Error> {
         self.injected("identity.department")?;
         match self.departments.get(code) {
-            Some(name) => Ok(Department { code: code.to_owned(), name: name.clone() }),
+            Some(name) => Ok(Department {
+                code: code.to_owned(),
+                name: name.clone(),
+            }),
             None => Err(Error::NotFound(format!("no department `{code}`"))),
         }
     }
@@ -709,7 +750,12 @@ impl State {
             .collect())
     }
 
-    fn publish(&mut self, topic: &str, payload: &str, location: Option<GeoPoint>) -> Result<String, Error> {
+    fn publish(
+        &mut self,
+        topic: &str,
+        payload: &str,
+        location: Option<GeoPoint>,
+    ) -> Result<String, Error> {
         const ACTION: &str = "bus.publish";
         check_topic_text(topic, false).map_err(Error::Invalid)?;
         if let Some(g) = &self.grants
@@ -730,17 +776,26 @@ impl State {
             check_point(p).map_err(Error::Invalid)?;
         }
         let id = next(&mut self.ids.event, "event");
-        self.log.published.push(Published { id: id.clone(), topic: topic.to_owned(), payload, location });
+        self.log.published.push(Published {
+            id: id.clone(),
+            topic: topic.to_owned(),
+            payload,
+            location,
+        });
         Ok(id)
     }
 
     fn data_get(&mut self, dataset: &str, key: &str) -> Result<Option<Record>, Error> {
         self.check_dataset("data.get", dataset, false)?;
-        Ok(self.datasets.get(dataset).and_then(|set| set.get(key)).map(|r| Record {
-            key: key.to_owned(),
-            value: r.value.clone(),
-            updated: r.updated,
-        }))
+        Ok(self
+            .datasets
+            .get(dataset)
+            .and_then(|set| set.get(key))
+            .map(|r| Record {
+                key: key.to_owned(),
+                value: r.value.clone(),
+                updated: r.updated,
+            }))
     }
 
     fn data_query(
@@ -778,7 +833,9 @@ impl State {
                 return false;
             };
             wanted.iter().all(|(path, value)| {
-                path.iter().try_fold(&record, |v, name| v.get(name)) == Some(value)
+                path.iter()
+                    .try_fold(&record, |v, name| v.get(name))
+                    .is_some_and(|v| same(v, value))
             })
         };
         Ok(set
@@ -786,7 +843,11 @@ impl State {
             .filter(|(_, r)| matches(&r.value))
             .skip(offset as usize)
             .take(limit.min(MAX_PAGE) as usize)
-            .map(|(key, r)| Record { key: key.clone(), value: r.value.clone(), updated: r.updated })
+            .map(|(key, r)| Record {
+                key: key.clone(),
+                value: r.value.clone(),
+                updated: r.updated,
+            })
             .collect())
     }
 
@@ -795,14 +856,19 @@ impl State {
         let parsed: Value = serde_json::from_str(value)
             .map_err(|err| Error::Invalid(format!("value is not JSON: {err}")))?;
         if !parsed.is_object() {
-            return Err(Error::Invalid(format!("record `{key}`: a record must be a JSON object")));
+            return Err(Error::Invalid(format!(
+                "record `{key}`: a record must be a JSON object"
+            )));
         }
         if key.is_empty() {
             return Err(Error::Invalid("a record needs a key".into()));
         }
         self.datasets.entry(dataset.to_owned()).or_default().insert(
             key.to_owned(),
-            StoredRecord { value: value.to_owned(), updated: self.now },
+            StoredRecord {
+                value: value.to_owned(),
+                updated: self.now,
+            },
         );
         self.log.writes.push(DataWrite {
             dataset: dataset.to_owned(),
@@ -812,7 +878,12 @@ impl State {
         Ok(())
     }
 
-    fn readings(&mut self, sensor: &str, from: Timestamp, to: Timestamp) -> Result<Vec<Reading>, Error> {
+    fn readings(
+        &mut self,
+        sensor: &str,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<Reading>, Error> {
         const ACTION: &str = "data.readings";
         let Some(found) = self.sensors.get(sensor) else {
             // As the host: "denied" rather than "not found" to a plugin with no sensor
@@ -829,14 +900,23 @@ impl State {
         if let Some(g) = &self.grants
             && !g.data_read.contains(&grant)
         {
-            return Err(self.deny(ACTION, sensor, &format!("`{grant}` not in grants.data-read")));
+            return Err(self.deny(
+                ACTION,
+                sensor,
+                &format!("`{grant}` not in grants.data-read"),
+            ));
         }
         self.injected(ACTION)?;
         let Sensor { unit, readings, .. } = &self.sensors[sensor];
         let mut out: Vec<Reading> = readings
             .iter()
             .filter(|(time, _)| (from..to).contains(time))
-            .map(|&(time, value)| Reading { sensor: sensor.to_owned(), time, value, unit: unit.clone() })
+            .map(|&(time, value)| Reading {
+                sensor: sensor.to_owned(),
+                time,
+                value,
+                unit: unit.clone(),
+            })
             .collect();
         out.sort_by_key(|r| r.time);
         Ok(out)
@@ -845,17 +925,24 @@ impl State {
     fn open_case(&mut self, draft: &CaseDraft) -> Result<String, Error> {
         self.check_case_op("open", "cases.open-case", &draft.category_code)?;
         if draft.category_code.trim().is_empty() || draft.title.trim().is_empty() {
-            return Err(Error::Invalid("a case needs a category code and a title".into()));
+            return Err(Error::Invalid(
+                "a case needs a category code and a title".into(),
+            ));
         }
         if let Some(p) = draft.location {
             check_point(p).map_err(Error::Invalid)?;
         }
         if let Some(bad) = draft.evidence.iter().find(|d| !is_digest(d)) {
-            return Err(Error::Invalid(format!("`{bad}` is not a lowercase sha256 digest")));
+            return Err(Error::Invalid(format!(
+                "`{bad}` is not a lowercase sha256 digest"
+            )));
         }
         let id = next(&mut self.ids.case, "case");
         self.cases.insert(id.clone(), false);
-        self.log.opened.push(OpenedCase { id: id.clone(), draft: draft.clone() });
+        self.log.opened.push(OpenedCase {
+            id: id.clone(),
+            draft: draft.clone(),
+        });
         Ok(id)
     }
 
@@ -865,17 +952,25 @@ impl State {
             return Err(Error::Invalid("note must be 1 byte to 64 KiB".into()));
         }
         self.known_case(case_id, "")?;
-        self.log.notes.push(CaseNote { case_id: case_id.to_owned(), text: text.to_owned() });
+        self.log.notes.push(CaseNote {
+            case_id: case_id.to_owned(),
+            text: text.to_owned(),
+        });
         Ok(())
     }
 
     fn add_evidence(&mut self, case_id: &str, digest: &str) -> Result<(), Error> {
         self.check_case_op("evidence", "cases.add-evidence", case_id)?;
         if !is_digest(digest) {
-            return Err(Error::Invalid(format!("`{digest}` is not a lowercase sha256 digest")));
+            return Err(Error::Invalid(format!(
+                "`{digest}` is not a lowercase sha256 digest"
+            )));
         }
         self.known_case(case_id, "")?;
-        self.log.evidence.push(CaseEvidence { case_id: case_id.to_owned(), digest: digest.to_owned() });
+        self.log.evidence.push(CaseEvidence {
+            case_id: case_id.to_owned(),
+            digest: digest.to_owned(),
+        });
         Ok(())
     }
 
@@ -895,7 +990,9 @@ impl State {
         }
         let n = s.reason.chars().count();
         if s.reason.trim().is_empty() || n > MAX_REASON_CHARS {
-            return bad(format!("reason: must be 1-{MAX_REASON_CHARS} characters, not {n}"));
+            return bad(format!(
+                "reason: must be 1-{MAX_REASON_CHARS} characters, not {n}"
+            ));
         }
         self.known_case(case_id, "case_id: ")?;
         if !self.departments.contains_key(&s.department) {
@@ -933,7 +1030,11 @@ impl State {
         if let Some(g) = &self.grants
             && !g.message.iter().any(|m| m.covers(to))
         {
-            return Err(self.deny(ACTION, &recipient_text(to), "recipient not in grants.message"));
+            return Err(self.deny(
+                ACTION,
+                &recipient_text(to),
+                "recipient not in grants.message",
+            ));
         }
         self.injected(ACTION)?;
         let id = next(&mut self.ids.message, "message");
@@ -947,7 +1048,10 @@ impl State {
     }
 
     fn log_line(&mut self, level: Level, message: &str) {
-        self.log.logs.push(LogLine { level, message: message.to_owned() });
+        self.log.logs.push(LogLine {
+            level,
+            message: message.to_owned(),
+        });
     }
 }
 
@@ -961,7 +1065,10 @@ thread_local! {
 
 /// Runs `f` on the mock installed on this thread; `None` when there is none.
 fn with_current<R>(f: impl FnOnce(&mut State) -> R) -> Option<R> {
-    let current = INSTALLED.try_with(|stack| stack.borrow().last().cloned()).ok().flatten()?;
+    let current = INSTALLED
+        .try_with(|stack| stack.borrow().last().cloned())
+        .ok()
+        .flatten()?;
     let mut state = current.borrow_mut();
     Some(f(&mut state))
 }
@@ -987,7 +1094,9 @@ impl MockHost {
     /// configuration, no data, no grants (everything allowed), the clock at the time
     /// of the call.
     pub fn new() -> Self {
-        MockHost { state: State::new() }
+        MockHost {
+            state: State::new(),
+        }
     }
 
     /// The plugin's name: [`identity::whoami`](crate::identity::whoami) answers
@@ -1002,7 +1111,10 @@ impl MockHost {
     /// unless [`known_department`](Self::known_department) says otherwise).
     pub fn department(mut self, code: impl Into<String>) -> Self {
         let code = code.into();
-        self.state.departments.entry(code.clone()).or_insert_with(|| code.clone());
+        self.state
+            .departments
+            .entry(code.clone())
+            .or_insert_with(|| code.clone());
         self.state.department = code;
         self
     }
@@ -1159,7 +1271,10 @@ impl MockHost {
     /// # Panics
     ///
     /// On an empty name or `iot:<kind>`: readings are written by ingest, not plugins.
-    pub fn grant_data_write<S: AsRef<str>>(mut self, datasets: impl IntoIterator<Item = S>) -> Self {
+    pub fn grant_data_write<S: AsRef<str>>(
+        mut self,
+        datasets: impl IntoIterator<Item = S>,
+    ) -> Self {
         for d in datasets {
             if let Err(why) = self.state.grants_mut().add_data(true, d.as_ref()) {
                 panic!("grant_data_write: {why}");
@@ -1220,15 +1335,26 @@ impl MockHost {
     /// # Panics
     ///
     /// If `value` does not serialise as a JSON object.
-    pub fn data(mut self, dataset: impl Into<String>, key: impl Into<String>, value: impl Serialize) -> Self {
+    pub fn data(
+        mut self,
+        dataset: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Serialize,
+    ) -> Self {
         let (dataset, key) = (dataset.into(), key.into());
         let value = match serde_json::to_value(value) {
             Ok(v @ Value::Object(_)) => v.to_string(),
-            Ok(other) => panic!("data `{dataset}/{key}`: a record must be a JSON object, not {other}"),
+            Ok(other) => {
+                panic!("data `{dataset}/{key}`: a record must be a JSON object, not {other}")
+            }
             Err(err) => panic!("data `{dataset}/{key}` does not serialise: {err}"),
         };
         let updated = self.state.now;
-        self.state.datasets.entry(dataset).or_default().insert(key, StoredRecord { value, updated });
+        self.state
+            .datasets
+            .entry(dataset)
+            .or_default()
+            .insert(key, StoredRecord { value, updated });
         self
     }
 
@@ -1242,11 +1368,15 @@ impl MockHost {
         unit: impl Into<String>,
         readings: impl IntoIterator<Item = (Timestamp, f64)>,
     ) -> Self {
-        let sensor = self.state.sensors.entry(id.into()).or_insert_with(|| Sensor {
-            kind: String::new(),
-            unit: String::new(),
-            readings: Vec::new(),
-        });
+        let sensor = self
+            .state
+            .sensors
+            .entry(id.into())
+            .or_insert_with(|| Sensor {
+                kind: String::new(),
+                unit: String::new(),
+                readings: Vec::new(),
+            });
         sensor.kind = kind.into();
         sensor.unit = unit.into();
         sensor.readings.extend(readings);
@@ -1281,7 +1411,10 @@ impl MockHost {
     /// On any other action.
     pub fn fail(mut self, action: &str, error: Error) -> Self {
         let Some(action) = ACTIONS.iter().find(|a| **a == action) else {
-            panic!("fail: unknown action `{action}`; expected one of {}", ACTIONS.join(", "));
+            panic!(
+                "fail: unknown action `{action}`; expected one of {}",
+                ACTIONS.join(", ")
+            );
         };
         self.state.failures.insert(action, error);
         self
@@ -1307,7 +1440,9 @@ pub struct InstalledHost {
 
 impl fmt::Debug for InstalledHost {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InstalledHost").field("state", &self.state.borrow()).finish()
+        f.debug_struct("InstalledHost")
+            .field("state", &self.state.borrow())
+            .finish()
     }
 }
 
@@ -1352,9 +1487,9 @@ impl InstalledHost {
             let warnings = P::evaluate(event)?;
             let mut state = self.state.borrow_mut();
             for w in &warnings {
-                state.store_warning(w, WarningOrigin::Returned).map_err(|err| {
-                    Error::Invalid(format!("warning refused: {}", err.message()))
-                })?;
+                state
+                    .store_warning(w, WarningOrigin::Returned)
+                    .map_err(|err| Error::Invalid(format!("warning refused: {}", err.message())))?;
             }
         }
         Ok(())
@@ -1420,7 +1555,10 @@ impl InstalledHost {
 
     /// Sets one configuration value, for the calls that follow.
     pub fn set_config(&self, key: impl Into<String>, value: impl Into<String>) {
-        self.state.borrow_mut().config.insert(key.into(), value.into());
+        self.state
+            .borrow_mut()
+            .config
+            .insert(key.into(), value.into());
     }
 
     /// Moves the host's clock to `now`.
@@ -1449,7 +1587,11 @@ pub(crate) fn users_with_role(org_unit: &str, role: &str) -> Option<Result<Vec<U
     with_current(|s| s.users_with_role(org_unit, role))
 }
 
-pub(crate) fn publish(topic: &str, payload: &str, location: Option<GeoPoint>) -> Option<Result<String, Error>> {
+pub(crate) fn publish(
+    topic: &str,
+    payload: &str,
+    location: Option<GeoPoint>,
+) -> Option<Result<String, Error>> {
     with_current(|s| s.publish(topic, payload, location))
 }
 
@@ -1470,7 +1612,11 @@ pub(crate) fn data_put(dataset: &str, key: &str, value: &str) -> Option<Result<(
     with_current(|s| s.data_put(dataset, key, value))
 }
 
-pub(crate) fn readings(sensor: &str, from: Timestamp, to: Timestamp) -> Option<Result<Vec<Reading>, Error>> {
+pub(crate) fn readings(
+    sensor: &str,
+    from: Timestamp,
+    to: Timestamp,
+) -> Option<Result<Vec<Reading>, Error>> {
     with_current(|s| s.readings(sensor, from, to))
 }
 
@@ -1490,7 +1636,10 @@ pub(crate) fn raise_warning(warning: &Warning) -> Option<Result<String, Error>> 
     with_current(|s| s.raise_warning(warning))
 }
 
-pub(crate) fn suggest_route(case_id: &str, suggestion: &RouteSuggestion) -> Option<Result<String, Error>> {
+pub(crate) fn suggest_route(
+    case_id: &str,
+    suggestion: &RouteSuggestion,
+) -> Option<Result<String, Error>> {
     with_current(|s| s.suggest_route(case_id, suggestion))
 }
 
@@ -1508,7 +1657,12 @@ pub(crate) fn config_get(key: &str) -> Option<Option<String>> {
 }
 
 pub(crate) fn config_all() -> Option<Vec<(String, String)>> {
-    with_current(|s| s.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+    with_current(|s| {
+        s.config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -1527,7 +1681,11 @@ mod tests {
             ("report.>", "report", false),
             ("*.reading.*", "iot.reading.water-level", true),
             (">", "anything.at.all", true),
-            ("iot.reading.water-level", "iot.reading.water-level.x", false),
+            (
+                "iot.reading.water-level",
+                "iot.reading.water-level.x",
+                false,
+            ),
         ] {
             let p = TopicPattern::parse(pattern).unwrap();
             assert_eq!(p.matches(topic), expected, "{pattern} vs {topic}");
