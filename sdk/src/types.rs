@@ -18,8 +18,10 @@ impl Event {
     /// The id is `test-event-<n>`, unique in the process; the source is `host:test`;
     /// the time is now; there is no location. Change them with [`with_id`](Self::with_id),
     /// [`with_source`](Self::with_source), [`with_time`](Self::with_time) and
-    /// [`with_location`](Self::with_location). With the [`mock`](crate::mock) host, a
-    /// test hands the event to the plugin as the host would:
+    /// [`with_location`](Self::with_location). A test calls the plugin's
+    /// [`handle`](crate::Plugin::handle) or [`evaluate`](crate::Plugin::evaluate) with it,
+    /// or hands it over as the host would with the [`mock`](crate::mock) host's
+    /// `deliver`:
     ///
     /// ```
     /// use yiwang_sdk::prelude::*;
