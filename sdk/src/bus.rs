@@ -10,10 +10,12 @@ use crate::{Error, GeoPoint};
 
 /// Publishes `payload`, serialised as JSON, on `topic`; returns the new event's id.
 ///
-/// ```no_run
+/// ```
 /// use yiwang_sdk::prelude::*;
+/// # let _host = yiwang_sdk::mock::MockHost::new().grant_publish(["test.ok"]).install();
 ///
 /// let id = bus::publish("test.ok", &json!({ "echo": "e1" }), None)?;
+/// # assert_eq!(id, "event-1");
 /// # Ok::<(), Error>(())
 /// ```
 pub fn publish<T: Serialize + ?Sized>(

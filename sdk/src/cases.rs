@@ -38,8 +38,12 @@ pub fn raise_warning(warning: &Warning) -> Result<String, Error> {
 /// department, a score outside 0 to 1 or an empty reason is [`Error::Invalid`], naming
 /// the field.
 ///
-/// ```no_run
+/// ```
 /// use yiwang_sdk::cases::{self, CommandLevel, RouteSuggestion};
+/// # let _host = yiwang_sdk::mock::MockHost::new()
+/// #     .known_department("housing", "住房和城乡建设局")
+/// #     .case("case-id")
+/// #     .install();
 ///
 /// let suggestion = RouteSuggestion::new("housing", CommandLevel::District, 0.8, "施工类事件由住建部门处置");
 /// let id = cases::suggest_route("case-id", &suggestion)?;

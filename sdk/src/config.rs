@@ -19,8 +19,10 @@ pub fn get(key: &str) -> Option<String> {
 /// A missing key is [`Error::NotFound`]; a value that does not parse is
 /// [`Error::Invalid`].
 ///
-/// ```no_run
+/// ```
+/// # let _host = yiwang_sdk::mock::MockHost::new().config("threshold", "3.5").install();
 /// let threshold: f64 = yiwang_sdk::config::get_parsed("threshold")?;
+/// # assert_eq!(threshold, 3.5);
 /// # Ok::<(), yiwang_sdk::Error>(())
 /// ```
 pub fn get_parsed<T>(key: &str) -> Result<T, Error>

@@ -6,7 +6,9 @@ use crate::sys;
 
 /// The calling plugin's own identity. Always allowed.
 ///
-/// Natively there is no host: the principal is `plugin:native` with empty fields.
+/// Natively it is the identity given to the [`mock`](crate::mock) host
+/// (`plugin:<name>`, department, version); with no mock installed it is
+/// `plugin:native` with empty fields.
 pub fn whoami() -> Principal {
     sys::identity::whoami()
 }

@@ -25,9 +25,32 @@
 //! the others keep their defaults (ignore the event, raise no warning). The `world` field
 //! of `plugin.toml` says which role the plugin plays, and the host checks it.
 //!
-//! Host calls work only inside the host. Compiled natively (for unit tests), the host
-//! services answer [`Error::Unavailable`], the logging functions print to standard error
-//! and the configuration is empty.
+//! Host calls reach the host only inside it. Compiled natively, for unit tests with
+//! plain `cargo test`, they go to the [`mock`] host installed on the test's thread,
+//! which answers like the host (grants included) and records every call for the
+//! test to check:
+//!
+//! ```
+//! use yiwang_sdk::mock::MockHost;
+//! use yiwang_sdk::prelude::*;
+//! # struct Echo;
+//! # impl Plugin for Echo {
+//! #     fn handle(event: Event) -> Result<(), Error> {
+//! #         bus::publish("test.ok", &json!({ "echo": event.id }), event.location)?;
+//! #         Ok(())
+//! #     }
+//! # }
+//!
+//! let host = MockHost::new().grant_publish(["test.ok"]).install();
+//! Echo::handle(Event::test("test.in", json!({})).with_id("e1"))?;
+//! assert_eq!(host.published()[0].payload, json!({ "echo": "e1" }));
+//! # Ok::<(), Error>(())
+//! ```
+//!
+//! With no mock installed, the host services answer [`Error::Unavailable`], the
+//! logging functions print to standard error and the configuration is empty. The mock
+//! needs no feature and no extra dependency: a plugin's own `#[cfg(test)]` tests and
+//! its `tests/` folder use it as they are. It is not compiled for `wasm32`.
 //!
 //! With the `build` feature (and without the default `guest` feature), the `build`
 //! module compiles guest crates into components from a build script.
@@ -56,6 +79,8 @@ pub mod identity;
 pub mod log;
 #[cfg(feature = "guest")]
 pub mod messaging;
+#[cfg(all(feature = "guest", not(target_arch = "wasm32")))]
+pub mod mock;
 
 #[cfg(feature = "build")]
 pub mod build;

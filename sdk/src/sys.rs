@@ -1,8 +1,11 @@
 //! The raw host imports, one module per WIT interface.
 //!
 //! Inside a component they are the generated WIT imports. Compiled natively there is
-//! no host: the stubs below stand in with the same signatures, so that plugins build
-//! and their unit tests run. A mock host for native tests replaces these stubs.
+//! no Yiwang host: the functions below stand in with the same signatures, so that
+//! plugins build and their unit tests run. Each one asks the [`mock`](crate::mock) host
+//! installed on the current thread; with none installed, the host services answer
+//! [`Error::Unavailable`](crate::Error::Unavailable), log lines go to standard error and
+//! the configuration is empty.
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use crate::__private::bindings::yiwang::gov::{
@@ -24,94 +27,98 @@ mod native {
         use super::no_host;
         use crate::Error;
         use crate::identity::{Department, Principal, User};
+        use crate::mock;
 
         pub(crate) fn whoami() -> Principal {
-            Principal {
+            mock::whoami().unwrap_or_else(|| Principal {
                 id: "plugin:native".into(),
                 department: String::new(),
                 version: String::new(),
-            }
+            })
         }
 
-        pub(crate) fn get_department(_code: &str) -> Result<Department, Error> {
-            Err(no_host())
+        pub(crate) fn get_department(code: &str) -> Result<Department, Error> {
+            mock::get_department(code).unwrap_or_else(|| Err(no_host()))
         }
 
-        pub(crate) fn users_with_role(_org_unit: &str, _role: &str) -> Result<Vec<User>, Error> {
-            Err(no_host())
+        pub(crate) fn users_with_role(org_unit: &str, role: &str) -> Result<Vec<User>, Error> {
+            mock::users_with_role(org_unit, role).unwrap_or_else(|| Err(no_host()))
         }
     }
 
     pub(crate) mod bus {
         use super::no_host;
+        use crate::mock;
         use crate::{Error, GeoPoint};
 
         pub(crate) fn publish(
-            _topic: &str,
-            _payload: &str,
-            _location: Option<GeoPoint>,
+            topic: &str,
+            payload: &str,
+            location: Option<GeoPoint>,
         ) -> Result<String, Error> {
-            Err(no_host())
+            mock::publish(topic, payload, location).unwrap_or_else(|| Err(no_host()))
         }
     }
 
     pub(crate) mod data {
         use super::no_host;
         use crate::data::{FieldFilter, Reading, Record};
+        use crate::mock;
         use crate::{Error, Timestamp};
 
-        pub(crate) fn get(_dataset: &str, _key: &str) -> Result<Option<Record>, Error> {
-            Err(no_host())
+        pub(crate) fn get(dataset: &str, key: &str) -> Result<Option<Record>, Error> {
+            mock::data_get(dataset, key).unwrap_or_else(|| Err(no_host()))
         }
 
         pub(crate) fn query(
-            _dataset: &str,
-            _filters: &[FieldFilter],
-            _offset: u32,
-            _limit: u32,
+            dataset: &str,
+            filters: &[FieldFilter],
+            offset: u32,
+            limit: u32,
         ) -> Result<Vec<Record>, Error> {
-            Err(no_host())
+            mock::data_query(dataset, filters, offset, limit).unwrap_or_else(|| Err(no_host()))
         }
 
-        pub(crate) fn put(_dataset: &str, _key: &str, _value: &str) -> Result<(), Error> {
-            Err(no_host())
+        pub(crate) fn put(dataset: &str, key: &str, value: &str) -> Result<(), Error> {
+            mock::data_put(dataset, key, value).unwrap_or_else(|| Err(no_host()))
         }
 
         pub(crate) fn readings(
-            _sensor: &str,
-            _from: Timestamp,
-            _to: Timestamp,
+            sensor: &str,
+            from: Timestamp,
+            to: Timestamp,
         ) -> Result<Vec<Reading>, Error> {
-            Err(no_host())
+            mock::readings(sensor, from, to).unwrap_or_else(|| Err(no_host()))
         }
     }
 
     pub(crate) mod cases {
         use super::no_host;
         use crate::cases::RouteSuggestion;
+        use crate::mock;
         use crate::{CaseDraft, Error, Warning};
 
-        pub(crate) fn open_case(_draft: &CaseDraft) -> Result<String, Error> {
-            Err(no_host())
+        pub(crate) fn open_case(draft: &CaseDraft) -> Result<String, Error> {
+            mock::open_case(draft).unwrap_or_else(|| Err(no_host()))
         }
 
-        pub(crate) fn add_note(_case_id: &str, _text: &str) -> Result<(), Error> {
-            Err(no_host())
+        pub(crate) fn add_note(case_id: &str, text: &str) -> Result<(), Error> {
+            mock::add_note(case_id, text).unwrap_or_else(|| Err(no_host()))
         }
 
-        pub(crate) fn add_evidence(_case_id: &str, _digest: &str) -> Result<(), Error> {
-            Err(no_host())
+        pub(crate) fn add_evidence(case_id: &str, digest: &str) -> Result<(), Error> {
+            mock::add_evidence(case_id, digest).unwrap_or_else(|| Err(no_host()))
         }
 
-        pub(crate) fn raise_warning(_warning: &Warning) -> Result<String, Error> {
-            Err(no_host())
+        pub(crate) fn raise_warning(warning: &Warning) -> Result<String, Error> {
+            mock::raise_warning(warning).unwrap_or_else(|| Err(no_host()))
         }
 
         pub(crate) fn suggest_route(
-            _case_id: &str,
-            _suggestion: &RouteSuggestion,
+            case_id: &str,
+            suggestion: &RouteSuggestion,
         ) -> Result<String, Error> {
-            Err(no_host())
+            mock::suggest_route(case_id, suggestion).unwrap_or_else(|| Err(no_host()))
         }
     }
 
@@ -119,29 +126,34 @@ mod native {
         use super::no_host;
         use crate::Error;
         use crate::messaging::Recipient;
+        use crate::mock;
 
-        pub(crate) fn send(_to: &Recipient, _subject: &str, _body: &str) -> Result<String, Error> {
-            Err(no_host())
+        pub(crate) fn send(to: &Recipient, subject: &str, body: &str) -> Result<String, Error> {
+            mock::send(to, subject, body).unwrap_or_else(|| Err(no_host()))
         }
     }
 
     pub(crate) mod logging {
         pub(crate) use crate::__private::bindings::yiwang::gov::logging::Level;
+        use crate::mock;
 
         /// Natively, log lines go to standard error, where `cargo test` shows them for
-        /// failing tests.
+        /// failing tests; an installed mock host also records them.
         pub(crate) fn log(level: Level, message: &str) {
+            mock::log(level, message);
             eprintln!("[{level:?}] {message}");
         }
     }
 
     pub(crate) mod config {
-        pub(crate) fn get(_key: &str) -> Option<String> {
-            None
+        use crate::mock;
+
+        pub(crate) fn get(key: &str) -> Option<String> {
+            mock::config_get(key).flatten()
         }
 
         pub(crate) fn all() -> Vec<(String, String)> {
-            Vec::new()
+            mock::config_all().unwrap_or_default()
         }
     }
 }

@@ -1,5 +1,8 @@
 //! The WIT types of `yiwang:gov/types`, with helpers.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
@@ -10,6 +13,78 @@ pub use crate::__private::bindings::yiwang::gov::types::{
 };
 
 impl Event {
+    /// An event for tests: `payload` serialised as JSON on `topic`.
+    ///
+    /// The id is `test-event-<n>`, unique in the process; the source is `host:test`;
+    /// the time is now; there is no location. Change them with [`with_id`](Self::with_id),
+    /// [`with_source`](Self::with_source), [`with_time`](Self::with_time) and
+    /// [`with_location`](Self::with_location). A test calls the plugin's
+    /// [`handle`](crate::Plugin::handle) or [`evaluate`](crate::Plugin::evaluate) with it,
+    /// or hands it over as the host would with the [`mock`](crate::mock) host's
+    /// `deliver`:
+    ///
+    /// ```
+    /// use yiwang_sdk::prelude::*;
+    ///
+    /// let event = Event::test("iot.reading.water-level", json!({ "sensor": "wl-1", "value": 3.4 }))
+    ///     .with_time(1_700_000_000_000)
+    ///     .with_location(GeoPoint::new(32.04, 118.78));
+    /// assert_eq!(event.topic, "iot.reading.water-level");
+    /// assert_eq!(event.payload_value()?["value"], 3.4);
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `payload` does not serialise as JSON (a map with non-string keys, a failing
+    /// `Serialize` implementation): a test's input is then wrong, not the plugin.
+    pub fn test<T: Serialize>(topic: &str, payload: T) -> Event {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let payload = serde_json::to_string(&payload)
+            .unwrap_or_else(|err| panic!("test payload for `{topic}` does not serialise: {err}"));
+        let time = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| Timestamp::try_from(d.as_millis()).unwrap_or(Timestamp::MAX));
+        Event {
+            id: format!("test-event-{}", NEXT.fetch_add(1, Ordering::Relaxed)),
+            topic: topic.to_owned(),
+            source: "host:test".into(),
+            time,
+            location: None,
+            payload,
+        }
+    }
+
+    /// The same event with id `id`.
+    pub fn with_id(mut self, id: impl Into<String>) -> Event {
+        self.id = id.into();
+        self
+    }
+
+    /// The same event from `source`: `plugin:<name>`, `host:<service>` or `user:<id>`.
+    pub fn with_source(mut self, source: impl Into<String>) -> Event {
+        self.source = source.into();
+        self
+    }
+
+    /// The same event at `time`, in milliseconds since the Unix epoch.
+    pub fn with_time(mut self, time: Timestamp) -> Event {
+        self.time = time;
+        self
+    }
+
+    /// The same event at `location`.
+    pub fn with_location(mut self, location: GeoPoint) -> Event {
+        self.location = Some(location);
+        self
+    }
+
+    /// The JSON payload as a [`serde_json::Value`]; a payload that is not JSON is
+    /// [`Error::Invalid`].
+    pub fn payload_value(&self) -> Result<serde_json::Value, Error> {
+        self.payload_json()
+    }
+
     /// Parses the JSON payload into `T`.
     ///
     /// A payload that is not JSON, or not of the expected shape, is [`Error::Invalid`].
@@ -99,6 +174,30 @@ mod tests {
         assert!(matches!(err, Error::Invalid(ref m) if m.contains("e1") && m.contains("test.in")));
         let value: serde_json::Value = event(r#"{"a": 1}"#).payload_json().unwrap();
         assert_eq!(value["a"], 1);
+    }
+
+    #[test]
+    fn test_events_carry_a_typed_payload() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Reading {
+            sensor: String,
+            value: f64,
+        }
+        let sent = Reading { sensor: "wl-1".into(), value: 3.5 };
+        let a = Event::test("iot.reading.water-level", &sent);
+        let b = Event::test("iot.reading.water-level", &sent)
+            .with_id("e9")
+            .with_source("user:7")
+            .with_time(42)
+            .with_location(GeoPoint::new(32.0, 118.0));
+        assert_ne!(a.id, Event::test("x", ()).id);
+        assert!(a.id.starts_with("test-event-"), "{}", a.id);
+        assert_eq!(a.source, "host:test");
+        assert!(a.time > 1_600_000_000_000, "{}", a.time);
+        assert_eq!(a.payload_json::<Reading>(), Ok(sent));
+        assert_eq!((b.id.as_str(), b.source.as_str(), b.time), ("e9", "user:7", 42));
+        assert_eq!(b.location, Some(GeoPoint::new(32.0, 118.0)));
+        assert_eq!(b.payload_value().unwrap()["value"], 3.5);
     }
 
     #[test]
