@@ -11,6 +11,48 @@ use yiwang_registry::{KeyPair, PluginSpec, PublisherKey, Registry, TrustPolicy};
 
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Scaffold a plugin crate from a template: manifest, code, unit tests
+    /// against the SDK's mock host, and a file of sample events.
+    New {
+        /// The plugin's name, `[a-z0-9-_]`.
+        name: String,
+        /// `handler` or `model`.
+        #[arg(long, value_enum, default_value = "handler")]
+        kind: crate::authoring::Kind,
+        /// The department it belongs to.
+        #[arg(long, default_value = "chengguan")]
+        department: String,
+        /// The publisher that will sign it.
+        #[arg(long, default_value = "my-department")]
+        publisher: String,
+        /// Where to create the crate folder.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The SDK folder (`sdk/` of a Yiwang checkout); by default the one this binary was built with.
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+    /// Build the component (`wasm32-wasip2`) as `plugin.wasm` beside `plugin.toml`,
+    /// checking its world version against this host's.
+    Build {
+        /// The plugin crate folder.
+        #[arg(default_value = ".")]
+        folder: PathBuf,
+        /// The cargo profile.
+        #[arg(long, default_value = "release")]
+        profile: String,
+    },
+    /// Run the built component inside a real host against a file of events
+    /// (JSON lines: `{"topic": …, "payload": …, "location": {"lat", "lon"}}`),
+    /// and show what it did: events published, cases opened, warnings,
+    /// messages, denials. Fails if a call failed.
+    Test {
+        /// The plugin crate (or package) folder.
+        #[arg(default_value = ".")]
+        folder: PathBuf,
+        #[arg(long, default_value = "events.jsonl")]
+        events: PathBuf,
+    },
     /// Make a signing key pair for a publisher: `<publisher>.key` (secret,
     /// mode 0600) and `<publisher>.pub` (give it to operators).
     Keygen {
@@ -182,6 +224,17 @@ fn open_registry(location: &str, token: Option<String>) -> anyhow::Result<Regist
 
 pub async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
     match command {
+        PluginCommand::New { name, kind, department, publisher, dir, sdk } => {
+            crate::authoring::new(&name, kind, &department, &publisher, &dir, sdk)
+        }
+        PluginCommand::Build { folder, profile } => crate::authoring::build(&folder, &profile).map(|_| ()),
+        PluginCommand::Test { folder, events } => {
+            let events = if events.is_relative() && !events.exists() { folder.join(&events) } else { events };
+            match crate::authoring::test(&folder, &events).await? {
+                true => Ok(()),
+                false => anyhow::bail!("some events were not handled, or a call failed"),
+            }
+        }
         PluginCommand::Keygen { publisher, out } => {
             std::fs::create_dir_all(&out)?;
             let pair = KeyPair::generate(&publisher)?;

@@ -1,5 +1,6 @@
 //! The `yiwang` command.
 
+mod authoring;
 mod commands;
 
 use std::net::SocketAddr;

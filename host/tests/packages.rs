@@ -188,3 +188,53 @@ fn a_registry_served_over_http_publishes_with_its_token_and_installs() {
     let _ = server.wait();
     assert_eq!(load(&root.join("data")), Ok("1.0.0".to_owned()));
 }
+
+#[test]
+fn plugin_new_build_test_then_pack_install_and_load_as_the_guide_says() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    // The plugin crate's build output stays between runs of this test.
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugin-authoring");
+    let run = |args: &[&str], dir: &Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_yiwang"))
+            .args(args)
+            .current_dir(dir)
+            .env("CARGO_TARGET_DIR", &target)
+            .env_remove("YIWANG_DATA_DIR")
+            .output()
+            .unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned());
+        assert!(out.status.success(), "yiwang {args:?} failed:\n{stdout}\n{stderr}");
+        stdout
+    };
+    let out = run(&["plugin", "new", "flood-watch", "--kind", "model", "--department", "yingji", "--publisher", "acme"], root);
+    assert!(out.contains("created"), "{out}");
+    let crate_dir = root.join("flood-watch");
+    let e = fails(&["plugin", "new", "flood-watch"], root);
+    assert!(e.contains("exists already"), "{e}");
+    let e = fails(&["plugin", "new", "Flood Watch"], root);
+    assert!(e.contains("not a valid plugin name"), "{e}");
+
+    let out = run(&["plugin", "build"], &crate_dir);
+    assert!(out.contains("built flood-watch 0.1.0"), "{out}");
+    assert!(crate_dir.join("plugin.wasm").exists());
+    // The sample events: a reading below the warning level, one above it, one in centimetres.
+    let out = run(&["plugin", "test", "--events", "events.jsonl"], &crate_dir);
+    assert!(out.contains("3 handled (0 error values, 0 failures, 0 skipped)"), "{out}");
+    assert!(out.contains("warnings raised: 1") && out.contains("[moderate]"), "{out}");
+    assert!(out.contains("denials: 0"), "{out}");
+
+    run(&["plugin", "keygen", "--publisher", "acme", "--out", "keys"], root);
+    run(&["plugin", "pack", "flood-watch", "--out", "dist", "--key", "keys/acme.key"], root);
+    run(&["trust", "admit", "--publisher", "acme", "--key", "keys/acme.pub", "--departments", "yingji", "--data-dir", "data"], root);
+    let out = run(&["plugin", "install", "dist/flood-watch-0.1.0.ywpkg", "--data-dir", "data"], root);
+    assert!(out.contains("installed flood-watch 0.1.0"), "{out}");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let loaded = rt.block_on(async {
+        let mut options = Options::new(root.join("data"));
+        options.install_bundled = false;
+        let app = App::build(options, None).await.unwrap();
+        app.state.runtime.plugin("flood-watch").map(|p| p.ctx.manifest.version.to_string())
+    });
+    assert_eq!(loaded.as_deref(), Some("0.1.0"));
+}

@@ -8,7 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::upgrade::{ChangeError, HistoryEntry};
-use super::{CacheOutcome, LoadedPlugin, Slot};
+use super::{CacheOutcome, Slot};
 use super::plugin::StatsView;
 use super::supervisor::HealthView;
 use crate::api::auth::AuthUser;

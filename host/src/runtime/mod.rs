@@ -359,7 +359,7 @@ impl Runtime {
 }
 
 /// Refuse a component built against another version of `yiwang:gov`, naming both.
-fn check_component_imports(engine: &Engine, component: &Component) -> Result<(), String> {
+pub fn check_component_imports(engine: &Engine, component: &Component) -> Result<(), String> {
     let ty = component.component_type();
     for (name, _) in ty.imports(engine) {
         let Some(rest) = name.strip_prefix(&format!("{WIT_PACKAGE}/")) else { continue };

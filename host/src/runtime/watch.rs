@@ -21,6 +21,9 @@ use super::{Applied, Runtime, hidden};
 /// How long the folder must be quiet before a change is applied.
 pub const DEFAULT_QUIET: Duration = Duration::from_millis(10);
 
+/// How long a plugin's folder must stay gone before the plugin is unloaded.
+const REMOVAL_GRACE: Duration = Duration::from_millis(200);
+
 /// Watches a plugins folder while it lives; dropping it stops the watching.
 pub struct PluginWatcher {
     _watcher: notify::RecommendedWatcher,
@@ -100,18 +103,7 @@ impl Runtime {
             message,
         };
         if !folder.join(super::MANIFEST_FILE).exists() {
-            // Gone: unload the plugin that was loaded from here, if any.
-            let gone = self.slots().into_iter().map(|s| s.current()).find(|p| p.origin.path.file_name() == folder.file_name());
-            return match gone {
-                Some(p) if !folder.exists() => {
-                    let name = p.name().to_owned();
-                    self.note(&p, "removed", "host", "its folder was removed").await;
-                    self.unload(&name);
-                    tracing::info!(plugin = name, "plugin unloaded: its folder was removed");
-                    report("removed", Some(&name), Some(p.ctx.manifest.version.to_string()), None)
-                }
-                _ => report("unchanged", None, None, None),
-            };
+            return self.gone(folder).await;
         }
         match self.apply_package(folder, "host").await {
             Ok(applied) => {
@@ -127,10 +119,40 @@ impl Runtime {
                 }
                 report(outcome, Some(p.name()), Some(version), None)
             }
-            Err(e) => {
+            // A package that vanished while it was read is being removed.
+            Err(e) if folder.join(super::MANIFEST_FILE).exists() => {
                 tracing::error!("plugin refused: {e}");
                 report("refused", e.plugin.as_deref(), None, Some(e.to_string()))
             }
+            Err(_) => self.gone(folder).await,
+        }
+    }
+
+    /// A folder without a package: once it is gone altogether, unload the
+    /// plugin that was loaded from it, if any.
+    async fn gone(self: &Arc<Self>, folder: &Path) -> WatchReport {
+        let report = |outcome, plugin: Option<&str>, version: Option<String>| WatchReport {
+            folder: folder.to_owned(),
+            outcome,
+            plugin: plugin.map(str::to_owned),
+            version,
+            message: None,
+        };
+        let loaded = self.slots().into_iter().map(|s| s.current()).find(|p| p.origin.path.file_name() == folder.file_name());
+        if loaded.is_some() && !folder.exists() {
+            // An installer replacing the folder moves the old one out and the
+            // new one in: give it a moment before taking the gap for a removal.
+            tokio::time::sleep(REMOVAL_GRACE).await;
+        }
+        match loaded {
+            Some(p) if !folder.exists() => {
+                let name = p.name().to_owned();
+                self.note(&p, "removed", "host", "its folder was removed").await;
+                self.unload(&name);
+                tracing::info!(plugin = name, "plugin unloaded: its folder was removed");
+                report("removed", Some(&name), Some(p.ctx.manifest.version.to_string()))
+            }
+            _ => report("unchanged", None, None),
         }
     }
 }
