@@ -98,6 +98,7 @@ impl App {
                 tracing::warn!("no trust policy at {}: unsigned plugin packages are accepted", file.display());
             }
         }
+        settings.plugins_dir.get_or_insert_with(|| options.plugins_dir());
         services.space.reload_index().await?;
         let runtime = Runtime::new(services.clone(), settings)?;
         let admin_password_file = match services.identity.ensure_operator(services.clock.now_ms()).await? {

@@ -209,6 +209,7 @@ const KNOWN: &[(&str, &str, bool)] = &[
     ("post", "/api/plugins/{name}/disable", true),
     ("post", "/api/plugins/{name}/approve", true),
     ("post", "/api/plugins/{name}/rollback", true),
+    ("post", "/api/plugins/{name}/upgrade", true),
     ("post", "/api/residents", false),
     ("post", "/api/residents/{id}/verify", true),
     ("get", "/api/datasets", true),

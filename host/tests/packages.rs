@@ -215,13 +215,24 @@ fn plugin_new_build_test_then_pack_install_and_load_as_the_guide_says() {
     let e = fails(&["plugin", "new", "Flood Watch"], root);
     assert!(e.contains("not a valid plugin name"), "{e}");
 
+    // Its unit tests run natively against the SDK's mock host.
+    let unit = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["test", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", &target)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&unit.stdout);
+    assert!(unit.status.success(), "the scaffold's tests failed:\n{stdout}\n{}", String::from_utf8_lossy(&unit.stderr));
+    assert!(stdout.contains("2 passed"), "{stdout}");
+
     let out = run(&["plugin", "build"], &crate_dir);
     assert!(out.contains("built flood-watch 0.1.0"), "{out}");
     assert!(crate_dir.join("plugin.wasm").exists());
     // The sample events: a reading below the warning level, one above it, one in centimetres.
     let out = run(&["plugin", "test", "--events", "events.jsonl"], &crate_dir);
     assert!(out.contains("3 handled (0 error values, 0 failures, 0 skipped)"), "{out}");
-    assert!(out.contains("warnings raised: 1") && out.contains("[moderate]"), "{out}");
+    assert!(out.contains("warnings raised: 1") && out.contains("[Moderate]"), "{out}");
     assert!(out.contains("denials: 0"), "{out}");
 
     run(&["plugin", "keygen", "--publisher", "acme", "--out", "keys"], root);

@@ -23,7 +23,9 @@
 //! Every component built with this SDK targets the `department-plugin` world: it exports
 //! `lifecycle`, `handler` and `model`. A plugin overrides the [`Plugin`] methods it needs;
 //! the others keep their defaults (ignore the event, raise no warning). The `world` field
-//! of `plugin.toml` says which role the plugin plays, and the host checks it.
+//! of `plugin.toml` says which role the plugin plays, and the host checks it. A plugin
+//! that plays one role may say so in its type instead: implement [`EventHandler`] and
+//! export it with [`export_handler!`], or [`WarningModel`] with [`export_model!`].
 //!
 //! Host calls reach the host only inside it. Compiled natively, for unit tests with
 //! plain `cargo test`, they go to the [`mock`] host installed on the test's thread,
@@ -88,7 +90,7 @@ pub mod build;
 #[cfg(feature = "guest")]
 pub use error::Error;
 #[cfg(feature = "guest")]
-pub use plugin::Plugin;
+pub use plugin::{AsHandler, AsModel, EventHandler, Plugin, WarningModel};
 #[cfg(feature = "guest")]
 pub use types::{
     Area, AreaShape, CaseDraft, Certainty, Circle, Event, GeoPoint, Severity, SourceChannel,
@@ -112,6 +114,7 @@ pub mod prelude {
     pub use crate::{
         Area, AreaShape, CaseDraft, Certainty, Circle, Error, Event, GeoPoint, Plugin, Severity,
         SourceChannel, Timestamp, Urgency, Warning, WarningCategory, export_plugin,
+        EventHandler, WarningModel, export_handler, export_model,
     };
     pub use crate::{bus, cases, config, data, identity, log, messaging};
     pub use crate::{debug, error, info, trace, warn};

@@ -42,6 +42,103 @@ pub trait Plugin: 'static {
     }
 }
 
+/// A plugin of world `event-handler`: it reacts to events. Export it with
+/// [`export_handler!`](crate::export_handler).
+///
+/// ```
+/// use yiwang_sdk::prelude::*;
+///
+/// struct Notes;
+/// impl EventHandler for Notes {
+///     fn handle(event: Event) -> Result<(), Error> {
+///         info!("seen {}", event.id);
+///         Ok(())
+///     }
+/// }
+/// export_handler!(Notes);
+/// ```
+pub trait EventHandler: 'static {
+    /// Called once on each new instance before any event; an error refuses the load.
+    fn init() -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Handle one event from a subscribed topic. The default ignores it.
+    fn handle(event: Event) -> Result<(), Error> {
+        let _ = event;
+        Ok(())
+    }
+}
+
+/// A plugin of world `warning-model`: it turns events into warnings. Export it
+/// with [`export_model!`](crate::export_model).
+///
+/// ```
+/// use yiwang_sdk::prelude::*;
+///
+/// struct Quiet;
+/// impl WarningModel for Quiet {
+///     fn evaluate(_event: Event) -> Result<Vec<Warning>, Error> {
+///         Ok(vec![])
+///     }
+/// }
+/// export_model!(Quiet);
+/// ```
+pub trait WarningModel: 'static {
+    /// Called once on each new instance before any event; an error refuses the load.
+    fn init() -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Evaluate one event and return the warnings it raises. The default raises none.
+    fn evaluate(event: Event) -> Result<Vec<Warning>, Error> {
+        let _ = event;
+        Ok(Vec::new())
+    }
+}
+
+/// An [`EventHandler`] seen as a [`Plugin`] (what [`export_handler!`](crate::export_handler) exports).
+pub struct AsHandler<H>(PhantomData<H>);
+
+impl<H: EventHandler> Plugin for AsHandler<H> {
+    fn init() -> Result<(), Error> {
+        H::init()
+    }
+
+    fn handle(event: Event) -> Result<(), Error> {
+        H::handle(event)
+    }
+}
+
+/// A [`WarningModel`] seen as a [`Plugin`] (what [`export_model!`](crate::export_model) exports).
+pub struct AsModel<M>(PhantomData<M>);
+
+impl<M: WarningModel> Plugin for AsModel<M> {
+    fn init() -> Result<(), Error> {
+        M::init()
+    }
+
+    fn evaluate(event: Event) -> Result<Vec<Warning>, Error> {
+        M::evaluate(event)
+    }
+}
+
+/// Exports an [`EventHandler`] (world `event-handler`).
+#[macro_export]
+macro_rules! export_handler {
+    ($handler:ty $(,)?) => {
+        $crate::export_plugin!($crate::AsHandler<$handler>);
+    };
+}
+
+/// Exports a [`WarningModel`] (world `warning-model`).
+#[macro_export]
+macro_rules! export_model {
+    ($model:ty $(,)?) => {
+        $crate::export_plugin!($crate::AsModel<$model>);
+    };
+}
+
 /// Bridges a [`Plugin`] to the three generated `Guest` traits.
 #[doc(hidden)]
 pub struct Adapter<P>(PhantomData<P>);

@@ -69,6 +69,10 @@ pub struct TestOptions {
     /// Watch the plugins folder (hot loading); what the watcher does is sent here.
     pub watch: Option<mpsc::UnboundedSender<WatchReport>>,
     pub upgrade: UpgradePolicy,
+    /// Only packages this policy trusts load (the host's `trust.toml`).
+    pub trust: Option<yiwang_registry::TrustPolicy>,
+    /// The registry operators upgrade from.
+    pub registry: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -80,6 +84,8 @@ impl Default for TestOptions {
             guests: Vec::new(),
             watch: None,
             upgrade: UpgradePolicy::default(),
+            trust: None,
+            registry: None,
         }
     }
 }
@@ -99,6 +105,8 @@ impl TestHost {
         options.runtime.upgrade = o.upgrade;
         options.watch_plugins = o.watch.is_some();
         options.watch_reports = o.watch;
+        options.runtime.trust = o.trust.map(Arc::new);
+        options.runtime.registry = o.registry;
         std::fs::create_dir_all(options.plugins_dir()).unwrap();
         for g in &o.guests {
             install_guest(&options.plugins_dir(), g, |m| m);

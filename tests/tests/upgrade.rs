@@ -283,3 +283,54 @@ async fn a_disabled_plugin_gets_no_events_and_a_removed_folder_unloads_its_plugi
     let (status, _) = host.get_json("/api/plugins/good").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_upgrades_from_the_registry_and_only_trusted_packages_load() {
+    let work = tempfile::tempdir().unwrap();
+    let key = yiwang_registry::KeyPair::generate("acme").unwrap();
+    let mut trust = yiwang_registry::TrustPolicy::default();
+    trust.admit("acme", key.public(), &["chengguan".to_owned()]);
+    let registry = yiwang_registry::DirRegistry::open(work.path().join("registry")).unwrap();
+    // `good`, versions 0.1.0 and 0.2.0, signed by `acme` and published.
+    for version in ["0.1.0", "0.2.0"] {
+        let staged = install_guest(&work.path().join(format!("src-{version}")), "good", |_| {
+            good_manifest(version, |m| m.replace("publisher = \"yiwang-core\"", "publisher = \"acme\""))
+        });
+        let packed = yiwang_registry::pack(&staged, &work.path().join("dist"), Some(&key)).unwrap();
+        registry.publish(&std::fs::read(&packed.path).unwrap()).unwrap();
+    }
+    let host = TestHost::start(TestOptions {
+        trust: Some(trust.clone()),
+        registry: Some(work.path().join("registry").display().to_string()),
+        ..TestOptions::default()
+    })
+    .await;
+
+    // An unsigned package is refused by a host with a trust policy.
+    let e = host.load_guest("good", |m| m).await.err().expect("an unsigned package loaded");
+    assert!(e.to_string().contains("not signed"), "{e}");
+    std::fs::remove_dir_all(host.plugins_dir().join("good")).unwrap();
+
+    // 0.1.0 installed from the registry loads.
+    let r = yiwang_registry::Registry::open(&work.path().join("registry").display().to_string()).unwrap();
+    let spec = yiwang_registry::PluginSpec::parse("good@0.1.0").unwrap();
+    let installed = yiwang_registry::install(&r, &spec, &host.plugins_dir(), &trust).await.unwrap();
+    host.runtime.apply_package(&installed.path, "host").await.map_err(|e| e.to_string()).unwrap();
+    assert_eq!(host.plugin_view("good").await["version"], "0.1.0");
+
+    // The operator upgrades through the admin API; a range nothing matches is a 404.
+    let (status, body) =
+        host.call("POST", "/api/plugins/good/upgrade", Some(&host.token), Some(serde_json::json!({"version": "^3"}))).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = host.call("POST", "/api/plugins/good/upgrade", Some(&host.token), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["version"], "0.2.0");
+    assert_eq!(body["previous_version"], "0.1.0");
+    let mut echoes = host.subscribe("test.ok");
+    let id = host.publish("test.in", serde_json::json!({})).await;
+    let got = collect(&mut echoes.events, 1, Duration::from_secs(10)).await;
+    assert!(got[0].payload.contains(&id));
+    let (_, history) = host.get_json("/api/plugins/good/history").await;
+    let last = history.as_array().unwrap().last().unwrap().clone();
+    assert_eq!((last["event"].as_str(), last["actor"].as_str()), (Some("upgraded"), Some("user:ops")), "{history}");
+}

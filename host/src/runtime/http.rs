@@ -26,6 +26,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(disable_plugin))
         .routes(routes!(approve_plugin))
         .routes(routes!(rollback_plugin))
+        .routes(routes!(upgrade_plugin))
 }
 
 /// A plugin as the admin API shows it.
@@ -353,5 +354,77 @@ async fn rollback_plugin(
     let reason = request.and_then(|r| r.reason).unwrap_or_else(|| "rolled back by an operator".to_owned());
     state.runtime.rollback(&name, &format!("user:{}", user.principal.id), &reason).await?;
     let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    Ok(Json(view(&slot)))
+}
+
+/// Which version an operator upgrades to.
+#[derive(serde::Deserialize, ToSchema)]
+pub struct UpgradeRequest {
+    /// A semver range (`^1.2`, `1.2.3`, `~1.2`); the newest version by default.
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// Upgrade a plugin from the registry.
+///
+/// Resolves the range in the host's registry (`yiwang serve --registry`),
+/// checks the package's digest, signature and publisher against the trust
+/// policy, installs it into the plugins folder (the version before is kept
+/// for a rollback) and applies it: it serves at once, or waits for approval
+/// when it asks for more grants. Operators only; `409` without a registry or
+/// a trust policy, `422` for a package refused, `404` for no match.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/upgrade",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    request_body(content = UpgradeRequest, description = "Optional version range"),
+    responses(
+        (status = 200, description = "Upgraded, unchanged, or held for approval (see `held`)", body = PluginView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin or no version matches", body = ErrorBody),
+        (status = 409, description = "No registry or trust policy configured", body = ErrorBody),
+        (status = 422, description = "The package was refused; the message says why", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn upgrade_plugin(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<PluginView>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.upgrade").await?;
+    let request: UpgradeRequest = match body.iter().all(u8::is_ascii_whitespace) {
+        true => UpgradeRequest { version: None },
+        false => serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?,
+    };
+    let runtime = &state.runtime;
+    runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    let settings = runtime.settings();
+    let location = settings.registry.clone().ok_or_else(|| {
+        ApiError::Conflict("this host has no registry to upgrade from: start it with `--registry URL`".into())
+    })?;
+    let policy = settings.trust.clone().ok_or_else(|| {
+        ApiError::Conflict("this host has no trust policy (`<data-dir>/trust.toml`): it installs only packages it can check".into())
+    })?;
+    let plugins_dir = settings.plugins_dir.clone().ok_or_else(|| ApiError::Conflict("this host has no plugins folder".into()))?;
+    let spec = match &request.version {
+        Some(range) => format!("{name}@{range}"),
+        None => name.clone(),
+    };
+    let spec = yiwang_registry::PluginSpec::parse(&spec).map_err(|e| ApiError::Unprocessable(format!("version: {e}")))?;
+    let registry = yiwang_registry::Registry::open(&location)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("registry `{location}`: {e}")))?;
+    let installed = yiwang_registry::install(&registry, &spec, &plugins_dir, &policy).await.map_err(|e| match &e {
+        yiwang_registry::InstallError::Registry(
+            yiwang_registry::RegistryError::NoMatch { .. } | yiwang_registry::RegistryError::UnknownPlugin { .. },
+        ) => ApiError::NotFound(e.to_string()),
+        _ => ApiError::Unprocessable(e.to_string()),
+    })?;
+    let actor = format!("user:{}", user.principal.id);
+    runtime.apply_package(&installed.path, &actor).await.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
+    let slot = runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
     Ok(Json(view(&slot)))
 }

@@ -78,6 +78,11 @@ pub struct RuntimeSettings {
     /// publisher it admits for the package's department; without one,
     /// unsigned packages load (a signature present is still checked).
     pub trust: Option<Arc<yiwang_registry::TrustPolicy>>,
+    /// The registry operators upgrade from (`POST /api/plugins/{name}/upgrade`):
+    /// `http://…` or a registry folder.
+    pub registry: Option<String>,
+    /// The plugins folder upgrades are installed into.
+    pub plugins_dir: Option<PathBuf>,
 }
 
 /// The plugin runtime.
@@ -106,6 +111,10 @@ impl Runtime {
 
     pub fn services(&self) -> &Arc<Services> {
         &self.services
+    }
+
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.settings
     }
 
     /// Every loaded plugin, by name, in the version serving now.
