@@ -373,7 +373,7 @@ pub fn trust(command: TrustCommand) -> anyhow::Result<()> {
             );
             let file = place.trust_file();
             let mut policy = TrustPolicy::load_or_default(&file)?;
-            policy.admit(&publisher, key.key.clone(), &departments);
+            policy.admit(&publisher, key.key, &departments);
             if let Some(parent) = file.parent() {
                 std::fs::create_dir_all(parent)?;
             }

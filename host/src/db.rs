@@ -109,20 +109,20 @@ impl Marks {
     }
 
     /// The next mark.
-    pub fn next(&mut self) -> String {
+    pub fn mark(&mut self) -> String {
         self.next += 1;
         if self.numbered { format!("${}", self.next) } else { "?".to_owned() }
     }
 
     /// `(m, m, …)`: `n` marks in parentheses.
     pub fn row(&mut self, n: usize) -> String {
-        let marks: Vec<String> = (0..n).map(|_| self.next()).collect();
+        let marks: Vec<String> = (0..n).map(|_| self.mark()).collect();
         format!("({})", marks.join(", "))
     }
 
     /// `m, m, …`: `n` marks.
     pub fn list(&mut self, n: usize) -> String {
-        let marks: Vec<String> = (0..n).map(|_| self.next()).collect();
+        let marks: Vec<String> = (0..n).map(|_| self.mark()).collect();
         marks.join(", ")
     }
 }

@@ -60,6 +60,7 @@ pub struct TestHost {
 pub const OPS_PASSWORD: &str = "运行-ops-password";
 
 /// Settings for [`TestHost::start`].
+#[derive(Default)]
 pub struct TestOptions {
     pub bundled: bool,
     pub supervision: Supervision,
@@ -73,21 +74,6 @@ pub struct TestOptions {
     pub trust: Option<yiwang_registry::TrustPolicy>,
     /// The registry operators upgrade from.
     pub registry: Option<String>,
-}
-
-impl Default for TestOptions {
-    fn default() -> Self {
-        TestOptions {
-            bundled: false,
-            supervision: Supervision::default(),
-            clock: None,
-            guests: Vec::new(),
-            watch: None,
-            upgrade: UpgradePolicy::default(),
-            trust: None,
-            registry: None,
-        }
-    }
 }
 
 impl TestHost {

@@ -441,7 +441,7 @@ async fn write_plain(
                 sql.push(',');
             }
             let head = marks.list(11);
-            let (since, updated, step_since) = (marks.next(), marks.next(), marks.next());
+            let (since, updated, step_since) = (marks.mark(), marks.mark(), marks.mark());
             sql.push_str(&format!("({head}, 'reported', {since}, {updated}, 'accept', {step_since})"));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));

@@ -197,7 +197,20 @@ async fn get_plugin(
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.get").await?;
-    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
+    shown(&state, &name)
+}
+
+/// A JSON body that may be left out: `None` when empty.
+fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body).map(Some).map_err(|e| ApiError::BadRequest(format!("body: {e}")))
+}
+
+/// A plugin as the admin API shows it, after a change.
+fn shown(state: &AppState, name: &str) -> Result<Json<PluginView>, ApiError> {
+    let slot = state.runtime.slot(name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
     Ok(Json(view(&slot)))
 }
 
@@ -283,8 +296,7 @@ async fn set_enabled(state: AppState, user: AuthUser, name: String, enabled: boo
     let action = if enabled { "plugins.enable" } else { "plugins.disable" };
     user.require(&state, Role::Operator, action).await?;
     state.runtime.set_enabled(&name, enabled, &format!("user:{}", user.principal.id)).await?;
-    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
-    Ok(Json(view(&slot)))
+    shown(&state, &name)
 }
 
 /// Approve a held upgrade.
@@ -308,8 +320,7 @@ async fn set_enabled(state: AppState, user: AuthUser, name: String, enabled: boo
 async fn approve_plugin(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.approve").await?;
     state.runtime.approve(&name, &format!("user:{}", user.principal.id)).await?;
-    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
-    Ok(Json(view(&slot)))
+    shown(&state, &name)
 }
 
 /// Why an operator rolls a plugin back.
@@ -347,14 +358,10 @@ async fn rollback_plugin(
     body: axum::body::Bytes,
 ) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.rollback").await?;
-    let request: Option<RollbackRequest> = match body.iter().all(u8::is_ascii_whitespace) {
-        true => None,
-        false => Some(serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?),
-    };
+    let request: Option<RollbackRequest> = optional_body(&body)?;
     let reason = request.and_then(|r| r.reason).unwrap_or_else(|| "rolled back by an operator".to_owned());
     state.runtime.rollback(&name, &format!("user:{}", user.principal.id), &reason).await?;
-    let slot = state.runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
-    Ok(Json(view(&slot)))
+    shown(&state, &name)
 }
 
 /// Which version an operator upgrades to.
@@ -396,10 +403,7 @@ async fn upgrade_plugin(
     body: axum::body::Bytes,
 ) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.upgrade").await?;
-    let request: UpgradeRequest = match body.iter().all(u8::is_ascii_whitespace) {
-        true => UpgradeRequest { version: None },
-        false => serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(format!("body: {e}")))?,
-    };
+    let request = optional_body::<UpgradeRequest>(&body)?.unwrap_or(UpgradeRequest { version: None });
     let runtime = &state.runtime;
     runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
     let settings = runtime.settings();

@@ -185,9 +185,7 @@ impl Runtime {
         {
             return Ok(Applied::Held { running, held });
         }
-        if let Err(e) = self.refuse_rolled_back(&package).await {
-            return Err(e);
-        }
+        self.refuse_rolled_back(&package).await?;
         let (version, digest) = (package.manifest().version.to_string(), package.digest());
         let more = widened(&running.ctx.manifest, package.manifest());
         let prepared = match self.prepare(package).await {
