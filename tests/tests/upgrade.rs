@@ -334,3 +334,45 @@ async fn an_operator_upgrades_from_the_registry_and_only_trusted_packages_load()
     let last = history.as_array().unwrap().last().unwrap().clone();
     assert_eq!((last["event"].as_str(), last["actor"].as_str()), (Some("upgraded"), Some("user:ops")), "{history}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollback_of_an_installed_plugin_puts_the_earlier_version_back_on_disk() {
+    let work = tempfile::tempdir().unwrap();
+    let key = yiwang_registry::KeyPair::generate("acme").unwrap();
+    let mut trust = yiwang_registry::TrustPolicy::default();
+    trust.admit("acme", key.public(), &["chengguan".to_owned()]);
+    // 0.1.0 is `good`; 0.2.0 is the `panicky` component under the same name.
+    let mut archives = Vec::new();
+    for (version, component) in [("0.1.0", "good"), ("0.2.0", "panicky")] {
+        let staged = install_guest(&work.path().join(format!("src-{version}")), "good", |_| {
+            good_manifest(version, |m| m.replace("publisher = \"yiwang-core\"", "publisher = \"acme\""))
+        });
+        std::fs::copy(guest(component).wasm, staged.join("plugin.wasm")).unwrap();
+        archives.push(yiwang_registry::pack(&staged, &work.path().join("dist"), Some(&key)).unwrap().path);
+    }
+    let (tx, mut reports) = mpsc::unbounded_channel();
+    let host = TestHost::start(TestOptions { trust: Some(trust.clone()), watch: Some(tx), ..TestOptions::default() }).await;
+    let plugins = host.plugins_dir();
+    yiwang_registry::install_archive(&std::fs::read(&archives[0]).unwrap(), &plugins, &trust).unwrap();
+    let r = next_report(&mut reports, "good").await;
+    assert_eq!((r.outcome, r.version.as_deref()), ("loaded", Some("0.1.0")), "{r:?}");
+    yiwang_registry::install_archive(&std::fs::read(&archives[1]).unwrap(), &plugins, &trust).unwrap();
+    let r = next_report(&mut reports, "good").await;
+    assert_eq!((r.outcome, r.version.as_deref()), ("upgraded", Some("0.2.0")), "{r:?}");
+
+    // 0.2.0 fails on probation and is rolled back by itself, on disk too.
+    for _ in 0..5 {
+        host.publish("test.in", serde_json::json!({})).await;
+    }
+    yiwang_tests::eventually("the rollback", Duration::from_secs(20), async || {
+        host.runtime.plugin("good").unwrap().ctx.manifest.version.to_string() == "0.1.0"
+    })
+    .await;
+    yiwang_tests::eventually("the plugins folder back at 0.1.0", Duration::from_secs(20), async || {
+        let installed = yiwang_registry::installed(&plugins).unwrap();
+        installed.iter().find(|p| p.name == "good").and_then(|p| p.active.clone()).map(|v| v.to_string()) == Some("0.1.0".into())
+    })
+    .await;
+    let manifest = std::fs::read_to_string(plugins.join("good/plugin.toml")).unwrap();
+    assert!(manifest.contains("version = \"0.1.0\""), "{manifest}");
+}

@@ -290,10 +290,30 @@ impl Runtime {
         reason: &str,
     ) {
         slot.swap(previous.clone(), None, false);
+        self.activate_on_disk(&previous);
         let detail = format!("back to version {}: {reason}", previous.ctx.manifest.version);
         let audit_detail = format!("version {} digest {}; {detail}", current.ctx.manifest.version, current.origin.digest);
         self.services.audit.record_host("plugin.rollback", &current.ctx.principal, "ok", &audit_detail).await;
         self.note(current, "rolled-back", actor, &detail).await;
+    }
+
+    /// After a rollback, make the plugins folder hold the version serving
+    /// again, so that a restart serves it too. Only a plugin installed by
+    /// `yiwang plugin install` keeps its versions (`.versions/<name>/`); a
+    /// plain folder keeps the rolled-back package, which is then refused at
+    /// the next start by its digest.
+    fn activate_on_disk(&self, plugin: &LoadedPlugin) {
+        let Some(dir) = &self.settings.plugins_dir else { return };
+        let name = plugin.name();
+        if !dir.join(".versions").join(name).exists() {
+            tracing::warn!(plugin = name, "the plugins folder keeps the rolled-back package: it was not installed with its versions");
+            return;
+        }
+        let version = &plugin.ctx.manifest.version;
+        match yiwang_registry::activate(dir, name, version) {
+            Ok(()) => tracing::info!(plugin = name, %version, "the plugins folder holds the version serving again"),
+            Err(e) => tracing::warn!(plugin = name, %version, "could not make the plugins folder hold the version serving again: {e}"),
+        }
     }
 
     /// Stop (`false`) or resume (`true`) delivering events to `name`. Events
