@@ -93,31 +93,44 @@ impl Db {
     }
 }
 
-/// The bind-parameter marks of a statement built at run time, numbered in the
-/// order the values are bound: `$1, $2, …` on PostgreSQL, plain `?` on SQLite.
-/// SQLite looks a numbered parameter up by its name in a list, so binding `n`
-/// numbered parameters costs `n²`; anonymous ones are bound by position.
+/// The `i`-th (from 1) placeholder of a statement built at run time. SQLite
+/// gets anonymous `?`: sqlx names every parameter of a statement through
+/// `sqlite3_bind_parameter_name`, which scans a list of the numbered ones, so
+/// binding many `$n` costs time quadratic in their number; an anonymous `?` is
+/// not in that list, and is bound by position. PostgreSQL knows only `$n`.
+pub fn placeholder(backend: Backend, i: usize) -> String {
+    match backend {
+        Backend::Sqlite => "?".to_owned(),
+        Backend::Postgres => format!("${i}"),
+    }
+}
+
+/// The placeholders of a statement built at run time, numbered in the order
+/// the values are bound (see [`placeholder`]).
 pub struct Marks {
-    numbered: bool,
+    backend: Backend,
     next: usize,
 }
 
 impl Marks {
+    pub fn new(backend: Backend) -> Marks {
+        Marks { backend, next: 0 }
+    }
+
     /// Marks for a statement to run on `conn`.
     pub fn for_conn(conn: &sqlx::AnyConnection) -> Marks {
-        Marks { numbered: conn.backend_name() != "SQLite", next: 0 }
+        Marks::new(if conn.backend_name() == "SQLite" { Backend::Sqlite } else { Backend::Postgres })
     }
 
     /// The next mark.
     pub fn mark(&mut self) -> String {
         self.next += 1;
-        if self.numbered { format!("${}", self.next) } else { "?".to_owned() }
+        placeholder(self.backend, self.next)
     }
 
     /// `(m, m, …)`: `n` marks in parentheses.
     pub fn row(&mut self, n: usize) -> String {
-        let marks: Vec<String> = (0..n).map(|_| self.mark()).collect();
-        format!("({})", marks.join(", "))
+        format!("({})", self.list(n))
     }
 
     /// `m, m, …`: `n` marks.

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 use super::Data;
 use crate::bus::{Bus, Event, GeoPoint};
-use crate::db::Backend;
+use crate::db::{Backend, placeholder};
 use crate::services::{ServiceError, new_id, valid_id};
 
 /// The most readings one ingest batch may hold.
@@ -244,20 +244,6 @@ fn sensor_from(r: &sqlx::any::AnyRow) -> Result<Sensor, sqlx::Error> {
     })
 }
 
-/// The `i`-th (from 1) placeholder of a statement with many of them. SQLite
-/// gets anonymous `?`: sqlx names every parameter of a statement through
-/// `sqlite3_bind_parameter_name`, which scans a list of the numbered ones, so
-/// binding thousands of `$n` costs time quadratic in their number (45 % of
-/// the ingest benchmark's CPU time with `$n`); an anonymous `?` is
-/// not in that list. PostgreSQL
-/// knows only `$n`. This and the JSON filters are the only SQL that differs.
-fn placeholder(backend: Backend, i: usize) -> String {
-    match backend {
-        Backend::Sqlite => "?".to_owned(),
-        Backend::Postgres => format!("${i}"),
-    }
-}
-
 fn backend_slot(backend: Backend) -> usize {
     match backend {
         Backend::Sqlite => 0,
@@ -292,18 +278,6 @@ fn lookup_sql(backend: Backend, exp: usize) -> &'static str {
         let ids: Vec<String> = (1..=(1usize << exp)).map(|i| placeholder(backend, i)).collect();
         format!("SELECT {SENSOR_COLUMNS} FROM sensors WHERE id IN ({})", ids.join(", "))
     })
-}
-
-/// Split `n` items into chunks of `max` (a power of two) and then the binary
-/// digits of the rest, largest first, as exponents: 2,500 with a max of 1,024 →
-/// 1,024 + 1,024 + 256 + 128 + 64 + 4.
-fn chunk_exponents(n: usize, max: usize) -> Vec<usize> {
-    debug_assert!(max.is_power_of_two());
-    let top = max.trailing_zeros() as usize;
-    let mut out = vec![top; n / max];
-    let rest = n % max;
-    out.extend((0..top).rev().filter(|e| rest & (1 << e) != 0));
-    out
 }
 
 /// A half-open window `[from, to)`, checked.
@@ -524,10 +498,8 @@ impl Data {
             return Ok(Committed(batch));
         }
         let mut tx = self.db.pool().begin().await?;
-        let mut rest = &batch.rows[..];
-        for exp in chunk_exponents(batch.rows.len(), MAX_CHUNK_ROWS) {
-            let (chunk, tail) = rest.split_at(1 << exp);
-            rest = tail;
+        for chunk in crate::db::runs(&batch.rows, MAX_CHUNK_ROWS) {
+            let exp = chunk.len().trailing_zeros() as usize;
             let mut q = sqlx::query(upsert_sql(self.db.backend(), exp));
             for &(s, time, value) in chunk {
                 q = q.bind(batch.sensors[s].id.as_str()).bind(time).bind(value);
@@ -703,17 +675,6 @@ impl Data {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunks_are_powers_of_two() {
-        assert_eq!(chunk_exponents(0, 1024), Vec::<usize>::new());
-        assert_eq!(chunk_exponents(1, 1024), [0]);
-        assert_eq!(chunk_exponents(1024, 1024), [10]);
-        assert_eq!(chunk_exponents(2500, 1024), [10, 10, 8, 7, 6, 2]);
-        for n in [1, 7, 1000, 1023, 10_000] {
-            assert_eq!(chunk_exponents(n, 1024).iter().map(|e| 1usize << e).sum::<usize>(), n);
-        }
-    }
 
     #[test]
     fn statements_have_the_right_placeholders() {

@@ -22,7 +22,7 @@ use sqlx::Row;
 use super::schema::CompiledSchema;
 use super::{Data, Dataset, DatasetSpec, Sharing};
 use crate::bus::GeoPoint;
-use crate::db::Backend;
+use crate::db::{Backend, placeholder};
 use crate::identity::Scope;
 use crate::services::{ServiceError, valid_id};
 
@@ -192,13 +192,6 @@ fn record_from(r: &sqlx::any::AnyRow) -> Result<Record, sqlx::Error> {
 }
 
 const RECORD_COLUMNS: &str = "key, value, area, updated, updated_by";
-
-fn placeholder(backend: Backend, i: usize) -> String {
-    match backend {
-        Backend::Sqlite => "?".to_owned(),
-        Backend::Postgres => format!("${i}"),
-    }
-}
 
 /// Check a spec before it is stored; the error names the field.
 fn check_spec(spec: &DatasetSpec) -> Result<CompiledSchema, ServiceError> {
