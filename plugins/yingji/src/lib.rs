@@ -268,4 +268,61 @@ mod tests {
         p.warn_level = 5.0;
         assert!(p.check().is_err());
     }
+
+    /// Through the plugin's own entry points, against the SDK's mock host with
+    /// the real `plugin.toml` (its grants and `[config]`).
+    mod with_mock_host {
+        use super::*;
+        use yiwang_sdk::mock::MockHost;
+
+        const T: i64 = 1_767_225_600_000;
+
+        fn event(payload: yiwang_sdk::serde_json::Value) -> Event {
+            Event::test("iot.reading.water-level", payload).with_time(T).with_location(AT.unwrap())
+        }
+
+        #[test]
+        fn a_reading_above_the_danger_level_raises_a_severe_warning() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().sensor("wl-1", "water-level", "m", []).install();
+            Yingji::init().unwrap();
+            let warnings = Yingji::evaluate(event(json!({ "sensor": "wl-1", "value": 4.3, "unit": "m" }))).unwrap();
+            assert_eq!(warnings.len(), 1);
+            assert_eq!(warnings[0].severity, Severity::Severe);
+            assert!(host.denials().is_empty(), "{:?}", host.denials());
+        }
+
+        #[test]
+        fn the_rate_of_rise_reads_the_sensors_earlier_readings() {
+            let host = MockHost::new()
+                .manifest("plugin.toml")
+                .unwrap()
+                .sensor("wl-1", "water-level", "m", [(T - 30 * 60_000, 1.0), (T - 10 * 60_000, 1.6)])
+                .install();
+            let warnings = Yingji::evaluate(event(json!({ "sensor": "wl-1", "value": 2.0, "unit": "m" }))).unwrap();
+            assert_eq!(warnings.len(), 1, "a rise of 2 m/h below the warning level");
+            assert_eq!(warnings[0].certainty, Certainty::Likely);
+            assert!(host.denials().is_empty());
+        }
+
+        #[test]
+        fn malformed_readings_are_skipped_with_a_logged_reason() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().sensor("wl-1", "water-level", "m", []).install();
+            for payload in [
+                json!({ "sensor": "wl-1", "unit": "m" }),
+                json!({ "sensor": "wl-1", "value": 380.0, "unit": "cm" }),
+                json!({ "sensor": "wl-1", "value": 99.0, "unit": "m" }),
+            ] {
+                assert!(Yingji::evaluate(event(payload)).unwrap().is_empty());
+            }
+            let no_place = Event::test("iot.reading.water-level", json!({ "sensor": "wl-1", "value": 4.5, "unit": "m" }));
+            assert!(Yingji::evaluate(no_place).unwrap().is_empty());
+            assert_eq!(host.logs().len(), 4, "{:?}", host.logs());
+        }
+
+        #[test]
+        fn a_broken_configuration_refuses_the_load() {
+            let _host = MockHost::new().manifest("plugin.toml").unwrap().config("danger-level", "2.0").install();
+            assert!(matches!(Yingji::init(), Err(Error::Invalid(_))));
+        }
+    }
 }
