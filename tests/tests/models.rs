@@ -33,3 +33,32 @@ async fn warner_raises_a_cap_warning_above_its_threshold() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(warnings.events.try_recv().is_err(), "0.1 m is below the threshold");
 }
+
+/// The bundled `yingji` in the real host: readings of a gas detector taken in
+/// through the data foundation's ingest raise a warning at the high alarm; a
+/// reading below the alarms, or beyond 100 %LEL (a faulty detector), raises none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_yingji_warns_of_combustible_gas_from_ingested_readings() {
+    let host = yiwang_tests::TestHost::start(yiwang_tests::TestOptions { bundled: true, ..Default::default() }).await;
+    let mut warnings = host.subscribe("warning.>");
+    let sensor = json!({
+        "id": "gas-xjk-07", "kind": "gas", "unit": "%LEL", "lat": 32.0416, "lon": 118.7841, "department": "yingji"
+    });
+    let (status, body) = host.call("POST", "/api/sensors", Some(&host.token), Some(sensor)).await;
+    assert_eq!(status, 201, "{body}");
+    let now = host.services.clock.now_ms();
+    let readings: Vec<Value> = [3.0, 140.0, 31.0]
+        .iter()
+        .enumerate()
+        .map(|(i, value)| json!({ "sensor": "gas-xjk-07", "time": now + i as i64 * 1000, "value": value }))
+        .collect();
+    let (status, body) = host.call("POST", "/api/readings", Some(&host.token), Some(json!({ "readings": readings }))).await;
+    assert_eq!(status, 200, "{body}");
+    let got = collect(&mut warnings.events, 1, Duration::from_secs(30)).await;
+    assert_eq!((got[0].topic.as_str(), got[0].source.as_str()), ("warning.safety", "plugin:yingji"));
+    let body: Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!(body["info"]["severity"], "Severe", "{body}");
+    assert!(body["info"]["headline"].as_str().unwrap().contains("31.0"), "{body}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(warnings.events.try_recv().is_err(), "3 %LEL is below the alarms and 140 %LEL is not plausible");
+}

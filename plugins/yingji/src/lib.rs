@@ -1,4 +1,7 @@
-//! `yingji` (应急管理): water-level early warning.
+//! `yingji` (应急管理): early warning on water levels and combustible gas.
+//!
+//! Combustible gas (`iot.reading.gas`) is assessed by [`gas`]; what follows is
+//! the water-level model.
 //!
 //! Each `iot.reading.water-level` event carries one reading
 //! `{"sensor": "...", "value": <metres>, "unit": "m", "time": <ms>}` (the event's
@@ -15,6 +18,8 @@
 //! in the `[config]` table of `plugin.toml`.
 
 use yiwang_sdk::prelude::*;
+
+pub mod gas;
 
 /// One water-level reading, as published by ingest.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -171,11 +176,12 @@ struct Yingji;
 
 impl Plugin for Yingji {
     fn init() -> Result<(), Error> {
-        Params::from_config().map(|_| ())
+        Params::from_config()?;
+        gas::GasParams::from_config().map(|_| ())
     }
 
     fn evaluate(event: Event) -> Result<Vec<Warning>, Error> {
-        let p = Params::from_config()?;
+        let gas = event.topic == "iot.reading.gas";
         let reading: Reading = match event.payload_json() {
             Ok(r) => r,
             Err(e) => {
@@ -183,22 +189,33 @@ impl Plugin for Yingji {
                 return Ok(Vec::new());
             }
         };
-        if let Some(why) = p.reject(&reading) {
+        let rejected = match gas {
+            true => gas::GasParams::from_config()?.reject(&reading),
+            false => Params::from_config()?.reject(&reading),
+        };
+        if let Some(why) = rejected {
             warn!("skipped reading of {}: {why}", reading.sensor);
             return Ok(Vec::new());
         }
-        if event.location.is_none() {
+        let Some(at) = event.location else {
             warn!("skipped reading of {}: the event has no location", reading.sensor);
             return Ok(Vec::new());
-        }
+        };
         let time = reading.time.unwrap_or(event.time);
-        let from = time - p.rise_window_min * 60_000;
-        let earlier: Vec<(i64, f64)> = data::readings(&reading.sensor, from, time)?
-            .into_iter()
-            .map(|r| (r.time, r.value))
-            .collect();
-        Ok(assess(&p, &reading, time, event.location, &earlier))
+        if gas {
+            let p = gas::GasParams::from_config()?;
+            let earlier = earlier_readings(&reading.sensor, time - p.window_min * 60_000, time)?;
+            return Ok(gas::assess(&p, &reading, time, at, &earlier));
+        }
+        let p = Params::from_config()?;
+        let earlier = earlier_readings(&reading.sensor, time - p.rise_window_min * 60_000, time)?;
+        Ok(assess(&p, &reading, time, Some(at), &earlier))
     }
+}
+
+/// The sensor's readings in `[from, to)`, as (time, value).
+fn earlier_readings(sensor: &str, from: i64, to: i64) -> Result<Vec<(i64, f64)>, Error> {
+    Ok(data::readings(sensor, from, to)?.into_iter().map(|r| (r.time, r.value)).collect())
 }
 
 export_plugin!(Yingji);
@@ -317,6 +334,21 @@ mod tests {
             let no_place = Event::test("iot.reading.water-level", json!({ "sensor": "wl-1", "value": 4.5, "unit": "m" }));
             assert!(Yingji::evaluate(no_place).unwrap().is_empty());
             assert_eq!(host.logs().len(), 4, "{:?}", host.logs());
+        }
+
+        #[test]
+        fn a_gas_reading_at_the_high_alarm_raises_a_severe_warning() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().sensor("gas-1", "gas", "%LEL", []).install();
+            let event = Event::test("iot.reading.gas", json!({ "sensor": "gas-1", "value": 31.0, "unit": "%LEL" }))
+                .with_time(T)
+                .with_location(AT.unwrap());
+            let warnings = Yingji::evaluate(event).unwrap();
+            assert_eq!(warnings.len(), 1);
+            assert_eq!((warnings[0].severity, warnings[0].category), (Severity::Severe, WarningCategory::Safety));
+            // Centimetres of water on the gas topic are not a gas reading.
+            let wrong = Event::test("iot.reading.gas", json!({ "sensor": "gas-1", "value": 31.0, "unit": "m" })).with_location(AT.unwrap());
+            assert!(Yingji::evaluate(wrong).unwrap().is_empty());
+            assert!(host.denials().is_empty(), "{:?}", host.denials());
         }
 
         #[test]
