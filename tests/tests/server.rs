@@ -16,6 +16,9 @@ async fn health_plugins_and_metrics() {
     let mut ok = host.subscribe("test.ok");
     host.publish("test.in", json!({ "hello": "城管" })).await;
     collect(&mut ok.events, 1, Duration::from_secs(30)).await;
+    // The echo is published during the call; the call is counted when it returns.
+    let good = host.runtime.plugin("good").unwrap();
+    yiwang_tests::eventually("the call to be counted", Duration::from_secs(10), async || good.ctx.stats.calls.get() == 1).await;
 
     let (status, list) = host.get_json("/api/plugins").await;
     assert_eq!(status, 200);
