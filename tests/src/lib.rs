@@ -242,3 +242,8 @@ pub async fn eventually(what: &str, timeout: Duration, mut check: impl AsyncFnMu
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The `p`-quantile (0..=1) of sorted durations, by the nearest rank.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}

@@ -526,10 +526,7 @@ async fn write_plain(
         announcements.push((i, announcement));
     }
     for chunk in crate::db::runs(&rows, ROWS) {
-        let mut sql = String::from(
-            "INSERT INTO reports (id, channel, reporter, caller_name, caller_phone, category_code, title, description, \
-             lat, lon, address, evidence, received, case_id) VALUES ",
-        );
+        let mut sql = format!("INSERT INTO reports ({REPORT_COLUMNS}) VALUES ");
         let mut marks = Marks::for_conn(tx);
         for (k, _) in chunk.iter().enumerate() {
             if k > 0 {
@@ -539,22 +536,7 @@ async fn write_plain(
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (p, id, title, case) in chunk {
-            let r = &p.report;
-            q = q
-                .bind(id)
-                .bind(r.channel.name())
-                .bind(p.reporter.as_deref())
-                .bind(r.caller.as_ref().map(|c| c.name.as_str()))
-                .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
-                .bind(&r.category_code)
-                .bind(title)
-                .bind(&r.description)
-                .bind(r.location.map(|l| l.lat))
-                .bind(r.location.map(|l| l.lon))
-                .bind(r.address.as_deref())
-                .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
-                .bind(p.received)
-                .bind(case);
+            q = bind_report(q, p, id, title, case);
         }
         q.execute(&mut *tx).await?;
     }
@@ -690,29 +672,43 @@ async fn taken(tx: &mut sqlx::AnyConnection, r: &NewReport) -> Result<Intake, Se
 
 /// Store the report of `p` under `case_id`; 0 when its idempotency key is taken.
 async fn insert_report(tx: &mut sqlx::AnyConnection, id: &str, p: &Pending, title: &str, case_id: &str) -> Result<u64, sqlx::Error> {
-    let r = &p.report;
-    let done = sqlx::query(
-        "INSERT INTO reports (id, channel, idempotency_key, reporter, caller_name, caller_phone, category_code, title, \
-         description, lat, lon, address, evidence, received, case_id) \
+    let sql = format!(
+        "INSERT INTO reports ({REPORT_COLUMNS}, idempotency_key) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT (channel, idempotency_key) DO NOTHING",
-    )
-    .bind(id)
-    .bind(r.channel.name())
-    .bind(r.idempotency_key.as_deref())
-    .bind(p.reporter.as_deref())
-    .bind(r.caller.as_ref().map(|c| c.name.as_str()))
-    .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
-    .bind(&r.category_code)
-    .bind(title)
-    .bind(&r.description)
-    .bind(r.location.map(|l| l.lat))
-    .bind(r.location.map(|l| l.lon))
-    .bind(r.address.as_deref())
-    .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
-    .bind(p.received)
-    .bind(case_id)
-    .execute(&mut *tx)
-    .await?;
+         ON CONFLICT (channel, idempotency_key) DO NOTHING"
+    );
+    let done = bind_report(sqlx::query(sqlx::AssertSqlSafe(sql)), p, id, title, case_id)
+        .bind(p.report.idempotency_key.as_deref())
+        .execute(&mut *tx)
+        .await?;
     Ok(done.rows_affected())
+}
+
+/// The columns of a report row, in the order [`bind_report`] binds them.
+const REPORT_COLUMNS: &str = "id, channel, reporter, caller_name, caller_phone, category_code, title, description, \
+     lat, lon, address, evidence, received, case_id";
+
+/// Bind the [`REPORT_COLUMNS`] of the report of `p`, stored as `id` under `case`.
+fn bind_report<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    p: &'q Pending,
+    id: &'q str,
+    title: &'q str,
+    case: &'q str,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    let r = &p.report;
+    q.bind(id)
+        .bind(r.channel.name())
+        .bind(p.reporter.as_deref())
+        .bind(r.caller.as_ref().map(|c| c.name.as_str()))
+        .bind(r.caller.as_ref().map(|c| c.phone.as_str()))
+        .bind(&r.category_code)
+        .bind(title)
+        .bind(&r.description)
+        .bind(r.location.map(|l| l.lat))
+        .bind(r.location.map(|l| l.lon))
+        .bind(r.address.as_deref())
+        .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
+        .bind(p.received)
+        .bind(case)
 }

@@ -95,10 +95,6 @@ async fn pump(services: &Arc<Services>, plugin: &Arc<LoadedPlugin>, n: u64) -> f
     n as f64 / secs
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
@@ -147,8 +143,8 @@ async fn main() {
     println!("(b) fresh instance/event:  {fresh:>12.0} events/s  ({} events)", args.fresh_events);
     println!(
         "(c) instantiate + init:    p50 {:.1} µs, p99 {:.1} µs  ({} runs)",
-        percentile(&times, 0.5).as_secs_f64() * 1e6,
-        percentile(&times, 0.99).as_secs_f64() * 1e6,
+        yiwang_tests::percentile(&times, 0.5).as_secs_f64() * 1e6,
+        yiwang_tests::percentile(&times, 0.99).as_secs_f64() * 1e6,
         times.len()
     );
     println!(

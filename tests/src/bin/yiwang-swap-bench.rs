@@ -38,10 +38,6 @@ fn manifest(template: &str, version: &str) -> String {
     template.replace("version = \"0.1.0\"", &format!("version = \"{version}\"")).replace("[grants]", "[limits]\nqueue = 65536\npublish-per-second = 1000000\n\n[grants]")
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args = Args::parse();
@@ -150,8 +146,8 @@ async fn main() {
     println!(
         "hot swap, precompiled: {} swaps; landing → serving p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
         latencies.len(),
-        percentile(&latencies, 0.5).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        yiwang_tests::percentile(&latencies, 0.5).as_secs_f64() * 1e3,
+        yiwang_tests::percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,
     );
     println!(
