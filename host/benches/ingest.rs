@@ -43,11 +43,11 @@ fn batches(rows: usize, batch: usize, offset: i64) -> Vec<Vec<NewReading>> {
                     let n = b * batch + i;
                     let s = n % SENSORS;
                     let step = (n / SENSORS) as i64;
-                    NewReading {
-                        sensor: format!("wl-bench-{s:03}"),
-                        time: START + offset + step * 1000,
-                        value: 1.0 + ((n * 7919) % 1000) as f64 / 1000.0,
-                    }
+                    NewReading::new(
+                        format!("wl-bench-{s:03}"),
+                        START + offset + step * 1000,
+                        1.0 + ((n * 7919) % 1000) as f64 / 1000.0,
+                    )
                 })
                 .collect()
         })

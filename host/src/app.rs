@@ -134,7 +134,7 @@ impl App {
     pub async fn serve(mut self, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let router = api::router(self.state.clone());
         self.state.ready.store(true, Ordering::Release);
-        // Overdue steps are looked for once a minute while serving.
+        // Overdue steps and calendar ticks are looked for once a minute while serving.
         let services = self.state.services.clone();
         let sweeper = tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -142,6 +142,9 @@ impl App {
                 tick.tick().await;
                 if let Err(e) = crate::cases::deadlines::sweep(&services).await {
                     tracing::warn!("the overdue sweep failed: {e}");
+                }
+                if let Err(e) = crate::ticks::publish_due(&services.db, &*services.bus, services.clock.now_ms()).await {
+                    tracing::warn!("the calendar ticks failed: {e}");
                 }
             }
         });

@@ -44,5 +44,39 @@ impl Clock for ManualClock {
     }
 }
 
+/// A clock that stands where it is put while a past day is replayed, then
+/// is let go and follows the system clock (`yiwang demo`).
+#[derive(Debug)]
+pub struct ReplayClock(AtomicI64);
+
+impl ReplayClock {
+    const RELEASED: i64 = i64::MIN;
+
+    /// A clock standing at `ms`.
+    pub fn new(ms: i64) -> Arc<Self> {
+        Arc::new(ReplayClock(AtomicI64::new(ms)))
+    }
+
+    /// Put the clock at `ms`; a clock never goes back, so an earlier `ms`
+    /// leaves it where it is.
+    pub fn set(&self, ms: i64) {
+        let _ = self.0.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |now| (now != Self::RELEASED && ms > now).then_some(ms));
+    }
+
+    /// Follow the system clock from now on.
+    pub fn release(&self) {
+        self.0.store(Self::RELEASED, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ReplayClock {
+    fn now_ms(&self) -> i64 {
+        match self.0.load(Ordering::SeqCst) {
+            Self::RELEASED => SystemClock.now_ms(),
+            ms => ms,
+        }
+    }
+}
+
 /// The clock type every service holds.
 pub type SharedClock = Arc<dyn Clock>;

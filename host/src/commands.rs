@@ -206,7 +206,7 @@ pub enum RegistryCommand {
     },
 }
 
-fn spinner(message: impl Into<String>) -> ProgressBar {
+pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     let bar = ProgressBar::new_spinner()
         .with_style(ProgressStyle::with_template("{spinner} {msg} ({elapsed})").expect("a valid template"))
         .with_message(message.into());

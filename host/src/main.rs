@@ -49,6 +49,23 @@ enum Command {
         #[arg(long, default_value_t = yiwang::media::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
         media_max_bytes: u64,
     },
+    /// Seed a demonstration city and replay a day in it — reports, hotline
+    /// calls, patrols, sensor streams with a flood and a hazmat incident —
+    /// through the bundled plugins and the case engine, then say what happened.
+    Demo {
+        /// Data directory (a new one: the demonstration city is written into it).
+        #[arg(long, default_value = "./data", env = "YIWANG_DATA_DIR")]
+        data_dir: PathBuf,
+        /// The day to replay, `YYYY-MM-DD` in local time (UTC+8); yesterday by default.
+        #[arg(long)]
+        day: Option<String>,
+        /// Keep serving afterwards, so that the screens show the day.
+        #[arg(long)]
+        serve: bool,
+        /// Address to listen on with `--serve`.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+    },
     /// Work with the data foundation's structured records.
     Data {
         #[command(subcommand)]
@@ -143,6 +160,7 @@ fn main() -> anyhow::Result<()> {
                 options.media_max_bytes = media_max_bytes;
                 serve(listen, options).await
             }
+            Command::Demo { data_dir, day, serve, listen } => demo(data_dir, day, serve.then_some(listen)).await,
             Command::Data { command: DataCommand::Import { data_dir, database_url, dataset, format, file } } => {
                 let db = open_existing(&data_dir, database_url).await?;
                 import(db, &dataset, format.as_deref(), &file).await
@@ -235,8 +253,58 @@ async fn import(db: yiwang::db::Db, dataset: &str, format: Option<&str>, file: &
 }
 
 async fn serve(listen: SocketAddr, options: Options) -> anyhow::Result<()> {
+    let app = App::build(options.clone(), None).await?;
+    serve_app(app, listen, &options).await
+}
+
+/// `yiwang demo`: seed the city, replay the day, print the summary, and serve
+/// if asked.
+async fn demo(data_dir: PathBuf, day: Option<String>, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    use yiwang::demo;
+    let day = match day {
+        Some(text) => demo::Day::parse(&text)?,
+        None => demo::Day::before(yiwang::clock::Clock::now_ms(&yiwang::clock::SystemClock)),
+    };
+    let clock = yiwang::clock::ReplayClock::new(day.at(6, 0));
+    let mut options = Options::new(data_dir);
+    options.watch_plugins = listen.is_some();
+    let app = App::build(options.clone(), Some(clock.clone() as yiwang::clock::SharedClock)).await?;
+    for r in &app.load_report {
+        if let Err(e) = r {
+            anyhow::bail!("a bundled plugin was refused, so the day cannot be replayed: {e}");
+        }
+    }
+    let services = app.state.services.clone();
+    let runtime = app.state.runtime.clone();
+    let replayed = sqlx::query("SELECT COUNT(*) FROM cases WHERE created >= $1 AND created < $2")
+        .bind(day.start)
+        .bind(day.at(24, 0))
+        .fetch_one(services.db.pool())
+        .await
+        .and_then(|r| sqlx::Row::try_get::<i64, _>(&r, 0))?;
+    if replayed > 0 {
+        println!("{} was already replayed in {}: showing it as it is", day.date, app::display(&options.data_dir));
+    } else {
+        let layout = demo::city::layout();
+        demo::city::seed(&services, &layout, &day.date).await?;
+        let (mut events, subscription) = demo::collect(&services);
+        let mut replay = demo::Replay::new(&services, &runtime, &clock, day.clone());
+        let spinner = commands::spinner(format!("replaying {} in the demonstration city", day.date));
+        replay.run().await?;
+        spinner.finish_and_clear();
+        drop(subscription);
+        let summary = replay.summary(&demo::drain(&mut events)).await?;
+        println!("{}", demo::describe(&summary, &layout));
+    }
+    clock.release();
+    match listen {
+        Some(listen) => serve_app(app, listen, &options).await,
+        None => Ok(()),
+    }
+}
+
+async fn serve_app(app: App, listen: SocketAddr, options: &Options) -> anyhow::Result<()> {
     let data_dir = app::display(&options.data_dir);
-    let app = App::build(options, None).await?;
     let mut refused = 0;
     for r in &app.load_report {
         if let Err(e) = r {

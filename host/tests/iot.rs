@@ -47,7 +47,7 @@ fn gas(id: &str) -> Sensor {
 }
 
 fn r(sensor: &str, time: i64, value: f64) -> NewReading {
-    NewReading { sensor: sensor.into(), time, value }
+    NewReading::new(sensor, time, value)
 }
 
 async fn setup(f: &Fixture) -> Data {
@@ -541,3 +541,38 @@ mod http {
         assert!(body["info"]["headline"].as_str().unwrap().contains("wl-qh-01"), "{body}");
     }
 }
+
+storage_test!(a_moving_sensor_s_readings_carry_where_they_were_taken, async |f: Fixture| {
+    let data = setup(&f).await;
+    let truck = Sensor { id: "gps-01".into(), kind: "vehicle-gps".into(), unit: "deg".into(), ..water("gps-01", "yingji") };
+    data.register_sensor(&truck).await.unwrap();
+    let bus = MemoryBus::default();
+    let mut events = subscribe(&bus, "iot.reading.>");
+    let at = GeoPoint { lat: 32.0051, lon: 118.7123 };
+    let batch = vec![NewReading::at("gps-01", T0, 90.0, at), r("wl-qh-01", T0, 1.0)];
+    assert_eq!(data.ingest(&batch, Arc::new(bus.clone()), "user:test").await.unwrap(), 2);
+    let got = receive(&mut events, 2).await;
+    // The vehicle's event is where the vehicle was, not where it is registered.
+    assert_eq!(got[0].location, Some(at));
+    let payload: Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!(payload, json!({ "sensor": "gps-01", "value": 90.0, "unit": "deg", "time": T0, "lat": 32.0051, "lon": 118.7123 }));
+    // A fixed sensor's payload is as before.
+    let payload: Value = serde_json::from_str(&got[1].payload).unwrap();
+    assert!(payload.get("lat").is_none(), "{payload}");
+    use sqlx::Row;
+    let row = sqlx::query("SELECT lat, lon FROM reading_positions WHERE sensor = 'gps-01'").fetch_one(f.db.pool()).await.unwrap();
+    assert_eq!((row.get::<f64, _>(0), row.get::<f64, _>(1)), (32.0051, 118.7123));
+
+    // Half a position, or one off the globe, is refused and nothing is stored.
+    let half = NewReading { lon: None, ..NewReading::at("gps-01", T0 + MIN, 90.0, at) };
+    match data.ingest(&[half], Arc::new(bus.clone()), "user:test").await {
+        Err(ServiceError::Invalid(m)) => assert!(m.contains("readings[0].lon: missing"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    let off = NewReading::at("gps-01", T0 + MIN, 90.0, GeoPoint { lat: 95.0, lon: 118.7 });
+    match data.ingest(&[r("wl-qh-01", T0 + MIN, 1.0), off], Arc::new(bus.clone()), "user:test").await {
+        Err(ServiceError::Invalid(m)) => assert!(m.contains("readings[1].lat: 95 is not a latitude"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(count(&f.db).await, 2);
+});

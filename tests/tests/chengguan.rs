@@ -118,7 +118,7 @@ async fn a_street_vending_report_is_routed_to_the_patrol_team_of_its_street() {
     let payload: Value = serde_json::from_str(&got.payload).unwrap();
     assert_eq!(
         payload["to"],
-        json!({ "kind": "role", "org_unit": STREET, "role": "patrol" }),
+        json!({ "kind": "role", "org_unit": STREET, "role": "handler" }),
         "{payload}"
     );
     assert!(

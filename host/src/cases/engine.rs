@@ -746,7 +746,7 @@ impl Cases {
         }
         let payload = serde_json::json!({
             "case": id, "action": action.name(), "from": from.stage.name(), "to": to.stage.name(),
-            "department": new_department, "actor": actor_name, "reason": mv.reason, "suggestion": mv.suggestion,
+            "department": new_department, "level": level, "actor": actor_name, "reason": mv.reason, "suggestion": mv.suggestion,
         });
         self.announce(&format!("case.{action}"), &actor_name, None, payload).await;
         self.view(id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))

@@ -488,10 +488,7 @@ async fn write_plain(
                     topic: "case.reported",
                     source,
                     location: r.location,
-                    payload: serde_json::json!({
-                        "case": case, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
-                        "category_code": r.category_code, "area": p.area,
-                    }),
+                    payload: reported_payload(case, &report_id, ticket, p),
                 },
             ),
             Decision::Join { case, score } => {
@@ -654,12 +651,29 @@ async fn write_one(
         topic: "case.reported",
         source,
         location: r.location,
-        payload: serde_json::json!({
-            "case": case_id, "report": report_id, "ticket": ticket, "channel": r.channel.name(),
-            "category_code": r.category_code, "area": p.area,
-        }),
+        payload: reported_payload(&case_id, &report_id, &ticket, p),
     });
     Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false })
+}
+
+/// The `case.reported` payload: what a plugin needs to act on the report
+/// (its words, category, address and grid) and, for a hotline call, a key
+/// for the caller that tells repeat calls apart without the phone number.
+fn reported_payload(case: &str, report: &str, ticket: &str, p: &Pending) -> serde_json::Value {
+    let r = &p.report;
+    serde_json::json!({
+        "case": case, "report": report, "ticket": ticket, "channel": r.channel.name(),
+        "category_code": r.category_code, "area": p.area, "title": p.title, "description": r.description,
+        "address": r.address, "caller": r.caller.as_ref().map(|c| caller_key(&c.phone)),
+    })
+}
+
+/// The first 16 hex digits of the sha256 of a phone number with everything
+/// but its digits taken out, so `138-0000 0000` and `13800000000` match.
+pub fn caller_key(phone: &str) -> String {
+    use sha2::Digest;
+    let digits: String = phone.chars().filter(char::is_ascii_digit).collect();
+    hex::encode(&sha2::Sha256::digest(digits.as_bytes())[..8])
 }
 
 /// The answer for a report whose idempotency key an earlier one holds.

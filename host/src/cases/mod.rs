@@ -198,9 +198,51 @@ impl Cases {
         .bind(self.clock.now_ms())
         .execute(self.db.pool())
         .await?;
-        let payload = serde_json::json!({ "warning": id, "source": source, "info": w });
+        let (communities, streets) = self.covered(&w.area);
+        let payload = serde_json::json!({
+            "warning": id, "source": source, "info": w, "communities": communities, "streets": streets,
+        });
         self.announce(&format!("warning.{}", w.category), source, location, payload).await;
         Ok(id)
+    }
+
+    /// The communities and streets whose grid cells a warning's area (its
+    /// circles and polygons, as stored) reaches, each list sorted by code:
+    /// who a warning must be fanned out to.
+    fn covered(&self, area: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+        use crate::space::Level;
+        let index = self.space.index();
+        let mut grids = Vec::new();
+        for shape in area.get("shapes").and_then(|s| s.as_array()).into_iter().flatten() {
+            if let Some(c) = shape.get("circle") {
+                let (Some(lat), Some(lon), Some(r)) =
+                    (c["lat"].as_f64(), c["lon"].as_f64(), c["radius_km"].as_f64())
+                else {
+                    continue;
+                };
+                grids.extend(index.grids_within_radius(GeoPoint { lat, lon }, r * 1000.0));
+            } else if let Some(ring) = shape.get("polygon").and_then(|p| p.as_array()) {
+                let coords: Vec<geo::Coord<f64>> = ring
+                    .iter()
+                    .filter_map(|p| Some(geo::coord! { x: p.get(1)?.as_f64()?, y: p.get(0)?.as_f64()? }))
+                    .collect();
+                if coords.len() >= 4 {
+                    grids.extend(index.grids_within_polygon(&geo::Polygon::new(coords.into(), Vec::new())));
+                }
+            }
+        }
+        let mut communities = std::collections::BTreeSet::new();
+        let mut streets = std::collections::BTreeSet::new();
+        for grid in grids {
+            for a in index.chain(&grid.code) {
+                match a.level {
+                    Level::Community => communities.insert(a.code.clone()),
+                    Level::Street => streets.insert(a.code.clone()),
+                    _ => false,
+                };
+            }
+        }
+        (communities.into_iter().collect(), streets.into_iter().collect())
     }
 
     async fn announce(&self, topic: &str, source: &str, location: Option<GeoPoint>, payload: serde_json::Value) {

@@ -110,6 +110,25 @@ pub struct NewReading {
     /// Milliseconds since the Unix epoch.
     pub time: i64,
     pub value: f64,
+    /// Where a moving sensor (a vehicle's GPS) took the reading, WGS 84
+    /// degrees; both or neither. A fixed sensor leaves them out and is
+    /// where the registry says.
+    #[serde(default)]
+    pub lat: Option<f64>,
+    #[serde(default)]
+    pub lon: Option<f64>,
+}
+
+impl NewReading {
+    /// A reading of a fixed sensor.
+    pub fn new(sensor: impl Into<String>, time: i64, value: f64) -> Self {
+        NewReading { sensor: sensor.into(), time, value, lat: None, lon: None }
+    }
+
+    /// A reading of a moving sensor taken at `at`.
+    pub fn at(sensor: impl Into<String>, time: i64, value: f64, at: GeoPoint) -> Self {
+        NewReading { sensor: sensor.into(), time, value, lat: Some(at.lat), lon: Some(at.lon) }
+    }
 }
 
 /// A window of readings, oldest first.
@@ -152,6 +171,8 @@ pub struct Batch {
     /// The readings with duplicates of (sensor, time) folded, the last value
     /// winning: (index into `sensors`, time, value).
     rows: Vec<(usize, i64, f64)>,
+    /// Where each row's reading was taken, for moving sensors (same order).
+    positions: Vec<Option<GeoPoint>>,
     /// How many readings the batch held.
     received: usize,
 }
@@ -188,8 +209,9 @@ impl Committed {
     }
 
     /// One `iot.reading.<kind>` event per stored reading, in batch order:
-    /// payload `{"sensor","value","unit","time"}`, located at the sensor, timed
-    /// at the reading.
+    /// payload `{"sensor","value","unit","time"}` (and `"lat","lon"` for a
+    /// moving sensor's reading), located where the reading was taken (the
+    /// sensor's registered place for a fixed one), timed at the reading.
     pub fn events(&self, source: &str) -> Vec<Event> {
         (0..self.0.rows.len()).map(|i| self.event(i, source)).collect()
     }
@@ -201,16 +223,28 @@ impl Committed {
             value: f64,
             unit: &'a str,
             time: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            lat: Option<f64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            lon: Option<f64>,
         }
         let (s, time, value) = self.0.rows[row];
         let sensor = &self.0.sensors[s];
-        let payload = Payload { sensor: &sensor.id, value, unit: &sensor.unit, time };
+        let at = self.0.positions[row];
+        let payload = Payload {
+            sensor: &sensor.id,
+            value,
+            unit: &sensor.unit,
+            time,
+            lat: at.map(|p| p.lat),
+            lon: at.map(|p| p.lon),
+        };
         Event {
             id: new_id(),
             topic: format!("iot.reading.{}", sensor.kind),
             source: source.to_owned(),
             time,
-            location: Some(sensor.location()),
+            location: Some(at.unwrap_or_else(|| sensor.location())),
             payload: serde_json::to_string(&payload).expect("a reading serialises"),
         }
     }
@@ -431,6 +465,19 @@ impl Data {
             if !r.value.is_finite() {
                 problems.push((i, format!("readings[{i}].value: {} is not a finite number", r.value)));
             }
+            match (r.lat, r.lon) {
+                (None, None) => {}
+                (Some(lat), Some(lon)) => {
+                    if !(lat.is_finite() && (-90.0..=90.0).contains(&lat)) {
+                        problems.push((i, format!("readings[{i}].lat: {lat} is not a latitude (-90..=90)")));
+                    }
+                    if !(lon.is_finite() && (-180.0..=180.0).contains(&lon)) {
+                        problems.push((i, format!("readings[{i}].lon: {lon} is not a longitude (-180..=180)")));
+                    }
+                }
+                (Some(_), None) => problems.push((i, format!("readings[{i}].lon: missing; a position needs lat and lon"))),
+                (None, Some(_)) => problems.push((i, format!("readings[{i}].lat: missing; a position needs lat and lon"))),
+            }
             let n = *numbers.entry(&r.sensor).or_insert_with(|| {
                 ids.push(&r.sensor);
                 first_use.push(i);
@@ -459,17 +506,23 @@ impl Data {
         let sensors: Vec<Sensor> = resolved.into_iter().map(|s| s.expect("every sensor was found")).collect();
         // Fold duplicate (sensor, time) pairs: the last value wins, in the place of the first.
         let mut rows: Vec<(usize, i64, f64)> = Vec::with_capacity(readings.len());
+        let mut positions: Vec<Option<GeoPoint>> = Vec::with_capacity(readings.len());
         let mut seen: HashMap<(usize, i64), usize> = HashMap::with_capacity(readings.len());
         for (r, &s) in readings.iter().zip(&number_of) {
+            let at = r.lat.zip(r.lon).map(|(lat, lon)| GeoPoint { lat, lon });
             match seen.entry((s, r.time)) {
-                Entry::Occupied(o) => rows[*o.get()].2 = r.value,
+                Entry::Occupied(o) => {
+                    rows[*o.get()].2 = r.value;
+                    positions[*o.get()] = at;
+                }
                 Entry::Vacant(v) => {
                     v.insert(rows.len());
                     rows.push((s, r.time, r.value));
+                    positions.push(at);
                 }
             }
         }
-        Ok(Batch { sensors, first_use, rows, received: readings.len() })
+        Ok(Batch { sensors, first_use, rows, positions, received: readings.len() })
     }
 
     /// The registered sensors among `ids` (distinct), in no particular order.
@@ -505,6 +558,14 @@ impl Data {
                 q = q.bind(batch.sensors[s].id.as_str()).bind(time).bind(value);
             }
             q.execute(&mut *tx).await?;
+        }
+        // Moving sensors' positions: few rows (vehicles), one statement each.
+        let upsert = "INSERT INTO reading_positions (sensor, time, lat, lon) VALUES ($1, $2, $3, $4) \
+                      ON CONFLICT (sensor, time) DO UPDATE SET lat = excluded.lat, lon = excluded.lon";
+        for (&(s, time, _), at) in batch.rows.iter().zip(&batch.positions) {
+            if let Some(at) = at {
+                sqlx::query(upsert).bind(batch.sensors[s].id.as_str()).bind(time).bind(at.lat).bind(at.lon).execute(&mut *tx).await?;
+            }
         }
         tx.commit().await?;
         Ok(Committed(batch))
@@ -559,7 +620,7 @@ impl Data {
     /// Store readings of one sensor in one transaction (not announced).
     pub async fn insert_readings(&self, sensor: &str, readings: &[Reading]) -> Result<(), ServiceError> {
         let batch: Vec<NewReading> =
-            readings.iter().map(|r| NewReading { sensor: sensor.to_owned(), time: r.time, value: r.value }).collect();
+            readings.iter().map(|r| NewReading::new(sensor, r.time, r.value)).collect();
         self.commit_readings(self.prepare_readings(&batch).await?).await?;
         Ok(())
     }

@@ -304,12 +304,15 @@ impl Runtime {
         let mut subscription =
             self.services.bus.subscribe(plugin.name(), plugin.ctx.manifest.subscribe.clone(), plugin.ctx.manifest.limits.queue);
         *slot.subscription.lock() = Some(subscription.handle);
+        let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        *slot.handled.lock() = handled.clone();
         let worker = slot.clone();
         let runtime = Arc::downgrade(self);
         tokio::spawn(async move {
             while let Some(event) = subscription.events.recv().await {
                 let plugin = worker.current();
                 let outcome = plugin.deliver(&event).await;
+                handled.fetch_add(1, std::sync::atomic::Ordering::Release);
                 let Some(runtime) = runtime.upgrade() else { break };
                 let now = runtime.services.clock.now_ms();
                 if let Some(reason) = worker.observe(&plugin, &outcome, now, &runtime.settings.upgrade) {
@@ -317,6 +320,29 @@ impl Runtime {
                 }
             }
         });
+    }
+
+    /// Wait until every plugin has finished every event queued for it, and
+    /// so every event those published in turn: `false` if that takes longer
+    /// than `timeout`. Events published from other tasks meanwhile (a
+    /// reading batch still being announced) are not waited for.
+    pub async fn settle(&self, timeout: std::time::Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let queued: std::collections::HashMap<String, u64> =
+                self.services.bus.stats().into_iter().map(|s| (s.name, s.delivered)).collect();
+            let busy = self.slots().iter().any(|slot| {
+                let handled = slot.handled.lock().load(std::sync::atomic::Ordering::Acquire);
+                queued.get(slot.current().name()).is_some_and(|&q| handled < q)
+            });
+            if !busy {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// Stop delivering to a plugin and forget it. Events already queued for it are dropped.

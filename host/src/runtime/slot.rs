@@ -48,6 +48,9 @@ pub struct Slot {
     held: Mutex<Option<Held>>,
     probation: Mutex<Option<Probation>>,
     pub(crate) subscription: Mutex<Option<SubscriptionHandle>>,
+    /// Events the current subscription's worker has finished with (the bus
+    /// counts those it queued), for [`super::Runtime::settle`].
+    pub(crate) handled: Mutex<Arc<std::sync::atomic::AtomicU64>>,
     /// Serialises upgrades, approvals, rollbacks and enabling of this plugin.
     pub(crate) changing: tokio::sync::Mutex<()>,
 }
@@ -70,6 +73,7 @@ impl Slot {
             held: Mutex::new(None),
             probation: Mutex::new(None),
             subscription: Mutex::new(None),
+            handled: Mutex::default(),
             changing: tokio::sync::Mutex::new(()),
         }
     }

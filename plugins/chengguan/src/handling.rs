@@ -8,8 +8,9 @@ use yiwang_sdk::serde_json::Value;
 use crate::calendar::local_hour;
 use crate::{category_name, clip, config_list, config_text, hotspot};
 
-/// The role that receives the plugin's messages (its grant is `role:*/patrol`).
-pub const PATROL_ROLE: &str = "patrol";
+/// The role the patrol team (城管中队) holds in its street, and so the role
+/// that receives the plugin's messages (its grant is `role:*/handler`).
+pub const PATROL_ROLE: &str = "handler";
 
 /// The four case types the plugin handles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

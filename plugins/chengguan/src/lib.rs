@@ -16,7 +16,7 @@
 //!
 //! For each such case the plugin suggests a route (department `chengguan`, the type's
 //! level, score `route-score`), adds a note with the type's procedure and deadline,
-//! and messages `role:<street>/patrol`, where the street is the first 9 digits of the
+//! and messages `role:<street>/handler` (the street's patrol team), where the street is the first 9 digits of the
 //! 14-digit grid code in the payload's `area`. A case without a grid says so in the
 //! note and goes to the patrol team of `city-duty-unit`.
 //!

@@ -132,7 +132,7 @@ fn a_vending_case_in_a_grid_is_routed_to_the_street_patrol() {
     assert_eq!(sent.len(), 1);
     assert_eq!(
         sent[0].to,
-        Recipient::Role((STREET.into(), "patrol".into()))
+        Recipient::Role((STREET.into(), "handler".into()))
     );
     assert!(
         sent[0].subject.contains("占道经营") && sent[0].subject.contains("T-c1"),
@@ -178,7 +178,7 @@ fn each_case_type_gets_its_level_and_procedure() {
         );
         assert_eq!(
             host.messages_sent()[0].to,
-            Recipient::Role((STREET.into(), "patrol".into())),
+            Recipient::Role((STREET.into(), "handler".into())),
             "{code}"
         );
         no_denials(&host);
@@ -290,8 +290,8 @@ fn a_case_without_a_grid_goes_to_the_city_duty_unit() {
     assert_eq!(
         to,
         [
-            Recipient::Role(("320100".into(), "patrol".into())),
-            Recipient::Role(("320100".into(), "patrol".into()))
+            Recipient::Role(("320100".into(), "handler".into())),
+            Recipient::Role(("320100".into(), "handler".into()))
         ]
     );
     assert!(

@@ -83,6 +83,7 @@ fn warning(p: &GasParams, r: &Reading, center: GeoPoint, severity: Severity, urg
         description,
         instruction: "立即切断气源，禁止明火和开关电器，疏散周边人员，通知燃气抢修。".into(),
         parameters: vec![
+            ("model".into(), "gas".into()),
             ("sensor".into(), r.sensor.clone()),
             ("value".into(), format!("{:.1}", r.value)),
             ("unit".into(), r.unit.clone()),

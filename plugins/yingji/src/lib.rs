@@ -1,7 +1,10 @@
-//! `yingji` (应急管理): early warning on water levels and combustible gas.
+//! `yingji` (应急管理): early warning on water levels, combustible gas and
+//! hazardous-materials vehicles, and the response to warnings.
 //!
-//! Combustible gas (`iot.reading.gas`) is assessed by [`gas`]; what follows is
-//! the water-level model.
+//! Combustible gas (`iot.reading.gas`) is assessed by [`gas`], hazmat vehicle
+//! GPS tracks (`iot.reading.vehicle-gps`) by [`hazmat`]; warnings (`warning.*`)
+//! are answered by [`respond`] (emergency cases, on-duty leaders, flood
+//! fan-out to communities). What follows is the water-level model.
 //!
 //! Each `iot.reading.water-level` event carries one reading
 //! `{"sensor": "...", "value": <metres>, "unit": "m", "time": <ms>}` (the event's
@@ -20,6 +23,8 @@
 use yiwang_sdk::prelude::*;
 
 pub mod gas;
+pub mod hazmat;
+pub mod respond;
 
 /// One water-level reading, as published by ingest.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -129,6 +134,7 @@ fn warning(p: &Params, r: &Reading, at: Option<GeoPoint>, severity: Severity, ur
         description,
         instruction: "请立即组织巡查和排涝，低洼路段车辆行人绕行，做好人员转移准备。".into(),
         parameters: vec![
+            ("model".into(), "water-level".into()),
             ("sensor".into(), r.sensor.clone()),
             ("value".into(), format!("{:.2}", r.value)),
             ("unit".into(), r.unit.clone()),
@@ -177,10 +183,25 @@ struct Yingji;
 impl Plugin for Yingji {
     fn init() -> Result<(), Error> {
         Params::from_config()?;
-        gas::GasParams::from_config().map(|_| ())
+        gas::GasParams::from_config()?;
+        hazmat::HazmatParams::from_config()?;
+        respond::RespondParams::from_config().map(|_| ())
+    }
+
+    fn handle(event: Event) -> Result<(), Error> {
+        match event.topic.starts_with("warning.") {
+            true => respond::handle(&event),
+            false => Ok(()),
+        }
     }
 
     fn evaluate(event: Event) -> Result<Vec<Warning>, Error> {
+        if event.topic.starts_with("warning.") {
+            return Ok(Vec::new());
+        }
+        if event.topic == "iot.reading.vehicle-gps" {
+            return hazmat::evaluate(&event);
+        }
         let gas = event.topic == "iot.reading.gas";
         let reading: Reading = match event.payload_json() {
             Ok(r) => r,
@@ -349,6 +370,117 @@ mod tests {
             let wrong = Event::test("iot.reading.gas", json!({ "sensor": "gas-1", "value": 31.0, "unit": "m" })).with_location(AT.unwrap());
             assert!(Yingji::evaluate(wrong).unwrap().is_empty());
             assert!(host.denials().is_empty(), "{:?}", host.denials());
+        }
+
+        fn route_record() -> yiwang_sdk::serde_json::Value {
+            json!({
+                "vehicle": "苏A·D1234危", "sensor": "gps-1", "cargo": "液氯",
+                "corridor": [[118.70, 32.0], [118.80, 32.0]],
+                "stops": [{ "name": "化工园区停车场", "lat": 32.0, "lon": 118.70, "radius_m": 300.0 }],
+                "restricted": ["老城区"],
+            })
+        }
+
+        fn fix(minute: i64, lat: f64, lon: f64) -> Event {
+            Event::test("iot.reading.vehicle-gps", json!({ "sensor": "gps-1", "value": 90.0, "unit": "deg", "time": T + minute * 60_000, "lat": lat, "lon": lon }))
+                .with_time(T + minute * 60_000)
+                .with_location(GeoPoint::new(lat, lon))
+        }
+
+        #[test]
+        fn a_hazmat_vehicle_leaving_its_corridor_is_warned_of_once_and_its_track_is_kept() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().data("hazmat-routes", "苏A·D1234危", route_record()).install();
+            assert!(Yingji::evaluate(fix(0, 32.0, 118.72)).unwrap().is_empty());
+            let w = Yingji::evaluate(fix(1, 32.003, 118.73)).unwrap();
+            assert_eq!(w.len(), 1);
+            assert!(w[0].parameters.contains(&("rule".into(), "off-route".into())));
+            assert!(Yingji::evaluate(fix(2, 32.004, 118.735)).unwrap().is_empty());
+            let track = host.record("yingji-tracks", "track:gps-1").expect("the track is stored");
+            assert_eq!(track["off_route"], true);
+            assert!(host.denials().is_empty(), "{:?}", host.denials());
+        }
+
+        #[test]
+        fn bad_gps_fixes_are_skipped_with_a_reason_and_raise_nothing() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().data("hazmat-routes", "苏A·D1234危", route_record()).install();
+            Yingji::evaluate(fix(10, 32.0, 118.72)).unwrap();
+            let skipped = [
+                // In the East China Sea.
+                fix(11, 30.8, 123.9),
+                // Older than the last fix, and off the route.
+                fix(5, 32.01, 118.72),
+                // No position at all.
+                Event::test("iot.reading.vehicle-gps", json!({ "sensor": "gps-1", "value": 0.0, "unit": "deg" })).with_time(T + 12 * 60_000),
+                // A vehicle with no approved route.
+                Event::test("iot.reading.vehicle-gps", json!({ "sensor": "gps-9", "value": 0.0, "unit": "deg", "lat": 32.0, "lon": 118.7 })),
+                // Not JSON.
+                Event { payload: "{".into(), ..fix(13, 32.0, 118.72) },
+            ];
+            let n = skipped.len();
+            for e in skipped {
+                assert!(Yingji::evaluate(e).unwrap().is_empty());
+            }
+            assert_eq!(host.logs().len(), n, "{:?}", host.logs());
+            assert!(host.logs().iter().any(|l| l.message.contains("outside the city")));
+            assert!(host.logs().iter().any(|l| l.message.contains("not newer")));
+        }
+
+        fn flood_warning(severity: &str) -> Event {
+            Event::test(
+                "warning.met",
+                json!({
+                    "warning": "w-1", "source": "plugin:yingji",
+                    "info": {
+                        "category": "met", "event": "内涝/河道水位", "severity": severity,
+                        "headline": "危险水位预警：wl-1 水位 4.30 m", "description": "水位站 wl-1 测得 4.30 m。",
+                        "instruction": "低洼路段绕行。",
+                        "parameters": [["model", "water-level"], ["sensor", "wl-1"], ["value", "4.30"]],
+                    },
+                    "communities": ["320102001001", "320102001002"], "streets": ["320102001"],
+                }),
+            )
+            .with_time(T)
+            .with_location(AT.unwrap())
+        }
+
+        #[test]
+        fn a_flood_warning_opens_a_case_tells_the_duty_leaders_and_every_community() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().install();
+            Yingji::handle(flood_warning("severe")).unwrap();
+            let opened = host.cases_opened();
+            assert_eq!(opened.len(), 1);
+            assert_eq!(opened[0].draft.category_code, "020401");
+            assert_eq!(opened[0].draft.channel, SourceChannel::Warning);
+            let routes = host.route_suggestions();
+            assert_eq!(routes[0].suggestion.level, yiwang_sdk::cases::CommandLevel::District);
+            let to: Vec<Recipient> = host.messages_sent().into_iter().map(|m| m.to).collect();
+            assert!(to.contains(&Recipient::Role(("320102001".into(), "leader".into()))));
+            assert!(to.contains(&Recipient::Role(("320100".into(), "leader".into()))));
+            assert!(to.contains(&Recipient::OrgUnit("320102001001".into())));
+            assert!(to.contains(&Recipient::OrgUnit("320102001002".into())));
+            assert_eq!(host.published()[0].topic, "yingji.response");
+            assert!(host.notes()[0].text.contains("2 个社区"), "{:?}", host.notes());
+            // The same sensor again within the hour: not answered twice ...
+            Yingji::handle(flood_warning("severe").with_time(T + 10 * 60_000)).unwrap();
+            assert_eq!(host.cases_opened().len(), 1);
+            // ... unless it grows more severe.
+            Yingji::handle(flood_warning("extreme").with_time(T + 20 * 60_000)).unwrap();
+            assert_eq!(host.cases_opened().len(), 2);
+            assert!(host.denials().is_empty(), "{:?}", host.denials());
+        }
+
+        #[test]
+        fn minor_and_malformed_warnings_are_not_answered() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().install();
+            Yingji::handle(flood_warning("minor")).unwrap();
+            Yingji::handle(Event::test("warning.met", json!({ "warning": "w-2" }))).unwrap();
+            // A hazmat warning is not fanned out to communities.
+            let mut hazmat = flood_warning("severe");
+            hazmat.payload = hazmat.payload.replace("water-level", "hazmat");
+            Yingji::handle(hazmat).unwrap();
+            assert_eq!(host.cases_opened().len(), 1);
+            assert_eq!(host.cases_opened()[0].draft.category_code, "020403");
+            assert!(host.messages_sent().iter().all(|m| !matches!(m.to, Recipient::OrgUnit(_))));
         }
 
         #[test]
