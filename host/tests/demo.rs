@@ -13,6 +13,10 @@ use yiwang::demo::{self, Day};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_in_the_city() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let day = Day::parse("2026-11-27").unwrap();
     let clock = ReplayClock::new(day.at(6, 0));

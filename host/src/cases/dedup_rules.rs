@@ -97,7 +97,7 @@ impl Cases {
         let rules = table.rules().map_err(|e| ServiceError::Invalid(e.to_string()))?;
         // One writer at a time, so the index ends with the rules stored last.
         let _writing = self.dedup_rules_writer.lock().await;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         sqlx::query("DELETE FROM dedup_rules").execute(&mut *tx).await?;
         let rows = std::iter::once(("", &table.fallback)).chain(table.families.iter().map(|(f, r)| (f.as_str(), r)));
         for (family, rule) in rows {

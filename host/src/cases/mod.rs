@@ -156,7 +156,7 @@ impl Cases {
         if body.trim().is_empty() || body.len() > 64 * 1024 {
             return Err(ServiceError::Invalid("note must be 1 byte to 64 KiB".into()));
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let exists = sqlx::query("SELECT 1 FROM cases WHERE id = $1").bind(case_id).fetch_optional(&mut *tx).await?;
         if exists.is_none() {
             return Err(ServiceError::NotFound(format!("no case `{case_id}`")));

@@ -550,7 +550,7 @@ impl Data {
         if batch.rows.is_empty() {
             return Ok(Committed(batch));
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         for chunk in crate::db::runs(&batch.rows, MAX_CHUNK_ROWS) {
             let exp = chunk.len().trailing_zeros() as usize;
             let mut q = sqlx::query(upsert_sql(self.db.backend(), exp));

@@ -232,7 +232,7 @@ impl Data {
     pub async fn create_dataset(&self, spec: &DatasetSpec) -> Result<(), ServiceError> {
         check_spec(spec)?;
         self.check_departments(spec).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let taken = sqlx::query("SELECT 1 FROM datasets WHERE name = $1").bind(&spec.name).fetch_optional(&mut *tx).await?;
         if taken.is_some() {
             return Err(ServiceError::Conflict(format!("data set `{}` exists", spec.name)));
@@ -276,7 +276,7 @@ impl Data {
         let Some(old) = self.dataset(&spec.name).await? else {
             return Err(ServiceError::NotFound(format!("no data set `{}`", spec.name)));
         };
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         if old.schema != spec.schema || old.key_field != spec.key_field {
             let rows = sqlx::query("SELECT key, value FROM records WHERE dataset = $1 ORDER BY key")
                 .bind(&spec.name)
@@ -435,7 +435,7 @@ impl Data {
         let row = ImportRow { origin, key: key.map(str::to_owned), value: parsed };
         let set = self.known_dataset(dataset).await?;
         let checked = self.check_rows(&set, vec![row], &mut |_| {}).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let existing = self.existing(&mut tx, dataset, &checked).await?;
         let c = &checked[0];
         if mode == WriteMode::Insert && existing.contains_key(&c.key) {
@@ -455,7 +455,7 @@ impl Data {
     /// Delete one record within the writer's scope; whether it existed.
     pub async fn delete(&self, dataset: &str, key: &str, writer: Writer<'_>) -> Result<bool, ServiceError> {
         self.known_dataset(dataset).await?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let row = sqlx::query("SELECT area FROM records WHERE dataset = $1 AND key = $2")
             .bind(dataset)
             .bind(key)
@@ -500,7 +500,7 @@ impl Data {
             }
         }
         refuse(problems)?;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let existing = self.existing(&mut tx, dataset, &checked).await?;
         authorise(&checked, &existing, writer.scope)?;
         self.upsert(&mut tx, dataset, &checked, writer.actor, progress).await?;

@@ -174,8 +174,9 @@ pub fn sensors(l: &Layout) -> Vec<Sensor> {
         department: department.into(),
     };
     vec![
-        // A low underpass in 石门坎社区 and the river beside 贡院社区.
-        s("wl-underpass-01", "water-level", "m", l.communities[6].at(0.5, 0.5), "yingji"),
+        // A low underpass where 贡院, 钞库街, 石门坎 and 常府街 meet, and the
+        // river beside 贡院社区.
+        s("wl-underpass-01", "water-level", "m", l.communities[6].at(0.02, 0.98), "yingji"),
         s("wl-river-01", "water-level", "m", l.communities[4].at(0.3, 0.6), "water"),
         s("rain-qinhuai-01", "rainfall", "mm/h", l.communities[6].at(0.6, 0.4), "water"),
         // A restaurant street in 湖南路社区.

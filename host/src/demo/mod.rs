@@ -32,6 +32,13 @@ use crate::services::Services;
 use crate::ticks;
 
 const MINUTE: i64 = 60_000;
+/// The photo of a 随手拍 report: an 8×8 PNG.
+const PHOTO: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x08,
+    0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4b, 0x6d, 0x29, 0xdc, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41,
+    0x54, 0x78, 0x9c, 0x63, 0xf0, 0x9a, 0x10, 0x83, 0x15, 0x31, 0x0c, 0x2d, 0x09, 0x00, 0x44, 0x0a, 0x4d, 0x81, 0xf8, 0x10,
+    0x3d, 0x8c, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
 const HOUR: i64 = 60 * MINUTE;
 
 /// The local day (UTC+8) a replay covers: its date and first millisecond.
@@ -157,16 +164,29 @@ pub struct Replay<'a> {
     day: Day,
     /// Cases by the script's name for them.
     named: BTreeMap<&'static str, String>,
+    /// Sensor readings not yet taken in, by time.
+    pending: BTreeMap<i64, Vec<NewReading>>,
 }
 
 impl<'a> Replay<'a> {
     pub fn new(services: &'a Arc<Services>, runtime: &'a Arc<Runtime>, clock: &'a ReplayClock, day: Day) -> Self {
-        Replay { services, runtime, clock, day, named: BTreeMap::new() }
+        Replay { services, runtime, clock, day, named: BTreeMap::new(), pending: BTreeMap::new() }
     }
 
-    /// Move the clock to `h:m` of the day.
-    async fn at(&self, h: i64, m: i64) {
-        self.clock.set(self.day.at(h, m));
+    /// Move the clock to `h:m` of the day, taking in on the way every sensor
+    /// reading due by then, each at its own time.
+    async fn at(&mut self, h: i64, m: i64) -> anyhow::Result<()> {
+        let target = self.day.at(h, m);
+        while let Some(entry) = self.pending.first_entry() {
+            if *entry.key() > target {
+                break;
+            }
+            let (time, batch) = entry.remove_entry();
+            self.clock.set(time);
+            self.readings(batch).await?;
+        }
+        self.clock.set(target);
+        Ok(())
     }
 
     /// Wait for the plugins to handle everything published so far.
@@ -188,6 +208,13 @@ impl<'a> Replay<'a> {
         address: Option<&str>,
         caller: Option<(&str, &str)>,
     ) -> anyhow::Result<String> {
+        // A resident's 随手拍 comes with its photo.
+        let mut evidence = Vec::new();
+        if channel == Channel::Snapshot {
+            let upload = crate::media::Upload { content_type: "image/png", filename: Some("随手拍.png"), uploaded_by: reporter.unwrap_or("anonymous") };
+            let body = futures::stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from_static(PHOTO))]);
+            evidence.push(self.services.media.store(&upload, body).await?.info().sha256.clone());
+        }
         let report = NewReport {
             channel,
             idempotency_key: None,
@@ -196,7 +223,7 @@ impl<'a> Replay<'a> {
             description: description.into(),
             location: Some(at),
             address: address.map(Into::into),
-            evidence: Vec::new(),
+            evidence,
             caller: caller.map(|(n, p)| Caller { name: n.into(), phone: p.into() }),
         };
         let intake = self.services.cases.intake(&report, reporter).await.with_context(|| format!("report `{description}`"))?;
@@ -283,25 +310,85 @@ impl<'a> Replay<'a> {
         self.settle().await
     }
 
-    /// One sensor's readings at `(minute of the day, value)`, the clock moved
-    /// to each in turn.
-    async fn stream(&self, sensor: &str, points: &[(i64, f64)]) -> anyhow::Result<()> {
-        for &(minute, value) in points {
-            let time = self.day.start + minute * MINUTE;
-            self.clock.set(time);
-            self.readings(vec![NewReading::new(sensor, time, value)]).await?;
-        }
-        Ok(())
-    }
-
     fn case(&self, name: &str) -> anyhow::Result<String> {
         self.named.get(name).cloned().with_context(|| format!("the script's case `{name}` was not opened"))
+    }
+
+    /// The day's sensor streams, by reading time: the hazmat vehicle's fixes,
+    /// the gas leak, the bins, the rain and the flooding underpass.
+    fn sensor_streams(&self) -> BTreeMap<i64, Vec<NewReading>> {
+        let mut out: BTreeMap<i64, Vec<NewReading>> = BTreeMap::new();
+        let mut put = |time: i64, r: NewReading| out.entry(time).or_default().push(r);
+
+        // 09:00-09:45 the hazmat vehicle: east along its route, then north off
+        // the corridor into 老城区, where it stands for twenty minutes.
+        let mut t = self.day.at(9, 0);
+        let (mut lat, mut lon) = (32.005, 118.705);
+        let mut fix = |t: &mut i64, lat: f64, lon: f64| {
+            put(*t, NewReading::at("gps-a-d1234", *t, 90.0, GeoPoint { lat, lon }));
+            *t += MINUTE;
+        };
+        while lon < 118.770 {
+            fix(&mut t, lat, lon);
+            lon += 0.0065;
+        }
+        while lat < 32.056 {
+            fix(&mut t, lat, lon);
+            lat += 0.006;
+        }
+        for _ in 0..20 {
+            fix(&mut t, 32.0562, 118.7702);
+        }
+
+        // 11:30-12:40 a gas leak in a restaurant street, in %LEL every two minutes.
+        for i in 0..36 {
+            let minute = 11 * 60 + 30 + i * 2;
+            let v = match minute - (12 * 60 + 6) {
+                ..0 => 1.0 + (i % 3) as f64 * 0.5,
+                0..=2 => 6.0,
+                3..=4 => 12.0,
+                5..=6 => 19.0,
+                7..=14 => 28.0,
+                _ => 3.0,
+            };
+            let time = self.day.start + minute * MINUTE;
+            put(time, NewReading::new("gas-hunan-01", time, v));
+        }
+
+        // The bins fill through the day, one of them fast.
+        for h in 6..=20 {
+            let time = self.day.at(h, 5);
+            let hours = (h - 6) as f64;
+            for (sensor, v) in [("bin-01", 10.0 + 4.0 * hours), ("bin-02", 20.0 + 6.0 * hours), ("bin-03", 5.0 + 3.0 * hours), ("bin-04", 30.0 + 1.5 * hours)] {
+                put(time, NewReading::new(sensor, time, v.min(100.0)));
+            }
+        }
+
+        // 13:00-18:00 a rainstorm, and the underpass floods: level in metres
+        // every five minutes, rising from 14:00, peaking at 4.4 m at 16:40.
+        for (i, mm) in [2.0, 8.0, 25.0, 48.0, 62.0, 55.0, 40.0, 22.0, 10.0, 4.0, 1.0].into_iter().enumerate() {
+            let time = self.day.at(13, 0) + i as i64 * 30 * MINUTE;
+            put(time, NewReading::new("rain-qinhuai-01", time, mm));
+        }
+        for i in 0..=60 {
+            let minute = 13 * 60 + i * 5;
+            let m = (minute - 14 * 60) as f64;
+            let level = match minute {
+                ..840 => 1.2,
+                840..1000 => 1.2 + 3.2 * (m / 160.0).powi(2),
+                _ => (4.4 - (m - 160.0) * 0.012).max(1.5),
+            };
+            let time = self.day.start + minute * MINUTE;
+            put(time, NewReading::new("wl-underpass-01", time, (level * 100.0).round() / 100.0));
+        }
+        out
     }
 
     /// Replay the day and the following midnight.
     pub async fn run(&mut self) -> anyhow::Result<()> {
         let l = &city::layout();
         let grid = |i: usize| l.grids[i].clone();
+        self.pending = self.sensor_streams();
         self.clock.set(self.day.at(6, 0));
         // The calendar ticks start counting from the replayed morning.
         ticks::publish_due(&self.services.db, &*self.services.bus, self.clock.now_ms()).await?;
@@ -309,133 +396,80 @@ impl<'a> Replay<'a> {
         // 07:30 a resident photographs garbage at 中山路 88 号; a neighbour
         // sends the same heap ten minutes later, which joins the first case.
         let garbage_at = grid(2).at(0.5, 0.5);
-        self.at(7, 30).await;
+        self.at(7, 30).await?;
         self.report(Some("garbage"), Channel::Snapshot, Some("resident-wang"), "020101", "中山路88号小区门口垃圾堆放多日，无人清运，气味很大", garbage_at, Some("中山路88号"), None).await?;
-        self.at(7, 40).await;
+        self.at(7, 40).await?;
         let near = GeoPoint { lat: garbage_at.lat + 0.0001, lon: garbage_at.lon + 0.0001 };
-        self.report(None, Channel::Snapshot, Some("resident-zhou"), "020101", "中山路88号门口垃圾没人清理", near, Some("中山路 88 号"), None).await?;
+        self.report(None, Channel::Snapshot, Some("resident-zhou"), "020101", "中山路88号门口垃圾堆放，没人清运", near, Some("中山路 88 号"), None).await?;
 
-        // 08:00-10:40 street vending reported again and again in one grid of
-        // 湖南路社区: a complaint hot spot.
+        // From 08:00 street vending is reported again and again in one grid
+        // of 湖南路社区 (six times by 11:00): a complaint hot spot.
         let vending = grid(9);
-        let spots = [(0.15, 0.2), (0.3, 0.7), (0.5, 0.35), (0.7, 0.8), (0.85, 0.15), (0.55, 0.9)];
-        for (i, (fy, fx)) in spots.into_iter().enumerate() {
-            self.at(8, i as i64 * 30).await;
-            let text = ["早市摆摊占道经营，人行道被堵死", "流动摊贩在路口卖水果", "商户出店经营占用人行道", "夜宵摊占道", "菜贩占道摆摊", "路边摊位占用盲道"][i];
-            self.report(None, Channel::Snapshot, Some("resident-wang"), "020501", text, vending.at(fy, fx), None, None).await?;
-        }
-        // 08:10 a hotline call the operator could not place: the plugin
+        let stalls = [
+            ((8, 0), (0.15, 0.2), "早市摆摊占道经营，人行道被堵死"),
+            ((8, 30), (0.3, 0.7), "流动摊贩在路口卖水果"),
+            ((9, 30), (0.5, 0.35), "商户出店经营占用人行道"),
+            ((10, 0), (0.7, 0.8), "早点摊占道"),
+            ((10, 30), (0.85, 0.15), "菜贩占道摆摊"),
+            ((11, 0), (0.55, 0.9), "路边摊位占用盲道"),
+        ];
+        let stall = async |r: &mut Self, i: usize| -> anyhow::Result<()> {
+            let ((h, m), (fy, fx), text) = stalls[i];
+            r.at(h, m).await?;
+            r.report(None, Channel::Snapshot, Some("resident-wang"), "020501", text, vending.at(fy, fx), None, None).await?;
+            Ok(())
+        };
+        stall(self, 0).await?;
+        // 08:10 a hotline call the operator could not place (其他): the plugin
         // classifies it as street vending.
-        self.at(8, 10).await;
+        self.at(8, 10).await?;
         self.report(Some("hotline-vending"), Channel::Hotline, Some("hotline12345-handler"), "020604", "湖南路菜场门口有人摆摊卖菜，占了人行道，行人只能走机动车道，很危险", vending.at(0.4, 0.5), Some("湖南路菜场"), Some(("张先生", "138-0000-1111"))).await?;
         // 08:20 a missing manhole cover; 08:30 the grid workers' patrol.
-        self.at(8, 20).await;
+        self.at(8, 20).await?;
         self.report(None, Channel::Snapshot, Some("resident-zhou"), "020405", "北京东路人行道井盖丢失，有行人险些踩空", grid(5).at(0.5, 0.5), Some("北京东路 41 号"), None).await?;
-        self.at(8, 30).await;
+        stall(self, 1).await?;
         self.report(None, Channel::Patrol, Some("grid-worker-1"), "020601", "楼上卫生间漏水，邻里争执，需调解", grid(1).at(0.6, 0.6), Some("长江路 20 号 2 栋"), None).await?;
-        self.at(8, 35).await;
+        self.at(8, 35).await?;
         self.report(Some("hazard"), Channel::Patrol, Some("grid-worker-3"), "020602", "小区车棚电动车飞线充电，存在火灾隐患", grid(12).at(0.3, 0.3), Some("湖南路 7 号院"), None).await?;
 
-        // 09:00 the dispatcher's morning round.
-        self.at(9, 0).await;
+        // 09:00 the dispatcher's morning round; meanwhile the hazmat vehicle
+        // sets out (its fixes are in the sensor streams).
+        self.at(9, 0).await?;
         self.dispatch_round().await?;
+        stall(self, 2).await?;
+        stall(self, 3).await?;
 
-        // 09:00-09:45 the hazmat vehicle: east along its route, then north
-        // off the corridor into 老城区, where it stands for twenty minutes.
-        let mut fixes = Vec::new();
-        let mut t = self.day.at(9, 0);
-        let (mut lat, mut lon) = (32.005, 118.705);
-        while lon < 118.770 {
-            fixes.push((t, lat, lon));
-            lon += 0.0065;
-            t += MINUTE;
-        }
-        while lat < 32.056 {
-            fixes.push((t, lat, lon));
-            lat += 0.006;
-            t += MINUTE;
-        }
-        for _ in 0..20 {
-            fixes.push((t, 32.0562, 118.7702));
-            t += MINUTE;
-        }
-        for (time, lat, lon) in fixes {
-            self.clock.set(time);
-            self.readings(vec![NewReading::at("gps-a-d1234", time, 90.0, GeoPoint { lat, lon })]).await?;
-        }
-
-        // 10:00-10:45 the garbage is cleared and the case closed.
-        self.at(10, 0).await;
+        // 10:00 the garbage is cleared and its case closed.
         let garbage = self.case("garbage")?;
         let handler = match self.services.cases.view(&garbage).await?.and_then(|v| v.department).as_deref() {
             Some("chengguan") | None => "chengguan-handler".to_owned(),
             Some(other) => format!("{other}-handler"),
         };
         self.work_through(&garbage, &handler).await?;
+        stall(self, 4).await?;
 
         // 10:50 the street cannot resolve the fire hazard and returns it:
         // 街道吹哨, the plugin calls a district department in.
-        self.at(10, 50).await;
+        self.at(10, 50).await?;
         let hazard = self.case("hazard")?;
         let department = self.services.cases.view(&hazard).await?.and_then(|v| v.department).unwrap_or_else(|| "zongzhi".into());
         self.act(&format!("{department}-handler"), &hazard, Action::Return, "物业与业主多次协调无果，街道无法独立解决，需区级部门报到", None, None).await?;
+        stall(self, 5).await?;
 
-        // 11:30-12:40 a gas leak in a restaurant street.
-        let gas: Vec<(i64, f64)> = (0..36)
-            .map(|i| {
-                let minute = 11 * 60 + 30 + i * 2;
-                let v = match minute - (12 * 60 + 6) {
-                    ..0 => 1.0 + (i % 3) as f64 * 0.5,
-                    0..=2 => 6.0,
-                    3..=4 => 12.0,
-                    5..=6 => 19.0,
-                    7..=14 => 28.0,
-                    _ => 3.0,
-                };
-                (minute, v)
-            })
-            .collect();
-        self.stream("gas-hunan-01", &gas).await?;
-
-        // Bins fill through the day, one of them fast.
-        for h in 6..=20 {
-            let time = self.day.at(h, 5);
-            self.clock.set(time);
-            let hours = (h - 6) as f64;
-            let readings = [("bin-01", 10.0 + 4.0 * hours), ("bin-02", 20.0 + 6.0 * hours), ("bin-03", 5.0 + 3.0 * hours), ("bin-04", 30.0 + 1.5 * hours)]
-                .into_iter()
-                .map(|(s, v)| NewReading::new(s, time, v.min(100.0)))
-                .collect();
-            self.readings(readings).await?;
-        }
-
-        // 13:00-18:00 a rainstorm: rainfall, and the underpass floods.
-        let rain: Vec<(i64, f64)> = (0..=10).map(|i| (13 * 60 + i * 30, [2.0, 8.0, 25.0, 48.0, 62.0, 55.0, 40.0, 22.0, 10.0, 4.0, 1.0][i as usize])).collect();
-        self.stream("rain-qinhuai-01", &rain).await?;
-        let level = |minute: i64| -> f64 {
-            let m = (minute - 14 * 60) as f64;
-            match minute {
-                ..840 => 1.2,
-                840..1000 => 1.2 + 3.2 * (m / 160.0).powi(2),
-                _ => (4.4 - (m - 160.0) * 0.012).max(1.5),
-            }
-        };
-        let water: Vec<(i64, f64)> = (0..=60).map(|i| 13 * 60 + i * 5).map(|m| (m, (level(m) * 100.0).round() / 100.0)).collect();
-        self.stream("wl-underpass-01", &water).await?;
-
-        // 15:00 the garbage at 中山路 88 号 is back: 假性整改.
-        self.at(15, 0).await;
+        // 15:00 the garbage at 中山路 88 号 is back: 假性整改. (The gas leak at
+        // noon and the afternoon's rain and flooding come in on the way.)
+        self.at(15, 0).await?;
         self.report(None, Channel::Hotline, Some("hotline12345-handler"), "020101", "上午说清理了，下午中山路88号门口又堆满了垃圾，根本没处理干净", garbage_at, Some("中山路88号"), Some(("李女士", "139 0000 2222"))).await?;
         // 16:00 the same caller as this morning, about the same stalls.
-        self.at(16, 0).await;
+        self.at(16, 0).await?;
         self.report(None, Channel::Hotline, Some("hotline12345-handler"), "020501", "湖南路菜场门口又有人摆摊卖菜，堵了人行道", vending.at(0.45, 0.55), Some("湖南路菜场"), Some(("张先生", "13800001111"))).await?;
 
         // 17:30 the dispatcher's afternoon round; 18:00 the patrol clears
         // some of the stalls and the rest are left for tomorrow.
-        self.at(17, 30).await;
+        self.at(17, 30).await?;
         self.dispatch_round().await?;
-        self.at(18, 0).await;
-        let rows = sqlx::query("SELECT id FROM cases WHERE category_code = '020501' AND status = 'dispatched' AND department = 'chengguan' ORDER BY created LIMIT 3")
+        self.at(18, 0).await?;
+        let rows = sqlx::query("SELECT id FROM cases WHERE category_code = '020501' AND status = 'dispatched' AND department = 'chengguan' ORDER BY created, id LIMIT 3")
             .fetch_all(self.services.db.pool())
             .await?;
         for r in rows {
@@ -445,7 +479,7 @@ impl<'a> Replay<'a> {
 
         // Past midnight: the overdue sweep and the day's tick, on which the
         // grid workers' overdue visits are found.
-        self.clock.set(self.day.at(24, 5));
+        self.at(24, 5).await?;
         crate::cases::deadlines::sweep(self.services).await?;
         self.settle().await?;
         ticks::publish_due(&self.services.db, &*self.services.bus, self.clock.now_ms()).await?;
@@ -479,7 +513,7 @@ impl<'a> Replay<'a> {
         s.open = count("SELECT COUNT(*) FROM cases WHERE status NOT IN ('closed', 'rejected', 'voided') AND created >= $1 AND created < $2").await?;
         s.overdue = events.iter().filter(|e| e.topic == "case.overdue").count() as i64;
         for r in sqlx::query(
-            "SELECT category, COUNT(*), SUM(CASE WHEN severity IN ('severe', 'extreme') THEN 1 ELSE 0 END) FROM warnings \
+            "SELECT category, COUNT(*), SUM(CASE WHEN LOWER(severity) IN ('severe', 'extreme') THEN 1 ELSE 0 END) FROM warnings \
              WHERE created >= $1 AND created < $2 GROUP BY category ORDER BY category",
         )
         .bind(from)

@@ -247,7 +247,7 @@ impl Identity {
                 return Err(ServiceError::NotFound(format!("unknown org unit `{unit}`")));
             }
         }
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let taken = sqlx::query("SELECT 1 FROM users WHERE id = $1 OR username = $2")
             .bind(&u.id)
             .bind(&u.username)

@@ -479,7 +479,7 @@ impl Media {
 
         // The blob is durable; now the row, once.
         let now = self.clock.now_ms();
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO media (sha256, size, content_type, kind, filename, uploaded_by, created) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (sha256) DO NOTHING",

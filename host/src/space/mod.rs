@@ -181,7 +181,7 @@ impl Space {
     pub async fn load_geojson(&self, text: &str) -> Result<LoadReport, ServiceError> {
         let features = load::parse(text)?;
         let _writer = self.writer.lock().await;
-        let mut tx = self.db.pool().begin().await?;
+        let mut tx = self.db.begin_write().await?;
         let rows = sqlx::query("SELECT code, level FROM areas").fetch_all(&mut *tx).await?;
         let mut stored = HashMap::with_capacity(rows.len());
         for r in &rows {
