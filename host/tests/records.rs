@@ -282,8 +282,9 @@ storage_test!(accountability_measures_freshness_and_completeness, async |f: Fixt
     assert_eq!(dept.fresh_share, Some(0.0));
     write(&data, &component(5, false), all()).await.unwrap();
     let a = data.accountability(Some("chengguan")).await.unwrap();
-    assert_eq!(a.datasets[0].fresh, Some(true));
-    assert_eq!(a.datasets[0].recently_updated, 1);
+    let set = a.datasets.iter().find(|d| d.dataset == "components").unwrap();
+    assert_eq!(set.fresh, Some(true));
+    assert_eq!(set.recently_updated, 1);
     assert!(a.datasets.iter().all(|d| d.owner_department == "chengguan"));
 });
 

@@ -152,7 +152,9 @@ async fn a_resident_overdue_for_a_visit_gets_one_case_with_a_masked_name() {
         assert!(!view.description.contains(personal), "{personal}: {}", view.description);
     }
 
-    // The overdue period is remembered in zongzhi-events, not in the resident's record.
+    // The overdue period is remembered in zongzhi-events, not in the resident's
+    // record, once the plugin has finished with the tick.
+    assert!(host.runtime.settle(WAIT).await, "the plugins did not catch up");
     let due = (today - 30) * DAY_MS - UTC8_MS + 7 * DAY_MS;
     let marker = host
         .services

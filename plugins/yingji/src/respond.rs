@@ -197,8 +197,11 @@ pub fn handle(event: &Event) -> Result<(), Error> {
     let case = cases::open_case(&draft)?;
     let level = if severity >= rank("severe") { p.route_level_severe } else { p.route_level };
     let reason = format!("{}预警（{}）由应急管理局牵头处置", info.event, info.severity);
-    if let Err(e) = cases::suggest_route(&case, &RouteSuggestion::new("yingji", level, 0.9, reason)) {
-        warn!("case {case}: no route suggested: {e}");
+    match cases::suggest_route(&case, &RouteSuggestion::new("yingji", level, 0.9, reason)) {
+        Ok(_) => {}
+        // The warning joined a case this plugin has already routed.
+        Err(Error::Conflict(_)) => debug!("case {case}: a route is already suggested"),
+        Err(e) => warn!("case {case}: no route suggested: {e}"),
     }
 
     let subject_line = format!("【{}】{}", severity_word(severity), info.headline);

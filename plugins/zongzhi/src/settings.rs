@@ -67,6 +67,9 @@ pub struct Category {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub categories: Vec<Category>,
+    /// Codes of the 综治 family that belong to other departments (020604 其他
+    /// goes to the command centre): ignored quietly, not logged as unknown.
+    pub others_in_family: Vec<String>,
     /// The confidence of a grid event's route suggestion (0-1).
     pub route_score: f64,
     /// The confidence of a call-in route suggestion (0-1).
@@ -225,8 +228,18 @@ impl Settings {
                 )));
             }
         };
+        let others_in_family: Vec<String> = config::get("others-in-family")
+            .unwrap_or_default()
+            .split(',')
+            .map(|c| c.trim().to_owned())
+            .filter(|c| !c.is_empty())
+            .collect();
+        if let Some(bad) = others_in_family.iter().find(|c| !is_category_code(c)) {
+            return Err(invalid(format!("others-in-family: `{bad}` is not a 6-digit category code")));
+        }
         Ok(Settings {
             categories,
+            others_in_family,
             route_score: score("route-score")?,
             call_in_score: score("call-in-score")?,
             call_in_signals,
@@ -251,6 +264,7 @@ impl Settings {
     /// family is a bad input, any other code is simply another department's case.
     pub fn in_family(&self, code: &str) -> bool {
         code.len() >= 4
+            && !self.others_in_family.iter().any(|c| c == code)
             && self
                 .categories
                 .iter()
