@@ -143,10 +143,16 @@ enum AuditCommand {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
     let cli = Cli::parse();
+    // The demo's summary is what it is for: the plugins' own lines (a few
+    // hundred while a day is replayed) only when asked for with RUST_LOG.
+    let default = match cli.command {
+        Command::Demo { .. } => "warn",
+        _ => "info",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default)))
+        .init();
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match cli.command {

@@ -17,8 +17,11 @@
 //!   the warning level, because a fast rise reaches it soon.
 //!
 //! Readings in another unit, non-finite or outside `min-plausible..=max-plausible`
-//! are skipped with a logged reason and never raise a warning. Every parameter is
-//! in the `[config]` table of `plugin.toml`.
+//! are skipped with a logged reason and never raise a warning. A sensor that
+//! stays above a level, or keeps rising, is warned of again only after
+//! `rewarn-min` minutes or when its warning grows more severe (this holds for
+//! the gas model too). Every parameter is in the `[config]` table of
+//! `plugin.toml`.
 
 use yiwang_sdk::prelude::*;
 
@@ -223,15 +226,57 @@ impl Plugin for Yingji {
             return Ok(Vec::new());
         };
         let time = reading.time.unwrap_or(event.time);
-        if gas {
+        let warnings = if gas {
             let p = gas::GasParams::from_config()?;
             let earlier = earlier_readings(&reading.sensor, time - p.window_min * 60_000, time)?;
-            return Ok(gas::assess(&p, &reading, time, at, &earlier));
-        }
-        let p = Params::from_config()?;
-        let earlier = earlier_readings(&reading.sensor, time - p.rise_window_min * 60_000, time)?;
-        Ok(assess(&p, &reading, time, Some(at), &earlier))
+            gas::assess(&p, &reading, time, at, &earlier)
+        } else {
+            let p = Params::from_config()?;
+            let earlier = earlier_readings(&reading.sensor, time - p.rise_window_min * 60_000, time)?;
+            assess(&p, &reading, time, Some(at), &earlier)
+        };
+        news(&reading.sensor, time, warnings)
     }
+}
+
+/// What was last raised for a sensor and rule.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(crate = "yiwang_sdk::serde")]
+struct Raised {
+    time: i64,
+    rank: u8,
+}
+
+/// The warnings that are news: a sensor that stays above a level (or keeps
+/// rising) is warned of again only after `rewarn-min` minutes, or sooner when
+/// the warning grows more severe. What was raised when is kept in the
+/// `yingji-tracks` data set under `raised:<sensor>:<rule>`, where the rule is
+/// the level (an observed warning) or the rate of rise (a likely one).
+fn news(sensor: &str, time: i64, warnings: Vec<Warning>) -> Result<Vec<Warning>, Error> {
+    let window: i64 = config::get_parsed("rewarn-min")?;
+    let mut out = Vec::with_capacity(warnings.len());
+    for w in warnings {
+        let rule = if w.certainty == Certainty::Observed { "level" } else { "rise" };
+        let key = format!("raised:{sensor}:{rule}");
+        let rank = match w.severity {
+            Severity::Minor => 1,
+            Severity::Moderate => 2,
+            Severity::Severe => 3,
+            Severity::Extreme => 4,
+            Severity::Unknown => 0,
+        };
+        let last: Option<Raised> = data::get(hazmat::TRACKS, &key)?.and_then(|r| r.value_json().ok());
+        if let Some(last) = last
+            && (time - last.time).abs() < window * 60_000
+            && rank <= last.rank
+        {
+            debug!("{sensor}: {rule} warning already raised {} s ago", (time - last.time) / 1000);
+            continue;
+        }
+        data::put(hazmat::TRACKS, &key, &Raised { time, rank })?;
+        out.push(w);
+    }
+    Ok(out)
 }
 
 /// The sensor's readings in `[from, to)`, as (time, value).
@@ -481,6 +526,21 @@ mod tests {
             assert_eq!(host.cases_opened().len(), 1);
             assert_eq!(host.cases_opened()[0].draft.category_code, "020403");
             assert!(host.messages_sent().iter().all(|m| !matches!(m.to, Recipient::OrgUnit(_))));
+        }
+
+        #[test]
+        fn a_sensor_that_stays_high_is_warned_of_again_only_later_or_when_worse() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().sensor("wl-1", "water-level", "m", []).install();
+            let at = |minute: i64, value: f64| {
+                event(json!({ "sensor": "wl-1", "value": value, "unit": "m", "time": T + minute * 60_000 }))
+            };
+            assert_eq!(Yingji::evaluate(at(0, 3.5)).unwrap().len(), 1);
+            assert!(Yingji::evaluate(at(5, 3.6)).unwrap().is_empty(), "the same level within rewarn-min");
+            let worse = Yingji::evaluate(at(10, 4.2)).unwrap();
+            assert_eq!(worse[0].severity, Severity::Severe, "more severe: raised at once");
+            assert!(Yingji::evaluate(at(20, 4.3)).unwrap().is_empty());
+            assert_eq!(Yingji::evaluate(at(41, 4.3)).unwrap().len(), 1, "again after 30 minutes");
+            assert!(host.record("yingji-tracks", "raised:wl-1:level").is_some());
         }
 
         #[test]
