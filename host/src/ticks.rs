@@ -12,6 +12,7 @@ use serde_json::json;
 use sqlx::Row;
 
 use crate::bus::{Bus, Event};
+use crate::cases::calendar::{civil_from_days as civil, days_from_civil};
 use crate::db::Db;
 use crate::services::{ServiceError, new_id};
 
@@ -31,19 +32,6 @@ fn day_start(day: i64) -> i64 {
     day * DAY_MS - UTC_OFFSET_MS
 }
 
-/// (year, month, day) of a day number; Howard Hinnant's `civil_from_days`.
-pub fn civil(day: i64) -> (i64, u32, u32) {
-    let z = day + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// Monday = 0 … Sunday = 6 of a day number (1970-01-01 was a Thursday).
 fn weekday(day: i64) -> i64 {
     (day + 3).rem_euclid(7)
@@ -58,14 +46,6 @@ pub fn iso_week(day: i64) -> String {
     format!("{year}-W{:02}", (thursday - jan1) / 7 + 1)
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// The ticks due at `now` given the last published ends, as
 /// (kind, end of the last one, events). Pure, for tests.

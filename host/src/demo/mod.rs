@@ -29,6 +29,7 @@ use crate::clock::{Clock, ReplayClock};
 use crate::data::iot::NewReading;
 use crate::runtime::Runtime;
 use crate::services::Services;
+use crate::cases::calendar::{civil_from_days, days_from_civil};
 use crate::ticks;
 
 const MINUTE: i64 = 60_000;
@@ -56,7 +57,7 @@ impl Day {
     }
 
     fn numbered(day: i64) -> Day {
-        let (y, m, d) = ticks::civil(day);
+        let (y, m, d) = civil_from_days(day);
         Day { date: format!("{y:04}-{m:02}-{d:02}"), start: day * 86_400_000 - ticks::UTC_OFFSET_MS }
     }
 
@@ -68,7 +69,6 @@ impl Day {
         if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
             bail!("`{text}` is not a date (YYYY-MM-DD)");
         }
-        // Count days from the civil date by stepping from the epoch's year.
         let day = days_from_civil(y, m, d);
         let out = Day::numbered(day);
         if out.date != text {
@@ -83,14 +83,6 @@ impl Day {
     }
 }
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
 
 /// What the replayed day came to.
 #[derive(Debug, Default, Clone)]
