@@ -133,6 +133,32 @@ impl TestHost {
         TestHost { dir, runtime, services, base_url, token: issued.token, client: reqwest::Client::new(), shutdown: Some(tx) }
     }
 
+    /// A staff account of `department` holding `role` in the whole city
+    /// (`320100`); its bearer token.
+    pub async fn staff(&self, id: &str, department: &str, role: Role) -> String {
+        const PASSWORD: &str = "员工-test-password";
+        let now = self.services.clock.now_ms();
+        let user = NewUser {
+            id: id.into(),
+            username: id.into(),
+            display_name: format!("用户 {id}"),
+            password: PASSWORD.into(),
+            department: Some(department.into()),
+            org_unit: "320100".into(),
+            kind: AccountKind::Staff,
+            roles: vec![(role, "320100".into())],
+        };
+        self.services.identity.create_user(&user, now).await.unwrap();
+        self.services.identity.login(id, PASSWORD, now).await.unwrap().0.token
+    }
+
+    /// Load the host's test city (`host/tests/data/city.geojson`: one
+    /// district, two streets, four communities, sixteen grid cells).
+    pub async fn load_test_city(&self) {
+        let city = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../host/tests/data/city.geojson")).unwrap();
+        self.services.space.load_geojson(&city).await.unwrap();
+    }
+
     /// The plugins folder.
     pub fn plugins_dir(&self) -> PathBuf {
         self.dir.path().join("data").join("plugins")

@@ -23,12 +23,7 @@ async fn city_host() -> TestHost {
         ..Default::default()
     })
     .await;
-    let city = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../host/tests/data/city.geojson"
-    ))
-    .unwrap();
-    host.services.space.load_geojson(&city).await.unwrap();
+    host.load_test_city().await;
     host
 }
 

@@ -7,29 +7,12 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use yiwang::identity::{AccountKind, NewUser, Role};
+use yiwang::identity::Role;
 use yiwang_tests::{TestHost, TestOptions, collect, eventually};
 
 const WAIT: Duration = Duration::from_secs(60);
-const PASSWORD: &str = "热线-test-password";
 const DATASET: &str = "hotline-cases";
 
-/// A staff account with one role in the city; its bearer token.
-async fn staff(host: &TestHost, id: &str, department: &str, role: Role) -> String {
-    let now = host.services.clock.now_ms();
-    let user = NewUser {
-        id: id.into(),
-        username: id.into(),
-        display_name: format!("用户 {id}"),
-        password: PASSWORD.into(),
-        department: Some(department.into()),
-        org_unit: "320100".into(),
-        kind: AccountKind::Staff,
-        roles: vec![(role, "320100".into())],
-    };
-    host.services.identity.create_user(&user, now).await.unwrap();
-    host.services.identity.login(id, PASSWORD, now).await.unwrap().0.token
-}
 
 /// A hotline operator enters a call about 占道经营 at `address`; the case id.
 async fn call(host: &TestHost, operator: &str, caller: (&str, &str), address: &str, description: &str) -> String {
@@ -74,11 +57,11 @@ async fn next_on(events: &mut yiwang::bus::Subscription, topic: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_problem_back_at_a_closed_case_s_address_opens_a_supervision_case() {
     let host = TestHost::start(TestOptions { bundled: true, ..Default::default() }).await;
-    let operator = staff(&host, "op.12345", "hotline12345", Role::Dispatcher).await;
-    let dispatcher = staff(&host, "disp", "command-center", Role::Dispatcher).await;
-    let cg = staff(&host, "cg", "chengguan", Role::Handler).await;
-    let grid = staff(&host, "grid", "command-center", Role::GridWorker).await;
-    let supervisor = staff(&host, "sup", "command-center", Role::Supervisor).await;
+    let operator = host.staff("op.12345", "hotline12345", Role::Dispatcher).await;
+    let dispatcher = host.staff("disp", "command-center", Role::Dispatcher).await;
+    let cg = host.staff("cg", "chengguan", Role::Handler).await;
+    let grid = host.staff("grid", "command-center", Role::GridWorker).await;
+    let supervisor = host.staff("sup", "command-center", Role::Supervisor).await;
     let mut events = host.subscribe("hotline.>");
 
     // The first call: classified to 城管 and remembered.

@@ -6,28 +6,11 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use yiwang::identity::{AccountKind, NewUser, Role};
+use yiwang::identity::Role;
 use yiwang_tests::{TestHost, collect, eventually};
 
 const WAIT: Duration = Duration::from_secs(60);
-const PASSWORD: &str = "路由-test-password";
 
-/// A staff account with one role in the city; its bearer token.
-async fn staff(host: &TestHost, id: &str, department: &str, role: Role) -> String {
-    let now = host.services.clock.now_ms();
-    let user = NewUser {
-        id: id.into(),
-        username: id.into(),
-        display_name: format!("用户 {id}"),
-        password: PASSWORD.into(),
-        department: Some(department.into()),
-        org_unit: "320100".into(),
-        kind: AccountKind::Staff,
-        roles: vec![(role, "320100".into())],
-    };
-    host.services.identity.create_user(&user, now).await.unwrap();
-    host.services.identity.login(id, PASSWORD, now).await.unwrap().0.token
-}
 
 /// A grid worker reports a case of `category`; its id.
 async fn report(host: &TestHost, patrol: &str, category: &str) -> String {
@@ -74,8 +57,8 @@ async fn reported_and_suggested(host: &TestHost, patrol: &str, category: &str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_accepts_the_router_s_suggestion() {
     let host = TestHost::with_guests(&["router"]).await;
-    let patrol = staff(&host, "grid", "chengguan", Role::GridWorker).await;
-    let dispatcher = staff(&host, "disp", "command-center", Role::Dispatcher).await;
+    let patrol = host.staff("grid", "chengguan", Role::GridWorker).await;
+    let dispatcher = host.staff("disp", "command-center", Role::Dispatcher).await;
     // 施工扰民: no routing rule covers it; the router's `0203` rule does.
     let (case, payload) = reported_and_suggested(&host, &patrol, "020301").await;
     assert_eq!((&payload["department"], &payload["level"], &payload["score"]), (&json!("housing"), &json!("district"), &json!(0.8)));
@@ -112,8 +95,8 @@ async fn a_dispatcher_accepts_the_router_s_suggestion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dispatcher_overrides_the_router_s_suggestion() {
     let host = TestHost::with_guests(&["router"]).await;
-    let patrol = staff(&host, "grid", "chengguan", Role::GridWorker).await;
-    let dispatcher = staff(&host, "disp", "command-center", Role::Dispatcher).await;
+    let patrol = host.staff("grid", "chengguan", Role::GridWorker).await;
+    let dispatcher = host.staff("disp", "command-center", Role::Dispatcher).await;
     // 违法建设: the router's longer `020302` rule sends it to 城管 at street level.
     let (case, payload) = reported_and_suggested(&host, &patrol, "020302").await;
     assert_eq!((&payload["department"], &payload["level"]), (&json!("chengguan"), &json!("street")));
@@ -139,8 +122,8 @@ async fn a_dispatcher_overrides_the_router_s_suggestion() {
 async fn a_router_without_the_route_grant_is_denied_and_audited() {
     let host = TestHost::with_guests(&[]).await;
     host.load_guest("router", |m| m.replace(r#"cases = ["route"]"#, "cases = []")).await.unwrap();
-    let patrol = staff(&host, "grid", "chengguan", Role::GridWorker).await;
-    let dispatcher = staff(&host, "disp", "command-center", Role::Dispatcher).await;
+    let patrol = host.staff("grid", "chengguan", Role::GridWorker).await;
+    let dispatcher = host.staff("disp", "command-center", Role::Dispatcher).await;
     let mut suggested = host.subscribe("case.route-suggested");
     let case = report(&host, &patrol, "020301").await;
     eventually("the router handled the report", WAIT, async || {

@@ -18,11 +18,10 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use yiwang::bus::Event;
 use yiwang::data::Writer;
-use yiwang::identity::{AccountKind, NewUser, Role, Scope};
+use yiwang::identity::{Role, Scope};
 use yiwang_tests::{TestHost, TestOptions, collect, eventually};
 
 const WAIT: Duration = Duration::from_secs(60);
-const PASSWORD: &str = "综治-test-password";
 const DAY_MS: i64 = 86_400_000;
 const UTC8_MS: i64 = 8 * 3_600_000;
 /// 长江路社区第一网格 in the test city, and its community.
@@ -50,22 +49,6 @@ async fn bundled_host_with_city() -> TestHost {
     host
 }
 
-/// A staff account of `department` with `role` in the whole city; its bearer token.
-async fn staff(host: &TestHost, id: &str, department: &str, role: Role) -> String {
-    let now = host.services.clock.now_ms();
-    let user = NewUser {
-        id: id.into(),
-        username: id.into(),
-        display_name: format!("用户 {id}"),
-        password: PASSWORD.into(),
-        department: Some(department.into()),
-        org_unit: "320100".into(),
-        kind: AccountKind::Staff,
-        roles: vec![(role, "320100".into())],
-    };
-    host.services.identity.create_user(&user, now).await.unwrap();
-    host.services.identity.login(id, PASSWORD, now).await.unwrap().0.token
-}
 
 /// The next event from `source` on the subscription.
 async fn next_from(events: &mut mpsc::Receiver<Arc<Event>>, source: &str) -> (Arc<Event>, Value) {
@@ -90,21 +73,8 @@ async fn handled(host: &TestHost, n: u64) {
     .await;
 }
 
-/// (year, month, day) of a day number (days since 1970-01-01).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 fn date(days: i64) -> String {
-    let (y, m, d) = civil(days);
+    let (y, m, d) = yiwang::cases::calendar::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
@@ -197,9 +167,9 @@ async fn a_resident_overdue_for_a_visit_gets_one_case_with_a_masked_name() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hazard_the_street_hands_back_calls_in_housing_at_district_level() {
     let host = bundled_host_with_city().await;
-    let grid = staff(&host, "grid", "zongzhi", Role::GridWorker).await;
-    let dispatcher = staff(&host, "disp", "command-center", Role::Dispatcher).await;
-    let street = staff(&host, "street", "zongzhi", Role::Handler).await;
+    let grid = host.staff("grid", "zongzhi", Role::GridWorker).await;
+    let dispatcher = host.staff("disp", "command-center", Role::Dispatcher).await;
+    let street = host.staff("street", "zongzhi", Role::Handler).await;
     let mut suggested = host.subscribe("case.route-suggested");
     let mut call_ins = host.subscribe("zongzhi.call-in");
     let before = calls(&host).await;
