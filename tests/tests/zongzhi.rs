@@ -269,3 +269,46 @@ async fn a_hazard_the_street_hands_back_calls_in_housing_at_district_level() {
         "{marker}"
     );
 }
+
+/// The weekly report in the real host: two grid events reported this week in
+/// one community are counted for it and for the city when `time.week` comes,
+/// and the community's leaders get the report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_report_counts_the_week_s_grid_events_for_each_community() {
+    let host = bundled_host_with_city().await;
+    let grid = host.staff("grid", "zongzhi", Role::GridWorker).await;
+    let mut summaries = host.subscribe("zongzhi.weekly-summary");
+    for (category, description) in [("020601", "楼上卫生间漏水，邻里争执"), ("020602", "车棚电动车飞线充电")] {
+        let report = json!({
+            "channel": "patrol", "category_code": category, "description": description,
+            "location": { "lat": AT.0, "lon": AT.1 }
+        });
+        let (status, intake) = host.call("POST", "/api/reports", Some(&grid), Some(report)).await;
+        assert_eq!(status, 201, "{intake}");
+    }
+    assert!(host.runtime.settle(WAIT).await, "the plugins did not catch up");
+
+    // The ISO week (local time) the reports were made in.
+    let today = (host.services.clock.now_ms() + UTC8_MS).div_euclid(DAY_MS);
+    let monday = today - (today + 3).rem_euclid(7);
+    let start = monday * DAY_MS - UTC8_MS;
+    let week = yiwang::ticks::iso_week(monday);
+    let mut sent = host.subscribe("message.sent");
+    host.publish("time.week", json!({ "week": week, "start": start, "end": start + 7 * DAY_MS })).await;
+    let got = collect(&mut summaries.events, 1, WAIT).await;
+    let body: Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!(body["week"], json!(week), "{body}");
+    let community = body["communities"].as_array().unwrap().iter().find(|c| c["community"] == COMMUNITY).expect("the community is in the report");
+    assert_eq!(community["cases"], 2, "{body}");
+    assert_eq!(community["by_category"], json!({ "020601": 1, "020602": 1 }), "{body}");
+    assert_eq!(body["city"]["cases"], 2, "{body}");
+    // The community's leaders were sent the report.
+    assert!(host.runtime.settle(WAIT).await);
+    let mut told = false;
+    while let Ok(e) = sent.events.try_recv() {
+        let m: Value = serde_json::from_str(&e.payload).unwrap();
+        told |= m["to"] == json!({ "kind": "role", "org_unit": COMMUNITY, "role": "leader" })
+            && m["subject"].as_str().unwrap_or_default().contains("本周社区平安报告");
+    }
+    assert!(told, "the leaders of {COMMUNITY} were not sent the weekly report");
+}

@@ -108,10 +108,11 @@ pub struct Person {
     pub roles: Vec<(Role, String)>,
 }
 
-/// The people of the demonstration city: a dispatcher and a supervisor at
-/// the command centre, the city's leader, a leader for every street and
-/// community, a grid worker for every community, handlers of each department
-/// (城管's patrol team per street), and two residents.
+/// The people of the demonstration city, one of every role: a dispatcher, a
+/// supervisor, a checker and a platform operator at the command centre, the
+/// city's leader, a leader for every street and community, a grid worker for
+/// every community, handlers of each department (城管's patrol team per
+/// street), a plugin vendor, and two residents.
 pub fn people(l: &Layout) -> Vec<Person> {
     let city = "320100".to_owned();
     let mut out = vec![
@@ -119,6 +120,8 @@ pub fn people(l: &Layout) -> Vec<Person> {
         Person { id: "supervisor", name: "指挥中心督办员", department: Some("command-center"), unit: city.clone(), roles: vec![(Role::Supervisor, city.clone())] },
         Person { id: "leader", name: "市值班领导", department: Some("command-center"), unit: city.clone(), roles: vec![(Role::Leader, city.clone())] },
         Person { id: "checker", name: "市级核查员", department: Some("command-center"), unit: city.clone(), roles: vec![(Role::GridWorker, city.clone())] },
+        Person { id: "platform-operator", name: "平台运维", department: Some("command-center"), unit: city.clone(), roles: vec![(Role::Operator, city.clone())] },
+        Person { id: "vendor", name: "第三方插件厂商", department: None, unit: city.clone(), roles: vec![(Role::Publisher, city.clone())] },
     ];
     for (dept, name) in [
         ("yingji", "应急管理局值班员"),
