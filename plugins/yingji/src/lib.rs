@@ -70,6 +70,8 @@ impl Params {
         Ok(p)
     }
 
+    // Negated comparisons on purpose: a NaN parameter fails every check.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
     fn check(&self) -> Result<(), Error> {
         let bad = |m: &str| Err(Error::Invalid(m.into()));
         if !(self.warn_level < self.danger_level) {
