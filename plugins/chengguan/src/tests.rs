@@ -8,7 +8,7 @@ use yiwang_sdk::serde_json::Value;
 
 use super::*;
 use crate::bins::{BinParams, BinState, Finding};
-use crate::calendar::{DAY_MS, HOUR_MS, days_from_civil};
+use crate::calendar::{DAY_MS, HOUR_MS};
 use crate::hotspot::HotspotParams;
 
 const GRID: &str = "32010200100101";
@@ -19,9 +19,15 @@ const AT: GeoPoint = GeoPoint {
 };
 const MIN: i64 = 60_000;
 
+/// UTC midnight at the start of `y-m-d`, in ms.
+fn utc_midnight(y: i32, m: u32, d: u32) -> i64 {
+    let date = chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+    date.and_time(chrono::NaiveTime::MIN).and_utc().timestamp_millis()
+}
+
 /// Wednesday 2026-03-04 at `hour`:00 local time (UTC+8), in ms.
 fn local(hour: i64) -> i64 {
-    days_from_civil(2026, 3, 4) * DAY_MS + (hour - 8) * HOUR_MS
+    utc_midnight(2026, 3, 4) + (hour - 8) * HOUR_MS
 }
 
 fn host() -> MockHost {
@@ -516,7 +522,7 @@ fn the_hot_spot_rule() {
 fn the_week_is_the_local_iso_week_and_a_replay_counts_once() {
     let host = host().case("c1").install();
     // Sunday 2026-03-08 16:30 UTC is Monday 2026-03-09 00:30 in UTC+8: week 11.
-    let t = days_from_civil(2026, 3, 8) * DAY_MS + 16 * HOUR_MS + 30 * MIN;
+    let t = utc_midnight(2026, 3, 8) + 16 * HOUR_MS + 30 * MIN;
     host.deliver::<Chengguan>(reported("c1", "020101", json!(GRID)).with_time(t))
         .unwrap();
     host.deliver::<Chengguan>(reported("c1", "020101", json!(GRID)).with_time(t))
