@@ -1,133 +1,42 @@
-//! Calendar arithmetic in the city's local time: civil dates, ISO 8601 weeks and
-//! the visit times of the `vulnerable-residents` records.
+//! Calendar work in the city's local time, with `chrono`: dates, ISO 8601 weeks
+//! and the visit times of the `vulnerable-residents` records.
 //!
-//! Everything works on whole days counted from 1970-01-01 in the proleptic
-//! Gregorian calendar, so it needs no time-zone database: the city keeps one fixed
-//! offset from UTC (UTC+8, no daylight saving), given in the plugin's config.
+//! The city keeps one fixed offset from UTC (UTC+8, no daylight saving), given in
+//! the plugin's config, so no time-zone database is needed.
+
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, NaiveDateTime, NaiveTime, Offset, Timelike, Utc};
 
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 
-/// The earliest date the plugin accepts anywhere (a visit, a day, a week): older
+/// The earliest year the plugin accepts anywhere (a visit, a day, a week): older
 /// values are typing errors, not records.
-const MIN_YEAR: i64 = 2000;
+const MIN_YEAR: i32 = 2000;
 /// The latest year the plugin accepts.
-const MAX_YEAR: i64 = 2200;
+const MAX_YEAR: i32 = 2200;
 
-/// Days from 1970-01-01 to the civil date `year-month-day` (valid dates only).
-pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let (m, d) = (i64::from(month), i64::from(day));
-    let y = if m <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// Instants are clamped to ±8e15 ms (about ±250,000 years), inside chrono's range.
+const LIMIT_MS: i64 = 8_000_000_000_000_000;
+
+const DATE_FORMAT: &str = "%Y-%m-%d";
+const WEEK_FORMAT: &str = "%G-W%V";
+
+fn accepted(date: NaiveDate) -> bool {
+    (MIN_YEAR..=MAX_YEAR).contains(&date.year())
 }
 
-/// The civil date (year, month, day) `days` after 1970-01-01.
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
+/// A strict `YYYY-MM-DD` (a real date, years 2000-2200).
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
+    let date = NaiveDate::parse_from_str(text, DATE_FORMAT).ok()?;
+    // Only the canonical spelling: chrono would also take `2026-1-5` or `+2026-...`.
+    (accepted(date) && date.format(DATE_FORMAT).to_string() == text).then_some(date)
 }
 
-fn is_leap(year: i64) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i64, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// The ISO weekday of day `days`: 1 = Monday ... 7 = Sunday (1970-01-01 was a Thursday).
-pub fn weekday(days: i64) -> i64 {
-    (days + 3).rem_euclid(7) + 1
-}
-
-/// The ISO 8601 week (week-based year, week 1..=53) of day `days`: the week
-/// that holds the Thursday of the day's Monday-to-Sunday week.
-pub fn iso_week(days: i64) -> (i64, u32) {
-    let thursday = days - weekday(days) + 4;
-    let (year, _, _) = civil_from_days(thursday);
-    let week = (thursday - days_from_civil(year, 1, 1)) / 7 + 1;
-    (year, week as u32)
-}
-
-/// The number of ISO weeks of week-based year `year` (52 or 53): 28 December
-/// always lies in the year's last week.
-pub fn weeks_in_year(year: i64) -> u32 {
-    iso_week(days_from_civil(year, 12, 28)).1
-}
-
-/// The Monday (in days since 1970-01-01) of ISO week `week` of `year`: week 1 is
-/// the week holding 4 January.
-pub fn iso_week_monday(year: i64, week: u32) -> i64 {
-    let jan4 = days_from_civil(year, 1, 4);
-    jan4 - (weekday(jan4) - 1) + (i64::from(week) - 1) * 7
-}
-
-/// `2026-W48`.
-pub fn week_label(year: i64, week: u32) -> String {
-    format!("{year:04}-W{week:02}")
-}
-
-/// `2026-11-28`.
-pub fn date_label(days: i64) -> String {
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-fn digits(text: &str) -> Option<i64> {
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    text.parse().ok()
-}
-
-/// A strict `YYYY-MM-DD` (a real date, years 2000-2200) as days since 1970-01-01.
-pub fn parse_date(text: &str) -> Option<i64> {
-    let b = text.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return None;
-    }
-    let year = digits(&text[0..4])?;
-    let month = u32::try_from(digits(&text[5..7])?).ok()?;
-    let day = u32::try_from(digits(&text[8..10])?).ok()?;
-    if !(MIN_YEAR..=MAX_YEAR).contains(&year) || !(1..=12).contains(&month) {
-        return None;
-    }
-    if day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    Some(days_from_civil(year, month, day))
-}
-
-/// A strict `YYYY-Www` (a week the year has) as (year, week).
-pub fn parse_week(text: &str) -> Option<(i64, u32)> {
-    let b = text.as_bytes();
-    if b.len() != 8 || b[4] != b'-' || b[5] != b'W' {
-        return None;
-    }
-    let year = digits(&text[0..4])?;
-    let week = u32::try_from(digits(&text[6..8])?).ok()?;
-    if !(MIN_YEAR..=MAX_YEAR).contains(&year) || week == 0 || week > weeks_in_year(year) {
-        return None;
-    }
-    Some((year, week))
+/// A strict `YYYY-Www` (a week the year has) as the week's Monday.
+pub fn parse_week(text: &str) -> Option<NaiveDate> {
+    // chrono needs a weekday to place an ISO week: read it as its Monday.
+    let monday = NaiveDate::parse_from_str(&format!("{text}-1"), &format!("{WEEK_FORMAT}-%u")).ok()?;
+    (accepted(monday) && monday.format(WEEK_FORMAT).to_string() == text).then_some(monday)
 }
 
 /// The city's clock: a fixed offset from UTC.
@@ -145,32 +54,36 @@ impl LocalTime {
         }
     }
 
-    /// The local day (days since 1970-01-01) that holds instant `ms`.
-    pub fn day_of(self, ms: i64) -> i64 {
-        (ms + self.offset_ms).div_euclid(DAY_MS)
+    /// The offset for chrono; one of a day or more (never configured) counts as UTC.
+    fn offset(self) -> FixedOffset {
+        let secs = i32::try_from(self.offset_ms / 1000).ok();
+        secs.and_then(FixedOffset::east_opt).unwrap_or(Utc.fix())
     }
 
-    /// The instant of local midnight at the start of day `days`.
-    pub fn midnight(self, days: i64) -> i64 {
-        days * DAY_MS - self.offset_ms
+    /// The local date and time of instant `ms`.
+    fn local(self, ms: i64) -> NaiveDateTime {
+        let utc = DateTime::from_timestamp_millis(ms.clamp(-LIMIT_MS, LIMIT_MS)).unwrap_or_default();
+        utc.with_timezone(&self.offset()).naive_local()
+    }
+
+    /// The instant of local midnight at the start of `date`.
+    pub fn midnight(self, date: NaiveDate) -> i64 {
+        at(date.and_time(NaiveTime::MIN), self.offset())
     }
 
     /// The ISO week label (`2026-W48`) of instant `ms`, in local time.
     pub fn week_of(self, ms: i64) -> String {
-        let (year, week) = iso_week(self.day_of(ms));
-        week_label(year, week)
+        self.local(ms).format(WEEK_FORMAT).to_string()
     }
 
     /// The local date label (`2026-11-28`) of instant `ms`.
     pub fn date_of(self, ms: i64) -> String {
-        date_label(self.day_of(ms))
+        self.local(ms).format(DATE_FORMAT).to_string()
     }
 
     /// Whether `ms` lies in the years the plugin accepts (2000-2200).
     pub fn plausible(self, ms: i64) -> bool {
-        let lo = self.midnight(days_from_civil(MIN_YEAR, 1, 1));
-        let hi = self.midnight(days_from_civil(MAX_YEAR + 1, 1, 1));
-        (lo..hi).contains(&ms)
+        accepted(self.local(ms).date())
     }
 
     /// A point in time written as text: `YYYY-MM-DD` (local midnight),
@@ -178,7 +91,8 @@ impl LocalTime {
     /// optional `Z` or `±HH:MM` offset, or milliseconds since the epoch in digits.
     pub fn parse_time(self, text: &str) -> Option<i64> {
         let text = text.trim();
-        if let Some(ms) = digits(text) {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            let ms = text.parse().ok()?;
             return self.plausible(ms).then_some(ms);
         }
         let date = parse_date(text.get(0..10)?)?;
@@ -186,45 +100,29 @@ impl LocalTime {
         if rest.is_empty() {
             return Some(self.midnight(date));
         }
-        let rest = rest.strip_prefix('T').or_else(|| rest.strip_prefix(' '))?;
+        let rest = rest.strip_prefix(['T', ' '])?;
         // The zone: `Z`, `+08:00`, `-05:00`, or none (local).
-        let (clock, offset_ms) = if let Some(clock) = rest.strip_suffix('Z') {
-            (clock, 0)
-        } else if rest.len() > 6 && matches!(rest.as_bytes()[rest.len() - 6], b'+' | b'-') {
-            let (clock, zone) = rest.split_at(rest.len() - 6);
-            let zb = zone.as_bytes();
-            if zb[3] != b':' {
-                return None;
-            }
-            let (h, m) = (digits(&zone[1..3])?, digits(&zone[4..6])?);
-            if h > 14 || m > 59 {
-                return None;
-            }
-            let sign = if zb[0] == b'-' { -1 } else { 1 };
-            (clock, sign * (h * 60 + m) * 60_000)
+        let zone_at = rest.len().saturating_sub(6);
+        let (clock, offset) = if let Some(clock) = rest.strip_suffix('Z') {
+            (clock, Utc.fix())
+        } else if zone_at > 0 && rest.get(zone_at..)?.starts_with(['+', '-']) {
+            let (clock, zone) = rest.split_at(zone_at);
+            (clock, zone.parse().ok().filter(|_| zone.as_bytes()[3] == b':')?)
         } else {
-            (rest, self.offset_ms)
+            (rest, self.offset())
         };
-        let mut parts = clock.splitn(3, ':');
-        let hour = digits(parts.next()?)?;
-        let minute = digits(parts.next()?)?;
-        let (second, millis) = match parts.next() {
-            None => (0, 0),
-            Some(s) => match s.split_once('.') {
-                None => (digits(s)?, 0),
-                Some((s, frac)) => {
-                    let frac = frac.get(0..frac.len().min(3))?;
-                    let scale = [100, 10, 1][frac.len().checked_sub(1)?];
-                    (digits(s)?, digits(frac)? * scale)
-                }
-            },
-        };
-        if hour > 23 || minute > 59 || second > 59 {
-            return None;
-        }
-        let local = date * DAY_MS + ((hour * 60 + minute) * 60 + second) * 1000 + millis;
-        Some(local - offset_ms)
+        let time = NaiveTime::parse_from_str(clock, "%H:%M:%S%.f")
+            .or_else(|_| NaiveTime::parse_from_str(clock, "%H:%M"))
+            .ok()
+            // No leap seconds (chrono reads `:60` as one).
+            .filter(|t| t.nanosecond() < 1_000_000_000)?;
+        Some(at(date.and_time(time), offset))
     }
+}
+
+/// The instant (ms since the epoch) of local date and time `local` at `offset`.
+fn at(local: NaiveDateTime, offset: FixedOffset) -> i64 {
+    local.and_utc().timestamp_millis() - i64::from(offset.local_minus_utc()) * 1000
 }
 
 #[cfg(test)]
@@ -235,17 +133,8 @@ mod tests {
         offset_ms: 8 * 3_600_000,
     };
 
-    #[test]
-    fn civil_dates_round_trip() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        for days in [-1000, 0, 59, 10_957, 20_000, 20_819, 60_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
-        }
-        assert_eq!(date_label(days_from_civil(2024, 2, 29)), "2024-02-29");
-        assert_eq!(weekday(days_from_civil(2026, 11, 23)), 1, "a Monday");
-        assert_eq!(weekday(days_from_civil(2026, 11, 29)), 7, "a Sunday");
+    fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
     }
 
     /// ISO weeks where the calendar year and the week-based year part.
@@ -274,37 +163,50 @@ mod tests {
             ((2022, 1, 3), "2022-W01"),
         ];
         for ((y, m, d), label) in cases {
-            let (year, week) = iso_week(days_from_civil(y, m, d));
-            assert_eq!(week_label(year, week), label, "{y}-{m}-{d}");
+            // Any instant of the local day is in the day's week.
+            let midnight = CST.midnight(date(y, m, d));
+            assert_eq!(CST.week_of(midnight), label, "{y}-{m}-{d}");
+            assert_eq!(CST.week_of(midnight + DAY_MS - 1), label, "{y}-{m}-{d}");
         }
-        assert_eq!(
-            (weeks_in_year(2020), weeks_in_year(2021), weeks_in_year(2026)),
-            (53, 52, 53)
-        );
-        assert_eq!(date_label(iso_week_monday(2020, 53)), "2020-12-28");
-        assert_eq!(date_label(iso_week_monday(2026, 1)), "2025-12-29");
-        assert_eq!(date_label(iso_week_monday(2026, 48)), "2026-11-23");
+        // 2020 and 2026 have 53 weeks, 2021 has 52.
+        assert!(parse_week("2020-W53").is_some() && parse_week("2026-W53").is_some());
+        assert_eq!(parse_week("2021-W53"), None);
+        assert_eq!(parse_week("2020-W53"), Some(date(2020, 12, 28)));
+        assert_eq!(parse_week("2026-W01"), Some(date(2025, 12, 29)));
+        assert_eq!(parse_week("2026-W48"), Some(date(2026, 11, 23)));
     }
 
     /// The week of an instant is the week of its local (UTC+8) date.
     #[test]
     fn weeks_follow_local_time() {
         // 2026-11-29 23:30 local is 2026-11-29 15:30 UTC: still W48.
-        let sunday_night = CST.midnight(days_from_civil(2026, 11, 29)) + 23 * 3_600_000 + 30 * 60_000;
+        let sunday_night = CST.midnight(date(2026, 11, 29)) + 23 * 3_600_000 + 30 * 60_000;
         assert_eq!(CST.week_of(sunday_night), "2026-W48");
         // 2026-11-30 00:30 local is 2026-11-29 16:30 UTC: already W49, although UTC says Sunday.
-        let monday_early = CST.midnight(days_from_civil(2026, 11, 30)) + 30 * 60_000;
+        let monday_early = CST.midnight(date(2026, 11, 30)) + 30 * 60_000;
         assert_eq!(CST.week_of(monday_early), "2026-W49");
         assert_eq!(LocalTime::utc_plus(0).week_of(monday_early), "2026-W48");
         // New Year's night: 2025-12-31 17:00 UTC is 2026-01-01 01:00 local.
-        let new_year = LocalTime::utc_plus(0).midnight(days_from_civil(2025, 12, 31)) + 17 * 3_600_000;
+        let new_year = LocalTime::utc_plus(0).midnight(date(2025, 12, 31)) + 17 * 3_600_000;
         assert_eq!(CST.date_of(new_year), "2026-01-01");
         assert_eq!(CST.week_of(new_year), "2026-W01");
+        assert_eq!(CST.date_of(CST.midnight(date(2024, 2, 29))), "2024-02-29");
+        assert_eq!(CST.date_of(CST.midnight(date(2024, 2, 29)) - 1), "2024-02-28");
+    }
+
+    #[test]
+    fn plausible_times_are_local_years_2000_to_2200() {
+        let first = CST.midnight(date(2000, 1, 1));
+        let end = CST.midnight(date(2201, 1, 1));
+        assert!(CST.plausible(first) && CST.plausible(end - 1));
+        assert!(!CST.plausible(first - 1) && !CST.plausible(end));
+        assert!(!CST.plausible(i64::MAX) && !CST.plausible(i64::MIN));
+        assert_eq!(CST.week_of(i64::MAX).len(), CST.week_of(i64::MIN).len());
     }
 
     #[test]
     fn dates_and_weeks_parse_strictly() {
-        assert_eq!(parse_date("2026-11-28"), Some(days_from_civil(2026, 11, 28)));
+        assert_eq!(parse_date("2026-11-28"), Some(date(2026, 11, 28)));
         for bad in [
             "2026-02-29",
             "2026-13-01",
@@ -313,20 +215,23 @@ mod tests {
             "2026/11/28",
             "1999-12-31",
             "２０２６-11-28",
+            "2026-1-28",
+            "+2026-11-28",
+            " 2026-11-28",
             "",
         ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
-        assert_eq!(parse_week("2026-W48"), Some((2026, 48)));
-        assert_eq!(parse_week("2026-W53"), Some((2026, 53)));
-        for bad in ["2025-W53", "2026-W00", "2026-W54", "2026W48", "2026-w48", "2026-W4"] {
+        assert_eq!(parse_week("2026-W48"), Some(date(2026, 11, 23)));
+        assert_eq!(parse_week("2026-W53"), Some(date(2026, 12, 28)));
+        for bad in ["2025-W53", "2026-W00", "2026-W54", "2026W48", "2026-w48", "2026-W4", "1999-W10", ""] {
             assert_eq!(parse_week(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn visit_times_parse_in_local_time() {
-        let midnight = CST.midnight(days_from_civil(2026, 11, 1));
+        let midnight = CST.midnight(date(2026, 11, 1));
         assert_eq!(CST.parse_time("2026-11-01"), Some(midnight));
         assert_eq!(
             CST.parse_time("2026-11-01T09:30"),
@@ -341,6 +246,10 @@ mod tests {
             CST.parse_time("2026-11-01T09:00:00+08:00"),
             Some(midnight + 9 * 3_600_000)
         );
+        assert_eq!(
+            CST.parse_time("2026-11-01T04:00-05:00"),
+            Some(midnight + 17 * 3_600_000)
+        );
         assert_eq!(CST.parse_time(&(midnight).to_string()), Some(midnight));
         for bad in [
             "2026-11-01T25:00",
@@ -348,6 +257,9 @@ mod tests {
             "2026-11-01X",
             "yesterday",
             "2026-11-01T09:00+8",
+            "2026-11-01T09:00+08 00",
+            "2026-11-01T09:00:60",
+            "2026-11-01T09:00+0中:",
             "12",
         ] {
             assert_eq!(CST.parse_time(bad), None, "{bad}");

@@ -24,7 +24,7 @@ pub struct Week {
 /// The week of a `time.week` payload, or why it is unusable.
 pub fn check_week(local: LocalTime, p: &Value) -> Result<Week, String> {
     let label = field(p, "week").ok_or("no `week`")?;
-    let (year, week) =
+    let monday =
         calendar::parse_week(label).ok_or_else(|| format!("`week` `{label}` is not an ISO week such as 2026-W48"))?;
     let start = p
         .get("start")
@@ -34,7 +34,7 @@ pub fn check_week(local: LocalTime, p: &Value) -> Result<Week, String> {
         .get("end")
         .and_then(Value::as_i64)
         .ok_or("`end` is not a time in milliseconds")?;
-    if start != local.midnight(calendar::iso_week_monday(year, week)) || end != start + 7 * DAY_MS {
+    if start != local.midnight(monday) || end != start + 7 * DAY_MS {
         return Err(format!(
             "`start` {start} and `end` {end} are not the bounds of the local week {label}"
         ));
@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn weeks_must_bound_a_local_iso_week() {
-        let start = CST.midnight(calendar::iso_week_monday(2026, 48));
+        let start = CST.midnight(calendar::parse_week("2026-W48").unwrap());
         let good = json!({ "week": "2026-W48", "start": start, "end": start + 7 * DAY_MS });
         assert_eq!(check_week(CST, &good).unwrap().label, "2026-W48");
         // The week across New Year: 2026-W01 starts on Monday 2025-12-29.

@@ -940,8 +940,7 @@ mod weekly {
     use super::*;
 
     fn week(label: &str) -> Event {
-        let (year, w) = calendar::parse_week(label).unwrap();
-        let start = CST.midnight(calendar::iso_week_monday(year, w));
+        let start = CST.midnight(calendar::parse_week(label).unwrap());
         Event::test(
             "time.week",
             json!({ "week": label, "start": start, "end": start + 7 * DAY_MS }),
