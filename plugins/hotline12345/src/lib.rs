@@ -97,6 +97,7 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, FixedOffset};
 use yiwang_sdk::cases::{CommandLevel, RouteSuggestion};
 use yiwang_sdk::serde_json::{self, Value};
 use yiwang_sdk::prelude::*;
@@ -491,20 +492,18 @@ pub fn relapses<'h>(p: &Params, history: &'h [Remembered], case: &str, codes: &[
         .collect()
 }
 
-/// `YYYY-MM-DD` in UTC+8 of a time in ms.
+/// China Standard Time, the city's clock (no daylight saving).
+const CST: FixedOffset = match FixedOffset::east_opt(8 * 3600) {
+    Some(offset) => offset,
+    None => panic!("UTC+8 is a valid offset"),
+};
+
+/// `YYYY-MM-DD` in UTC+8 of a time in ms (clamped to ±8e15 ms, about ±250,000
+/// years, inside chrono's range).
 pub fn local_date(ms: i64) -> String {
-    let days = (ms + 8 * 3_600_000).div_euclid(DAY_MS);
-    // Civil from days since 1970-01-01 (the proleptic Gregorian calendar).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    const LIMIT_MS: i64 = 8_000_000_000_000_000;
+    let utc = DateTime::from_timestamp_millis(ms.clamp(-LIMIT_MS, LIMIT_MS)).unwrap_or_default();
+    utc.with_timezone(&CST).format("%Y-%m-%d").to_string()
 }
 
 fn terms_text(terms: &[&rules::Term]) -> String {

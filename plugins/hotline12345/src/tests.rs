@@ -43,6 +43,8 @@ fn local_dates_are_in_utc_plus_8() {
     assert_eq!(local_date(T0 - 8 * 3_600_000 - 1), "2025-12-31");
     assert_eq!(local_date(T0 + days(59.0)), "2026-03-01");
     assert_eq!(local_date(951_782_400_000), "2000-02-29");
+    // Far outside the calendar: clamped, not a panic.
+    assert!(local_date(i64::MAX).starts_with('+') && local_date(i64::MIN).starts_with('-'));
 }
 
 // ---- Through the entry points ------------------------------------------------------------
