@@ -47,9 +47,12 @@ pub fn iso_week(day: i64) -> String {
 }
 
 
+/// One tick to publish: its topic, payload and time.
+type Tick = (String, serde_json::Value, i64);
+
 /// The ticks due at `now` given the last published ends, as
-/// (kind, end of the last one, events). Pure, for tests.
-fn due(now: i64, last_day: Option<i64>, last_week: Option<i64>) -> Vec<(&'static str, i64, Vec<(String, serde_json::Value, i64)>)> {
+/// (kind, end of the last one, ticks). Pure, for tests.
+fn due(now: i64, last_day: Option<i64>, last_week: Option<i64>) -> Vec<(&'static str, i64, Vec<Tick>)> {
     let today = local_day(now);
     let mut out = Vec::new();
     // Days: the boundary is the start of today.

@@ -148,6 +148,33 @@ impl std::fmt::Display for Summary {
     }
 }
 
+/// A report as the script files it: who, through which channel, what and where.
+struct Filed<'a> {
+    channel: Channel,
+    reporter: &'a str,
+    category: &'a str,
+    description: &'a str,
+    at: GeoPoint,
+    address: Option<&'a str>,
+    /// A hotline caller's name and phone.
+    caller: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> Filed<'a> {
+    fn new(channel: Channel, reporter: &'a str, category: &'a str, description: &'a str, at: GeoPoint) -> Self {
+        Filed { channel, reporter, category, description, at, address: None, caller: None }
+    }
+
+    /// A call the hotline's operator enters.
+    fn hotline(caller: (&'a str, &'a str), category: &'a str, description: &'a str, at: GeoPoint) -> Self {
+        Filed { caller: Some(caller), ..Filed::new(Channel::Hotline, "hotline12345-handler", category, description, at) }
+    }
+
+    fn address(self, address: &'a str) -> Self {
+        Filed { address: Some(address), ..self }
+    }
+}
+
 /// The replay: the services, the runtime and the clock it drives.
 pub struct Replay<'a> {
     services: &'a Arc<Services>,
@@ -189,36 +216,28 @@ impl<'a> Replay<'a> {
         Ok(())
     }
 
-    async fn report(
-        &mut self,
-        name: Option<&'static str>,
-        channel: Channel,
-        reporter: Option<&str>,
-        category: &str,
-        description: &str,
-        at: GeoPoint,
-        address: Option<&str>,
-        caller: Option<(&str, &str)>,
-    ) -> anyhow::Result<String> {
+    /// File a report through the intake; the script may name its case.
+    async fn report(&mut self, name: Option<&'static str>, f: Filed<'_>) -> anyhow::Result<String> {
         // A resident's 随手拍 comes with its photo.
         let mut evidence = Vec::new();
-        if channel == Channel::Snapshot {
-            let upload = crate::media::Upload { content_type: "image/png", filename: Some("随手拍.png"), uploaded_by: reporter.unwrap_or("anonymous") };
+        if f.channel == Channel::Snapshot {
+            let upload = crate::media::Upload { content_type: "image/png", filename: Some("随手拍.png"), uploaded_by: f.reporter };
             let body = futures::stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from_static(PHOTO))]);
             evidence.push(self.services.media.store(&upload, body).await?.info().sha256.clone());
         }
         let report = NewReport {
-            channel,
+            channel: f.channel,
             idempotency_key: None,
-            category_code: category.into(),
+            category_code: f.category.into(),
             title: None,
-            description: description.into(),
-            location: Some(at),
-            address: address.map(Into::into),
+            description: f.description.into(),
+            location: Some(f.at),
+            address: f.address.map(Into::into),
             evidence,
-            caller: caller.map(|(n, p)| Caller { name: n.into(), phone: p.into() }),
+            caller: f.caller.map(|(n, p)| Caller { name: n.into(), phone: p.into() }),
         };
-        let intake = self.services.cases.intake(&report, reporter).await.with_context(|| format!("report `{description}`"))?;
+        let intake =
+            self.services.cases.intake(&report, Some(f.reporter)).await.with_context(|| format!("report `{}`", f.description))?;
         if let Some(name) = name {
             self.named.insert(name, intake.case.clone());
         }
@@ -389,10 +408,10 @@ impl<'a> Replay<'a> {
         // sends the same heap ten minutes later, which joins the first case.
         let garbage_at = grid(2).at(0.5, 0.5);
         self.at(7, 30).await?;
-        self.report(Some("garbage"), Channel::Snapshot, Some("resident-wang"), "020101", "中山路88号小区门口垃圾堆放多日，无人清运，气味很大", garbage_at, Some("中山路88号"), None).await?;
+        self.report(Some("garbage"), Filed::new(Channel::Snapshot, "resident-wang", "020101", "中山路88号小区门口垃圾堆放多日，无人清运，气味很大", garbage_at).address("中山路88号")).await?;
         self.at(7, 40).await?;
         let near = GeoPoint { lat: garbage_at.lat + 0.0001, lon: garbage_at.lon + 0.0001 };
-        self.report(None, Channel::Snapshot, Some("resident-zhou"), "020101", "中山路88号门口垃圾堆放，没人清运", near, Some("中山路 88 号"), None).await?;
+        self.report(None, Filed::new(Channel::Snapshot, "resident-zhou", "020101", "中山路88号门口垃圾堆放，没人清运", near).address("中山路 88 号")).await?;
 
         // From 08:00 street vending is reported again and again in one grid
         // of 湖南路社区 (six times by 11:00): a complaint hot spot.
@@ -408,21 +427,22 @@ impl<'a> Replay<'a> {
         let stall = async |r: &mut Self, i: usize| -> anyhow::Result<()> {
             let ((h, m), (fy, fx), text) = stalls[i];
             r.at(h, m).await?;
-            r.report(None, Channel::Snapshot, Some("resident-wang"), "020501", text, vending.at(fy, fx), None, None).await?;
+            r.report(None, Filed::new(Channel::Snapshot, "resident-wang", "020501", text, vending.at(fy, fx))).await?;
             Ok(())
         };
         stall(self, 0).await?;
         // 08:10 a hotline call the operator could not place (其他): the plugin
         // classifies it as street vending.
         self.at(8, 10).await?;
-        self.report(Some("hotline-vending"), Channel::Hotline, Some("hotline12345-handler"), "020604", "湖南路菜场门口有人摆摊卖菜，占了人行道，行人只能走机动车道，很危险", vending.at(0.4, 0.5), Some("湖南路菜场"), Some(("张先生", "138-0000-1111"))).await?;
+        let call = "湖南路菜场门口有人摆摊卖菜，占了人行道，行人只能走机动车道，很危险";
+        self.report(Some("hotline-vending"), Filed::hotline(("张先生", "138-0000-1111"), "020604", call, vending.at(0.4, 0.5)).address("湖南路菜场")).await?;
         // 08:20 a missing manhole cover; 08:30 the grid workers' patrol.
         self.at(8, 20).await?;
-        self.report(None, Channel::Snapshot, Some("resident-zhou"), "020405", "北京东路人行道井盖丢失，有行人险些踩空", grid(5).at(0.5, 0.5), Some("北京东路 41 号"), None).await?;
+        self.report(None, Filed::new(Channel::Snapshot, "resident-zhou", "020405", "北京东路人行道井盖丢失，有行人险些踩空", grid(5).at(0.5, 0.5)).address("北京东路 41 号")).await?;
         stall(self, 1).await?;
-        self.report(None, Channel::Patrol, Some("grid-worker-1"), "020601", "楼上卫生间漏水，邻里争执，需调解", grid(1).at(0.6, 0.6), Some("长江路 20 号 2 栋"), None).await?;
+        self.report(None, Filed::new(Channel::Patrol, "grid-worker-1", "020601", "楼上卫生间漏水，邻里争执，需调解", grid(1).at(0.6, 0.6)).address("长江路 20 号 2 栋")).await?;
         self.at(8, 35).await?;
-        self.report(Some("hazard"), Channel::Patrol, Some("grid-worker-3"), "020602", "小区车棚电动车飞线充电，存在火灾隐患", grid(12).at(0.3, 0.3), Some("湖南路 7 号院"), None).await?;
+        self.report(Some("hazard"), Filed::new(Channel::Patrol, "grid-worker-3", "020602", "小区车棚电动车飞线充电，存在火灾隐患", grid(12).at(0.3, 0.3)).address("湖南路 7 号院")).await?;
 
         // 09:00 the dispatcher's morning round; meanwhile the hazmat vehicle
         // sets out (its fixes are in the sensor streams).
@@ -451,10 +471,12 @@ impl<'a> Replay<'a> {
         // 15:00 the garbage at 中山路 88 号 is back: 假性整改. (The gas leak at
         // noon and the afternoon's rain and flooding come in on the way.)
         self.at(15, 0).await?;
-        self.report(None, Channel::Hotline, Some("hotline12345-handler"), "020101", "上午说清理了，下午中山路88号门口又堆满了垃圾，根本没处理干净", garbage_at, Some("中山路88号"), Some(("李女士", "139 0000 2222"))).await?;
+        let call = "上午说清理了，下午中山路88号门口又堆满了垃圾，根本没处理干净";
+        self.report(None, Filed::hotline(("李女士", "139 0000 2222"), "020101", call, garbage_at).address("中山路88号")).await?;
         // 16:00 the same caller as this morning, about the same stalls.
         self.at(16, 0).await?;
-        self.report(None, Channel::Hotline, Some("hotline12345-handler"), "020501", "湖南路菜场门口又有人摆摊卖菜，堵了人行道", vending.at(0.45, 0.55), Some("湖南路菜场"), Some(("张先生", "13800001111"))).await?;
+        let call = "湖南路菜场门口又有人摆摊卖菜，堵了人行道";
+        self.report(None, Filed::hotline(("张先生", "13800001111"), "020501", call, vending.at(0.45, 0.55)).address("湖南路菜场")).await?;
 
         // 17:30 the dispatcher's afternoon round; 18:00 the patrol clears
         // some of the stalls and the rest are left for tomorrow.
