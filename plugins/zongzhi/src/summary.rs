@@ -26,14 +26,7 @@ pub fn check_week(local: LocalTime, p: &Value) -> Result<Week, String> {
     let label = field(p, "week").ok_or("no `week`")?;
     let monday =
         calendar::parse_week(label).ok_or_else(|| format!("`week` `{label}` is not an ISO week such as 2026-W48"))?;
-    let start = p
-        .get("start")
-        .and_then(Value::as_i64)
-        .ok_or("`start` is not a time in milliseconds")?;
-    let end = p
-        .get("end")
-        .and_then(Value::as_i64)
-        .ok_or("`end` is not a time in milliseconds")?;
+    let (start, end) = crate::visits::bounds(p)?;
     if start != local.midnight(monday) || end != start + 7 * DAY_MS {
         return Err(format!(
             "`start` {start} and `end` {end} are not the bounds of the local week {label}"

@@ -19,18 +19,17 @@ pub struct Day {
     pub end: i64,
 }
 
+/// The `start` and `end` of a calendar tick's payload, in milliseconds.
+pub fn bounds(p: &Value) -> Result<(i64, i64), String> {
+    let time = |name: &str| p.get(name).and_then(Value::as_i64).ok_or_else(|| format!("`{name}` is not a time in milliseconds"));
+    Ok((time("start")?, time("end")?))
+}
+
 /// The day of a `time.day` payload, or why it is unusable.
 pub fn check_day(local: LocalTime, p: &Value) -> Result<Day, String> {
     let label = field(p, "day").ok_or("no `day`")?;
     let days = calendar::parse_date(label).ok_or_else(|| format!("`day` `{label}` is not a YYYY-MM-DD date"))?;
-    let start = p
-        .get("start")
-        .and_then(Value::as_i64)
-        .ok_or("`start` is not a time in milliseconds")?;
-    let end = p
-        .get("end")
-        .and_then(Value::as_i64)
-        .ok_or("`end` is not a time in milliseconds")?;
+    let (start, end) = bounds(p)?;
     if start != local.midnight(days) || end != start + DAY_MS {
         return Err(format!(
             "`start` {start} and `end` {end} are not the bounds of the local day {label}"
