@@ -95,6 +95,11 @@ async fn a_day_in_the_city() {
     assert!(s.false_rectification[0].1.contains("假性整改"), "{text}");
     // The street's hazard was called in to a district department.
     assert!(events.iter().any(|e| e.topic == "zongzhi.call-in"), "no call-in: {text}");
+    // The command centre took it: the district's housing department has it.
+    let hazard: String = sqlx::query("SELECT id FROM cases WHERE category_code = '020602'").fetch_one(db).await.unwrap().get(0);
+    let view = services.cases.view(&hazard).await.unwrap().unwrap();
+    assert_eq!((view.department.as_deref(), view.level.as_deref()), (Some("housing"), Some("district")), "{text}");
+    assert_eq!(view.stage.name(), "in-progress", "{text}");
     // Hot spot of street vending, and the bins.
     assert!(events.iter().any(|e| e.topic == "chengguan.hotspot"), "no hot spot: {text}");
     assert!(s.warnings.contains_key("env"), "no bin warning: {text}");

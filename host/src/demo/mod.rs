@@ -466,6 +466,19 @@ impl<'a> Replay<'a> {
         let hazard = self.case("hazard")?;
         let department = self.services.cases.view(&hazard).await?.and_then(|v| v.department).unwrap_or_else(|| "zongzhi".into());
         self.act(&format!("{department}-handler"), &hazard, Action::Return, "物业与业主多次协调无果，街道无法独立解决，需区级部门报到", None, None).await?;
+        // 10:55 the command centre takes the call-in: the case goes to the
+        // district department the plugin named, whose handler reports in (报到).
+        self.at(10, 55).await?;
+        let view = self.services.cases.view(&hazard).await?.context("the returned case")?;
+        let call_in = view
+            .suggestions
+            .iter()
+            .find(|s| s.outcome == crate::cases::suggest::SuggestionOutcome::Pending && s.level == "district");
+        if let Some(s) = call_in {
+            let handler = format!("{}-handler", s.department);
+            self.act("dispatcher", &hazard, Action::Dispatch, "", None, Some(s.id.clone())).await?;
+            self.act(&handler, &hazard, Action::Start, "", None, None).await?;
+        }
         stall(self, 5).await?;
 
         // 15:00 the garbage at 中山路 88 号 is back: 假性整改. (The gas leak at
