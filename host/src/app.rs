@@ -135,21 +135,9 @@ impl App {
         let router = api::router(self.state.clone());
         self.state.ready.store(true, Ordering::Release);
         // Overdue steps and calendar ticks are looked for once a minute while serving.
-        let services = self.state.services.clone();
-        let sweeper = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                if let Err(e) = crate::cases::deadlines::sweep(&services).await {
-                    tracing::warn!("the overdue sweep failed: {e}");
-                }
-                if let Err(e) = crate::ticks::publish_due(&services.db, &*services.bus, services.clock.now_ms()).await {
-                    tracing::warn!("the calendar ticks failed: {e}");
-                }
-            }
-        });
+        let sweeper = crate::schedule::every_minute(self.state.services.clone());
         let watcher = self.watcher.take();
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        let served = api::serve(listener, router, shutdown).await;
         drop(watcher);
         sweeper.abort();
         served?;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::runtime::{COMPONENT_FILE, MANIFEST_FILE};
+use yiwang_registry::package::{COMPONENT_FILE, MANIFEST_FILE};
 
 /// One bundled package.
 pub struct Bundled {

@@ -413,11 +413,10 @@ pub async fn registry(command: RegistryCommand) -> anyhow::Result<()> {
                 listener.local_addr()?,
                 if token.is_some() { " (publishing needs the token)" } else { "" }
             );
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                })
-                .await?;
+            yiwang::api::serve(listener, router, async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
             Ok(())
         }
     }

@@ -191,7 +191,7 @@ fn main() -> anyhow::Result<()> {
             Command::Audit { command: AuditCommand::Kpis { data_dir, database_url, from, to } } => {
                 let db = open_existing(&data_dir, database_url).await?;
                 let to = to.unwrap_or_else(|| yiwang::clock::Clock::now_ms(&yiwang::clock::SystemClock));
-                let evaluation = yiwang::cases::kpi::evaluate_audit_log(&db, from, to).await?;
+                let evaluation = yiwang::evaluation::kpi::evaluate_audit_log(&db, from, to).await?;
                 println!("{}", serde_json::to_string_pretty(&evaluation)?);
                 Ok(())
             }

@@ -101,16 +101,17 @@ impl Metrics {
         out
     }
 
-    /// Forget a plugin's series (on unload).
-    pub fn remove_plugin(&self, name: &str) {
+    /// Forget a plugin's series (on unload), its failures under each of
+    /// `failure_kinds` (the runtime's names for them).
+    pub fn remove_plugin(&self, name: &str, failure_kinds: &[&str]) {
         let l = PluginLabel { plugin: name.to_owned() };
         for f in [&self.calls, &self.guest_errors, &self.denials, &self.rate_limited, &self.skipped, &self.quarantines, &self.instances] {
             f.remove(&l);
         }
         self.quarantined.remove(&l);
         self.latency.remove(&l);
-        for kind in crate::runtime::FailureKind::ALL {
-            self.failures.remove(&FailureLabel { plugin: name.to_owned(), kind: kind.name().to_owned() });
+        for kind in failure_kinds {
+            self.failures.remove(&FailureLabel { plugin: name.to_owned(), kind: (*kind).to_owned() });
         }
     }
 }

@@ -12,9 +12,9 @@ use serde_json::json;
 use sqlx::Row;
 
 use crate::bus::{Bus, Event};
-use crate::cases::calendar::{civil_from_days as civil, days_from_civil};
+use crate::calendar::{civil_from_days as civil, days_from_civil};
 use crate::db::Db;
-use crate::services::{ServiceError, new_id};
+use crate::error::{ServiceError, new_id};
 
 /// The local offset from UTC, in milliseconds (UTC+8).
 pub const UTC_OFFSET_MS: i64 = 8 * 3_600_000;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use yiwang::bus::{GeoPoint, MemoryBus};
 use yiwang::cases::Cases;
 use yiwang::cases::engine::{Caller, Channel, NewReport};
-use yiwang::services::ServiceError;
+use yiwang::error::ServiceError;
 use yiwang::space::Space;
 
 #[macro_use]
@@ -146,7 +146,7 @@ storage_test!(concurrent_reports_are_written_together_and_decided_in_order, asyn
 });
 
 storage_test!(deadlines_run_on_working_time_and_overdue_is_announced_once, async |f: Fixture| {
-    use yiwang::cases::calendar::{CalendarSpec, Light};
+    use yiwang::calendar::{CalendarSpec, Light};
     use yiwang::clock::Clock;
     use yiwang::cases::engine::{Move, Who};
     use yiwang::cases::lifecycle::Action;
@@ -647,7 +647,7 @@ mod http {
         // Export: the warning the alert raised, as CAP again.
         let r = host.raw("GET", &format!("/api/warnings/{warning}/cap"), &dispatcher, "application/json", b"").await;
         assert_eq!(r.status, 200, "{}", r.body);
-        let exported = yiwang::cases::cap::parse(&r.body).expect("the export is valid CAP 1.2");
+        let exported = yiwang::protocols::cap::parse(&r.body).expect("the export is valid CAP 1.2");
         assert_eq!(exported.identifier, warning);
         assert_eq!(exported.infos[0].event, "暴雨内涝");
         assert_eq!(exported.infos[0].areas[0].polygons[0].len(), 5);

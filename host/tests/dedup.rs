@@ -16,7 +16,7 @@ use yiwang::cases::dedup::FamilyRule;
 use yiwang::cases::engine::{Caller, Channel, Move, NewReport, Who};
 use yiwang::cases::lifecycle::{Action, Stage};
 use yiwang::cases::split::Decision;
-use yiwang::services::ServiceError;
+use yiwang::error::ServiceError;
 use yiwang::space::Space;
 use yiwang_registry::TopicPattern;
 

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use yiwang::bus::{Bus, Event, GeoPoint, MemoryBus, Subscription};
 use yiwang::data::{Bucket, Data, NewReading, Reading, Registered, Sensor, SensorFilter};
 use yiwang::db::Db;
-use yiwang::services::ServiceError;
+use yiwang::error::ServiceError;
 use yiwang_registry::TopicPattern;
 
 #[macro_use]

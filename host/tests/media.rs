@@ -14,6 +14,7 @@ use axum::body::Bytes;
 use futures::{Stream, StreamExt};
 use sha2::{Digest, Sha256};
 use yiwang::bus::MemoryBus;
+use yiwang::cases::engine::Channel;
 use yiwang::cases::{CaseDraft, Cases};
 use yiwang::db::Db;
 use yiwang::media::{Kind, Linked, Media, MediaError, MediaSettings, Stored, Upload};
@@ -319,7 +320,7 @@ async fn open_case(f: &Fixture) -> String {
         title: "井盖缺失".into(),
         description: "中山路与北京路交叉口东南角井盖缺失".into(),
         location: None,
-        channel: "snapshot".into(),
+        channel: Channel::Department,
         evidence: Vec::new(),
     };
     cases.open(&draft, "user:res.a").await.unwrap()
@@ -703,7 +704,7 @@ mod http {
             title: "井盖缺失".into(),
             description: "随手拍：中山路井盖缺失".into(),
             location: None,
-            channel: "snapshot".into(),
+            channel: Channel::Department,
             evidence: Vec::new(),
         };
         let case = host.services.cases.open(&draft, "user:res.a").await.unwrap();

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use yiwang::data::records::Progress;
 use yiwang::data::{Data, DatasetSpec, RecordQuery, WriteMode, Writer};
 use yiwang::identity::Scope;
-use yiwang::services::ServiceError;
+use yiwang::error::ServiceError;
 use yiwang::space::Space;
 
 #[macro_use]

@@ -62,7 +62,7 @@ async fn residents_register_and_are_verified_by_staff() {
 async fn each_plugin_has_a_service_identity_that_cannot_log_in() {
     let host = start(true).await;
     let p = host.services.identity.principal("plugin.yingji").await.unwrap().expect("service account");
-    assert_eq!((p.kind.as_str(), p.department.as_deref()), ("service", Some("yingji")));
+    assert_eq!((p.kind.name(), p.department.as_deref()), ("service", Some("yingji")));
     let (status, _) = host.post("/api/auth/login", "", json!({"username": "plugin.yingji", "password": ""})).await;
     assert_eq!(status, 401);
 }

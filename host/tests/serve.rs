@@ -141,7 +141,7 @@ fn audit_kpis_recomputes_the_evaluation_from_the_log_alone() {
                 cases.transition(&intake.case, &mv, Who::System("host:test")).await.unwrap();
             }
         }
-        serde_json::to_value(cases.evaluate(0, to).await.unwrap()).unwrap()
+        serde_json::to_value(app.state.services.evaluation.evaluate(0, to).await.unwrap()).unwrap()
     });
     let out = Command::new(env!("CARGO_BIN_EXE_yiwang"))
         .args(["audit", "kpis", "--data-dir"])

@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 use yiwang::bus::GeoPoint;
 use yiwang::db::Db;
-use yiwang::services::ServiceError;
+use yiwang::error::ServiceError;
 use yiwang::space::{AreaRef, IndexedArea, Level, Space, SpaceIndex, polygon_from_ring};
 
 const CITY: &str = include_str!("data/city.geojson");

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use yiwang::audit::{Audit, Entry};
 use yiwang::bus::{GeoPoint, MemoryBus};
+use yiwang::cases::engine::Channel;
 use yiwang::cases::{CaseDraft, Cases};
 use yiwang::data::{Data, Reading, Sensor, Sharing};
 
 use yiwang::identity::{AccountKind, Identity, NewUser, Role};
 use yiwang::messaging::{Messaging, Recipient};
-use yiwang::services::ServiceError;
+use yiwang::error::ServiceError;
 use yiwang::space::Space;
 
 #[macro_use]
@@ -74,7 +75,7 @@ storage_test!(cases_and_messages, async |f: Fixture| {
         title: "井盖缺失".into(),
         description: "中山路 12 号门前井盖缺失".into(),
         location: Some(GeoPoint { lat: 32.04, lon: 118.78 }),
-        channel: "department".into(),
+        channel: Channel::Department,
         evidence: vec![],
     };
     let id = cases.open(&draft, "plugin:chengguan").await.unwrap();

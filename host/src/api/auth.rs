@@ -63,7 +63,7 @@ impl AuthUser {
 
     /// Allow the call only from a staff account; a refusal is audited.
     pub async fn require_staff(&self, state: &AppState, action: &str, subject: &str) -> Result<(), ApiError> {
-        if self.principal.kind == "staff" {
+        if self.principal.is_staff() {
             return Ok(());
         }
         Err(self.deny(state, action, subject, format!("{action} is open to staff accounts only")).await)

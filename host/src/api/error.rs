@@ -99,9 +99,9 @@ impl IntoResponse for ApiError {
     }
 }
 
-impl From<crate::services::ServiceError> for ApiError {
-    fn from(e: crate::services::ServiceError) -> Self {
-        use crate::services::ServiceError as E;
+impl From<crate::error::ServiceError> for ApiError {
+    fn from(e: crate::error::ServiceError) -> Self {
+        use crate::error::ServiceError as E;
         match e {
             E::Invalid(m) => ApiError::Unprocessable(m),
             E::NotFound(m) => ApiError::NotFound(m),

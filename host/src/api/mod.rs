@@ -2,9 +2,22 @@
 //! document, and the routes that belong to no single capability (health,
 //! metrics). Each capability adds its own routes from its `http` module.
 
+pub mod alerts;
 pub mod auth;
+pub mod cases;
+pub mod data;
+pub mod dedup_rules;
 pub mod error;
+pub mod identity;
+pub mod media;
+pub mod messaging;
+pub mod open311;
 pub mod openapi;
+pub mod plugins;
+pub mod records;
+pub mod residents;
+pub mod space;
+pub mod split;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -38,19 +51,19 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(healthz))
         .routes(routes!(metrics))
         .routes(routes!(openapi::openapi_json))
-        .merge(crate::identity::http::router())
-        .merge(crate::identity::residents::router())
-        .merge(crate::messaging::http::router())
-        .merge(crate::space::http::router())
-        .merge(crate::data::http::router())
-        .merge(crate::data::records_http::router())
-        .merge(crate::media::http::router())
-        .merge(crate::cases::http::router())
-        .merge(crate::cases::open311::router())
-        .merge(crate::cases::alerts::router())
-        .merge(crate::cases::dedup_rules::router())
-        .merge(crate::cases::split::router())
-        .merge(crate::runtime::http::router())
+        .merge(identity::router())
+        .merge(residents::router())
+        .merge(messaging::router())
+        .merge(space::router())
+        .merge(data::router())
+        .merge(records::router())
+        .merge(media::router())
+        .merge(cases::router())
+        .merge(open311::router())
+        .merge(alerts::router())
+        .merge(dedup_rules::router())
+        .merge(split::router())
+        .merge(plugins::router())
 }
 
 /// The whole HTTP API.
@@ -60,6 +73,11 @@ pub fn router(state: AppState) -> Router {
         .layer(Extension(openapi::Document::new(&document)))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .with_state(state)
+}
+
+/// Serve `router` on `listener` until `shutdown` resolves.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
 }
 
 /// Whether the host is serving.

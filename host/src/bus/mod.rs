@@ -6,7 +6,6 @@
 //! without any plugin noticing, since topics follow NATS subject rules.
 
 pub mod memory;
-pub mod wit;
 
 use std::future::Future;
 use std::pin::Pin;

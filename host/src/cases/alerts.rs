@@ -12,28 +12,15 @@
 //! A case's category is the info's parameter `category_code` when it names a
 //! known category, `020604` (其他) otherwise.
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use sqlx::Row;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::Cases;
-use super::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Scope, Severity, Status, Urgency};
+use crate::protocols::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Scope, Severity, Status, Urgency};
 use super::engine::{Channel, Move, NewReport, Who};
 use super::lifecycle::{Action, Stage};
-use crate::api::auth::AuthUser;
-use crate::api::error::ErrorBody;
-use crate::api::openapi::{Forbidden, Unauthorized};
-use crate::api::{ApiError, AppState};
-use crate::audit::Entry;
 use crate::bus::GeoPoint;
-use crate::identity::Role;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// The category of a case opened for an alert without a `category_code` parameter.
 const FALLBACK_CATEGORY: &str = "020604";
@@ -54,8 +41,7 @@ pub struct ImportedAlert {
     /// Cases rejected by a Cancel.
     pub cases_cancelled: Vec<String>,
     /// `false` when the alert had been imported before and nothing changed.
-    pub created: bool,
-}
+    pub created: bool}
 
 fn key(sender: &str, identifier: &str) -> String {
     format!("{sender}/{identifier}")
@@ -81,8 +67,7 @@ impl Cases {
                 warnings: vec![],
                 cases_opened: vec![],
                 cases_cancelled: vec![],
-                created: false,
-            });
+                created: false});
         }
         let root = match alert.msg_type {
             MsgType::Alert => this.clone(),
@@ -116,8 +101,7 @@ impl Cases {
             warnings: vec![],
             cases_opened: vec![],
             cases_cancelled: vec![],
-            created: true,
-        };
+            created: true};
         match alert.msg_type {
             MsgType::Alert | MsgType::Update => {
                 for info in &alert.infos {
@@ -173,8 +157,7 @@ impl Cases {
             headline: info.headline.clone().unwrap_or_else(|| info.event.clone()),
             description: info.description.clone().unwrap_or_default(),
             instruction: info.instruction.clone().unwrap_or_default(),
-            parameters: info.parameters.iter().map(|p| (p.value_name.clone(), p.value.clone())).collect(),
-        };
+            parameters: info.parameters.iter().map(|p| (p.value_name.clone(), p.value.clone())).collect()};
         let location = info.areas.iter().flat_map(|a| a.circles.iter().map(|c| c.centre)).next();
         self.raise_warning(&format!("cap:{}", key(&alert.sender, &alert.identifier)), &warning, location).await
     }
@@ -228,12 +211,10 @@ impl Cases {
                 location: Some(point),
                 address: None,
                 evidence: vec![],
-                caller: None,
-            };
+                caller: None};
             let intake = self.intake_in(&report, Some(importer), Some(grid.clone())).await.map_err(|e| match e {
                 ServiceError::Invalid(m) => ServiceError::Invalid(format!("parameter `category_code`: {m}")),
-                other => other,
-            })?;
+                other => other})?;
             sqlx::query("INSERT INTO cap_alert_cases (root, grid, case_id) VALUES ($1, $2, $3) ON CONFLICT (root, grid) DO NOTHING")
                 .bind(root)
                 .bind(&grid)
@@ -263,8 +244,7 @@ impl Cases {
                 Ok(_) => cancelled.push(id),
                 // Moved meanwhile: it stays with the people handling it.
                 Err(ServiceError::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
+                Err(e) => return Err(e)}
         }
         sqlx::query("UPDATE cap_alerts SET cancelled = 1 WHERE sender || '/' || identifier = $1").bind(root).execute(self.db.pool()).await?;
         Ok(cancelled)
@@ -309,8 +289,7 @@ impl Cases {
             contact: None,
             parameters: w.parameters.iter().map(|(n, v)| cap::NamedValue { value_name: n.clone(), value: v.clone() }).collect(),
             resources: vec![],
-            areas: vec![area],
-        };
+            areas: vec![area]};
         Ok(Some(Alert {
             identifier: id.to_owned(),
             sender: "yiwang".into(),
@@ -325,8 +304,7 @@ impl Cases {
             note: None,
             references: vec![],
             incidents: None,
-            infos: vec![info],
-        }))
+            infos: vec![info]}))
     }
 }
 
@@ -342,28 +320,24 @@ struct StoredWarning {
     headline: String,
     description: String,
     instruction: String,
-    parameters: Vec<(String, String)>,
-}
+    parameters: Vec<(String, String)>}
 
 #[derive(serde::Deserialize)]
 struct StoredArea {
     description: String,
-    shapes: Vec<StoredShape>,
-}
+    shapes: Vec<StoredShape>}
 
 #[derive(serde::Deserialize)]
 struct StoredShape {
     circle: Option<StoredCircle>,
     /// `[lat, lon]` points.
-    polygon: Option<Vec<[f64; 2]>>,
-}
+    polygon: Option<Vec<[f64; 2]>>}
 
 #[derive(serde::Deserialize)]
 struct StoredCircle {
     lat: f64,
     lon: f64,
-    radius_km: f64,
-}
+    radius_km: f64}
 
 /// Why an import failed.
 #[derive(Debug, thiserror::Error)]
@@ -372,76 +346,4 @@ pub enum AlertError {
     #[error("{0}")]
     Format(String),
     #[error(transparent)]
-    Service(#[from] ServiceError),
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(import_cap_alert)).routes(routes!(export_warning))
-}
-
-/// Import a CAP 1.2 alert.
-///
-/// The body is the alert's XML. An `Alert` becomes a warning and a case for
-/// each grid cell its area covers; an `Update` or `Cancel` acts on the chain
-/// its `references` name. Invalid XML answers `400` with the line and what
-/// was expected. Dispatchers, leaders and operators.
-#[utoipa::path(
-    post,
-    path = "/api/cap/alerts",
-    tag = "cases",
-    request_body(content = String, content_type = "application/xml", description = "A CAP 1.2 alert"),
-    responses(
-        (status = 201, description = "Imported", body = ImportedAlert),
-        (status = 200, description = "Imported before; nothing changed", body = ImportedAlert),
-        (status = 400, description = "Not CAP 1.2: the line and what was expected", body = ErrorBody),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 422, description = "Unknown references, category or too large an area", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-async fn import_cap_alert(State(state): State<AppState>, user: AuthUser, body: Bytes) -> Result<Response, ApiError> {
-    const ACTION: &str = "cap.import";
-    let p = &user.principal;
-    if !(p.kind == "staff" && [Role::Dispatcher, Role::Leader, Role::Operator].iter().any(|r| p.has_role(*r))) {
-        let why = "importing CAP alerts requires the `dispatcher`, `leader` or `operator` role".to_owned();
-        return Err(user.deny(&state, ACTION, "cap", why).await);
-    }
-    let xml = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the alert is not UTF-8".into()))?;
-    let actor = format!("user:{}", p.id);
-    let imported = match state.services.cases.import_alert(xml, &actor).await {
-        Ok(i) => i,
-        Err(AlertError::Format(m)) => return Err(ApiError::BadRequest(m)),
-        Err(AlertError::Service(e)) => return Err(e.into()),
-    };
-    let status = if imported.created { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
-    if imported.created {
-        let detail = format!("{} {}: {} cases opened, {} cancelled", imported.msg_type, imported.alert, imported.cases_opened.len(), imported.cases_cancelled.len());
-        state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &imported.alert, outcome: "ok", detail: &detail }).await;
-    }
-    Ok((status, Json(imported)).into_response())
-}
-
-/// A warning as CAP 1.2.
-///
-/// A warning raised by a plugin (or imported), written as a CAP 1.2 alert. Staff only.
-#[utoipa::path(
-    get,
-    path = "/api/warnings/{id}/cap",
-    tag = "cases",
-    params(("id" = String, Path, description = "The warning")),
-    responses(
-        (status = 200, description = "The alert", content_type = "application/xml", body = String),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, description = "No such warning", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-async fn export_warning(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Response, ApiError> {
-    if user.principal.kind != "staff" {
-        return Err(user.deny(&state, "cap.export", &id, "warnings are open to staff accounts".into()).await);
-    }
-    let alert = state.services.cases.warning_as_cap(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no warning `{id}`")))?;
-    Ok(([(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")], cap::to_xml(&alert)).into_response())
-}
+    Service(#[from] ServiceError)}

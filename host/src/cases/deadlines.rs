@@ -9,11 +9,9 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Cases;
-use super::calendar::{Calendar, CalendarSpec, Light, Limit};
+use crate::calendar::{Calendar, CalendarSpec, Light, Limit};
 use super::lifecycle::Stage;
-use crate::identity::Role;
-use crate::messaging::Recipient;
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
 
 /// The step whose clock runs while a case is at `stage`.
 pub fn step_of(stage: Stage) -> Option<&'static str> {
@@ -46,6 +44,7 @@ pub struct StepClock {
 }
 
 /// What the clock needs from a case row.
+#[derive(Clone)]
 pub(crate) struct ClockState {
     pub category: String,
     pub area: Option<String>,
@@ -241,33 +240,6 @@ impl Cases {
         }
         Ok(overdue)
     }
-}
-
-/// Announce overdue steps and tell the supervisors of the case's street and of
-/// the city. Run by the host once a minute; tests call it with their clock.
-pub async fn sweep(services: &Services) -> Result<usize, ServiceError> {
-    let now = services.clock.now_ms();
-    let overdue = services.cases.mark_overdue(now).await?;
-    let city: Option<String> = sqlx::query("SELECT code FROM org_units WHERE level = 'city' ORDER BY code LIMIT 1")
-        .fetch_optional(services.db.pool())
-        .await?
-        .map(|r| r.try_get(0))
-        .transpose()?;
-    for (case, area, step) in &overdue {
-        let mut units: Vec<String> = city.iter().cloned().collect();
-        if let Some(street) = area.as_deref().filter(|a| a.len() >= 9).map(|a| a[..9].to_owned()) {
-            units.push(street);
-        }
-        for unit in units {
-            let to = Recipient::Role { org_unit: unit, role: Role::Supervisor.name().to_owned() };
-            let subject = format!("案件超期：{step}");
-            let body = format!("案件 {case} 的「{step}」环节已超过时限，请督办。");
-            if let Err(e) = services.messaging.send(&services.identity, "host", &to, &subject, &body).await {
-                tracing::warn!(case, "could not notify the supervisors of an overdue step: {e}");
-            }
-        }
-    }
-    Ok(overdue.len())
 }
 
 #[cfg(test)]

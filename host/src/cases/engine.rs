@@ -14,12 +14,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
-use super::deadlines::{ClockState, StepClock, step_of};
+use super::deadlines::{ClockState, StepClock};
 use super::lifecycle::{self, Action, Position, Stage};
-use super::suggest::{self, RouteSuggestion};
+use super::suggest::RouteSuggestion;
 use crate::bus::GeoPoint;
-use crate::identity::{Principal, Role, Scope};
-use crate::services::ServiceError;
+use crate::identity::{Principal, Scope};
+use crate::error::ServiceError;
 
 /// Where a report came in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -38,8 +38,7 @@ pub enum Channel {
     /// An imported CAP alert.
     CapAlert,
     /// An Open311 GeoReport v2 client.
-    Open311,
-}
+    Open311}
 
 impl Channel {
     pub fn name(self) -> &'static str {
@@ -50,8 +49,7 @@ impl Channel {
             Channel::Department => "department",
             Channel::Warning => "warning",
             Channel::CapAlert => "cap-alert",
-            Channel::Open311 => "open311",
-        }
+            Channel::Open311 => "open311"}
     }
 }
 
@@ -60,8 +58,7 @@ impl Channel {
 #[serde(deny_unknown_fields)]
 pub struct Caller {
     pub name: String,
-    pub phone: String,
-}
+    pub phone: String}
 
 /// A report as it comes in.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -86,8 +83,7 @@ pub struct NewReport {
     pub evidence: Vec<String>,
     /// The caller, for a hotline report.
     #[serde(default)]
-    pub caller: Option<Caller>,
-}
+    pub caller: Option<Caller>}
 
 /// What the intake did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -101,8 +97,7 @@ pub struct Intake {
     /// `true` when the report repeats an open case and joined it rather than
     /// opening a new one; the reporter follows that case's ticket.
     #[serde(default)]
-    pub joined: bool,
-}
+    pub joined: bool}
 
 /// A case category.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -113,8 +108,7 @@ pub struct Category {
     pub kind: String,
     pub major_name: String,
     /// The usual responsible department.
-    pub department: Option<String>,
-}
+    pub department: Option<String>}
 
 /// A requested transition.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -138,8 +132,7 @@ pub struct Move {
     /// A pending route suggestion a `dispatch` accepts: the case goes to its
     /// department at its level (then `department` is left out).
     #[serde(default)]
-    pub suggestion: Option<String>,
-}
+    pub suggestion: Option<String>}
 
 /// One recorded transition.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -154,8 +147,7 @@ pub struct Transition {
     pub actor: String,
     pub at: i64,
     pub reason: String,
-    pub department: Option<String>,
-}
+    pub department: Option<String>}
 
 /// A case as staff see it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -192,8 +184,7 @@ pub struct CaseView {
     /// What may be done next (whoever may do it).
     #[schema(value_type = Vec<String>)]
     pub allowed: Vec<Action>,
-    pub transitions: Vec<Transition>,
-}
+    pub transitions: Vec<Transition>}
 
 /// Where the routing rules send a case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -203,8 +194,7 @@ pub struct Route {
     pub level: String,
     /// The rule that matched: its category and area prefixes.
     pub category_prefix: String,
-    pub area_prefix: String,
-}
+    pub area_prefix: String}
 
 /// Who takes a transition.
 #[derive(Clone, Copy)]
@@ -212,8 +202,7 @@ pub enum Who<'a> {
     /// A person, checked for role, area and department.
     Person { actor: &'a Principal, scope: &'a Scope },
     /// The host itself (a citizen's unsatisfied rating, …), named in the record.
-    System(&'a str),
-}
+    System(&'a str)}
 
 /// A citizen's rating of a closed case.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -221,8 +210,7 @@ pub enum Who<'a> {
 pub struct Rating {
     pub satisfied: bool,
     #[serde(default)]
-    pub comment: String,
-}
+    pub comment: String}
 
 /// What a reporter sees by ticket: progress only, no personal data.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -239,8 +227,7 @@ pub struct PublicProgress {
     pub created: i64,
     pub updated: i64,
     /// (stage, when) in order.
-    pub steps: Vec<(String, i64)>,
-}
+    pub steps: Vec<(String, i64)>}
 
 fn is_digest(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -304,8 +291,7 @@ impl Cases {
                     name: r.try_get(1)?,
                     kind: r.try_get(2)?,
                     major_name: r.try_get(3)?,
-                    department: r.try_get(4)?,
-                })
+                    department: r.try_get(4)?})
             })
             .collect()
     }
@@ -327,8 +313,7 @@ impl Cases {
         let position = Position {
             stage,
             suspended: r.try_get::<i64, _>(10)? != 0,
-            extension_pending: r.try_get::<i64, _>(11)? != 0,
-        };
+            extension_pending: r.try_get::<i64, _>(11)? != 0};
         let (lat, lon): (Option<f64>, Option<f64>) = (r.try_get(5)?, r.try_get(6)?);
         let paused: String = r.try_get(17)?;
         let state = ClockState {
@@ -338,8 +323,7 @@ impl Cases {
             since: r.try_get(16)?,
             paused: serde_json::from_str(&paused).unwrap_or_default(),
             suspended_since: r.try_get(18)?,
-            extra_ms: r.try_get(19)?,
-        };
+            extra_ms: r.try_get(19)?};
         let pending: i64 = r.try_get(20)?;
         let clock = self.clock_of(&state, self.clock.now_ms()).await?;
         let route = self.route(&state.category, state.area.as_deref()).await?;
@@ -373,8 +357,7 @@ impl Cases {
             reports: self.reports(id).await?,
             pending_extension_hours: (pending > 0).then(|| pending as f64 / 3_600_000.0),
             allowed: lifecycle::allowed(position),
-            transitions: self.transitions(id).await?,
-        }))
+            transitions: self.transitions(id).await?}))
     }
 
     /// A case's transitions, in order.
@@ -398,8 +381,7 @@ impl Cases {
                     reason: r.try_get(6)?,
                     department: r.try_get(7)?,
                     step: r.try_get(8)?,
-                    due: r.try_get(9)?,
-                })
+                    due: r.try_get(9)?})
             })
             .collect()
     }
@@ -433,328 +415,8 @@ impl Cases {
             updated: r.try_get(3)?,
             title: r.try_get(4)?,
             category: r.try_get(5)?,
-            steps,
-        }))
+            steps}))
     }
-
-    /// Take `mv` on case `id` as `actor`, whose scope is `scope`. A refusal for
-    /// role, area or department is `Forbidden` (the caller audits it); an action
-    /// the case's position does not allow is `Conflict`, listing what it does.
-    pub async fn transition(&self, id: &str, mv: &Move, who: Who<'_>) -> Result<CaseView, ServiceError> {
-        let action = mv.action;
-        if action.needs_reason() && mv.reason.trim().is_empty() {
-            return Err(ServiceError::Invalid(format!("reason: `{action}` needs a reason")));
-        }
-        if mv.reason.chars().count() > 2000 {
-            return Err(ServiceError::Invalid("reason: at most 2,000 characters".into()));
-        }
-        let target = match (action, &mv.department) {
-            // A dispatch without a department follows the routing rules (below).
-            (Action::Dispatch, None) => None,
-            (Action::Transfer | Action::CallIn, None) => {
-                return Err(ServiceError::Invalid(format!("department: `{action}` names the department")));
-            }
-            (Action::Dispatch | Action::Transfer | Action::CallIn, Some(d)) => {
-                let known = sqlx::query("SELECT 1 FROM departments WHERE code = $1").bind(d).fetch_optional(self.db.pool()).await?;
-                if known.is_none() {
-                    return Err(ServiceError::Invalid(format!("department: unknown department `{d}`")));
-                }
-                Some(d.clone())
-            }
-            (_, Some(_)) => return Err(ServiceError::Invalid(format!("department: `{action}` takes no department"))),
-            (_, None) => None,
-        };
-        match (action, &mv.into) {
-            (Action::Merge, None) => return Err(ServiceError::Invalid("into: `merge` names the case to join".into())),
-            (Action::Merge, Some(into)) if into == id => {
-                return Err(ServiceError::Invalid("into: a case cannot be merged into itself".into()));
-            }
-            (Action::Merge, Some(_)) | (_, None) => {}
-            (_, Some(_)) => return Err(ServiceError::Invalid(format!("into: `{action}` takes none"))),
-        }
-        suggest::check_move(mv)?;
-        let extension_ms = match (action, mv.extension_hours) {
-            (Action::RequestExtension, Some(h)) if (1..=2000).contains(&h) => i64::from(h) * 3_600_000,
-            (Action::RequestExtension, _) => {
-                return Err(ServiceError::Invalid("extension_hours: `request-extension` asks for 1-2,000 working hours".into()));
-            }
-            (_, Some(_)) => return Err(ServiceError::Invalid(format!("extension_hours: `{action}` takes none"))),
-            (_, None) => 0,
-        };
-
-        // The audit chain first, then the transaction (the order every writer keeps).
-        let mut chain = self.audit.chain().await?;
-        let mut tx = self.db.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT status, suspended, extension_pending, area, department, version, opened_by, category_code, step, \
-             step_since, step_paused, suspended_since, step_extra_ms, pending_extension_ms, level, channel \
-             FROM cases WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))?;
-        let stage_name: String = row.try_get(0)?;
-        let from = Position {
-            stage: Stage::parse(&stage_name)
-                .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("case `{id}`: unknown stage `{stage_name}`")))?,
-            suspended: row.try_get::<i64, _>(1)? != 0,
-            extension_pending: row.try_get::<i64, _>(2)? != 0,
-        };
-        let area: Option<String> = row.try_get(3)?;
-        let department: Option<String> = row.try_get(4)?;
-        let version: i64 = row.try_get(5)?;
-        let opened_by: String = row.try_get(6)?;
-        let paused_text: String = row.try_get(10)?;
-        let mut clock = ClockState {
-            category: row.try_get(7)?,
-            area: area.clone(),
-            step: row.try_get(8)?,
-            since: row.try_get(9)?,
-            paused: serde_json::from_str(&paused_text).unwrap_or_default(),
-            suspended_since: row.try_get(11)?,
-            extra_ms: row.try_get(12)?,
-        };
-        let mut pending_ms: i64 = row.try_get(13)?;
-        let mut level: Option<String> = row.try_get(14)?;
-        let step_level = level.clone();
-        let channel: String = row.try_get(15)?;
-
-        let actor_name = match who {
-            Who::Person { actor, scope } => {
-                // A role the action needs, or the reporter checking their own case.
-                let reporter_checks = matches!(action, Action::PassCheck | Action::FailCheck) && opened_by == actor.id;
-                if !reporter_checks && !action.roles().iter().any(|r| actor.has_role(*r)) {
-                    let roles: Vec<&str> = action.roles().iter().map(|r| Role::name(*r)).collect();
-                    return Err(ServiceError::Forbidden(format!("`{action}` requires the role {}", roles.join(" or "))));
-                }
-                if !reporter_checks && !scope.covers(area.as_deref()) {
-                    return Err(ServiceError::Forbidden(format!(
-                        "case `{id}` lies in org unit `{}`, outside {scope}",
-                        area.as_deref().unwrap_or("-")
-                    )));
-                }
-                let department_work =
-                    matches!(action, Action::Start | Action::Dispose | Action::Return | Action::RequestExtension);
-                if department_work && actor.department.as_deref().is_none_or(|d| Some(d) != department.as_deref()) {
-                    return Err(ServiceError::Forbidden(format!(
-                        "`{action}` is for the department the case is with (`{}`)",
-                        department.as_deref().unwrap_or("none")
-                    )));
-                }
-                format!("user:{}", actor.id)
-            }
-            Who::System(name) => name.to_owned(),
-        };
-        let accepted = match &mv.suggestion {
-            Some(s) => Some(suggest::pending(&mut tx, id, s).await?),
-            None => None,
-        };
-        let route = self.route(&clock.category, area.as_deref()).await?;
-        let target = match (action, target) {
-            (Action::Dispatch, None) if accepted.is_some() => accepted.as_ref().map(|s| s.department.clone()),
-            (Action::Dispatch, None) => Some(route.as_ref().map(|r| r.department.clone()).ok_or_else(|| {
-                ServiceError::Invalid(format!(
-                    "department: no routing rule matches category `{}` in area `{}`; name the department",
-                    clock.category,
-                    area.as_deref().unwrap_or("-")
-                ))
-            })?),
-            (_, t) => t,
-        };
-        match action {
-            Action::Dispatch => {
-                level = Some(match &accepted {
-                    Some(s) => s.level.clone(),
-                    None => route.filter(|r| Some(&r.department) == target.as_ref()).map_or("district".to_owned(), |r| r.level),
-                });
-            }
-            Action::Escalate => {
-                let up = match level.as_deref() {
-                    None | Some("community") => "street",
-                    Some("street") => "district",
-                    Some("district") => "city",
-                    Some(_) => return Err(ServiceError::Conflict(format!("case `{id}` is already handled at city level"))),
-                };
-                level = Some(up.to_owned());
-            }
-            _ => {}
-        }
-        if action == Action::CallIn && target == department {
-            return Err(ServiceError::Invalid(format!("department: the case is already with `{}`", target.unwrap_or_default())));
-        }
-        if action == Action::Transfer && target == department {
-            return Err(ServiceError::Invalid(format!("department: the case is already with `{}`", target.unwrap_or_default())));
-        }
-        let to = lifecycle::apply(from, action).map_err(|e| ServiceError::Conflict(e.to_string()))?;
-
-        let now = self.clock.now_ms();
-        // The deadline of the step this transition is taken in, kept with it.
-        let old_step = clock.step.clone();
-        let due = self.clock_of(&clock, now).await?.and_then(|c| c.deadline);
-        let new_step = step_of(to.stage).map(str::to_owned);
-        let restart = new_step != old_step
-            || matches!(action, Action::Transfer | Action::Return | Action::FailCheck | Action::Reopen);
-        if restart {
-            clock = ClockState {
-                step: new_step,
-                since: Some(now),
-                paused: vec![],
-                suspended_since: None,
-                extra_ms: 0,
-                ..clock
-            };
-            pending_ms = 0;
-        } else {
-            match action {
-                Action::Suspend => clock.suspended_since = Some(now),
-                Action::Resume => {
-                    if let Some(from) = clock.suspended_since.take() {
-                        clock.paused.push((from, now));
-                    }
-                }
-                Action::RequestExtension => pending_ms = extension_ms,
-                Action::ApproveExtension => clock.extra_ms += std::mem::take(&mut pending_ms),
-                Action::DenyExtension => pending_ms = 0,
-                _ => {}
-            }
-        }
-        let new_department = match action {
-            Action::Dispatch | Action::Transfer => target.clone(),
-            Action::CallIn => department.clone(),
-            Action::Return | Action::Reopen => None,
-            _ => department.clone(),
-        };
-        let stage_since = if to.stage != from.stage { now } else { row_stage_since(&mut tx, id).await? };
-        let updated = sqlx::query(
-            "UPDATE cases SET status = $2, suspended = $3, extension_pending = $4, department = $5, stage_since = $6, \
-             updated = $7, version = version + 1, step = $9, step_since = $10, step_paused = $11, suspended_since = $12, \
-             step_extra_ms = $13, pending_extension_ms = $14, level = $16, \
-             overdue_step = CASE WHEN $15 = 1 THEN NULL ELSE overdue_step END WHERE id = $1 AND version = $8",
-        )
-        .bind(id)
-        .bind(to.stage.name())
-        .bind(i64::from(to.suspended))
-        .bind(i64::from(to.extension_pending))
-        .bind(new_department.as_deref())
-        .bind(stage_since)
-        .bind(now)
-        .bind(version)
-        .bind(clock.step.as_deref())
-        .bind(clock.since)
-        .bind(serde_json::to_string(&clock.paused).expect("pairs serialise"))
-        .bind(clock.suspended_since)
-        .bind(clock.extra_ms)
-        .bind(pending_ms)
-        .bind(i64::from(restart))
-        .bind(level.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        if updated.rows_affected() == 0 {
-            return Err(ServiceError::Conflict(format!("case `{id}` changed meanwhile; read it again")));
-        }
-        if let (Action::Merge, Some(into)) = (action, &mv.into) {
-            let target = sqlx::query("SELECT status, area FROM cases WHERE id = $1").bind(into).fetch_optional(&mut *tx).await?;
-            let Some(target) = target else {
-                return Err(ServiceError::NotFound(format!("into: no case `{into}`")));
-            };
-            let stage: String = target.try_get(0)?;
-            let target_area: Option<String> = target.try_get(1)?;
-            if let Who::Person { scope, .. } = who
-                && !scope.covers(target_area.as_deref())
-            {
-                return Err(ServiceError::Forbidden(format!("into: case `{into}` lies outside {scope}")));
-            }
-            if !Stage::parse(&stage).is_some_and(Stage::is_open) {
-                return Err(ServiceError::Conflict(format!("into: case `{into}` is {stage}, not open")));
-            }
-            sqlx::query("UPDATE reports SET case_id = $2 WHERE case_id = $1").bind(id).bind(into).execute(&mut *tx).await?;
-            sqlx::query("UPDATE cases SET merged_into = $2 WHERE id = $1").bind(id).bind(into).execute(&mut *tx).await?;
-        }
-        if action == Action::CallIn {
-            let called = sqlx::query(
-                "INSERT INTO case_call_ins (case_id, department, called_by, at, reason) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (case_id, department) DO NOTHING",
-            )
-            .bind(id)
-            .bind(target.as_deref())
-            .bind(&actor_name)
-            .bind(now)
-            .bind(&mv.reason)
-            .execute(&mut *tx)
-            .await?;
-            if called.rows_affected() == 0 {
-                return Err(ServiceError::Conflict(format!("`{}` was already called in", target.unwrap_or_default())));
-            }
-        }
-        // The deadline of the step now running, for the record (and the KPIs
-        // recomputed from the audit log).
-        let next_due = self.clock_of(&clock, now).await?.and_then(|c| c.deadline);
-        let seq: i64 = sqlx::query("SELECT COUNT(*) FROM case_transitions WHERE case_id = $1")
-            .bind(id)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department, \
-             step, due, step_ended, step_department, step_level) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        )
-        .bind(id)
-        .bind(seq + 1)
-        .bind(action.name())
-        .bind(from.stage.name())
-        .bind(to.stage.name())
-        .bind(&actor_name)
-        .bind(now)
-        .bind(match (action, &mv.into, &accepted) {
-            (Action::Merge, Some(into), _) => format!("并入 {into}：{}", mv.reason),
-            (Action::Dispatch, _, Some(s)) => suggest::accepted_reason(s, &mv.reason),
-            _ => mv.reason.clone(),
-        })
-        .bind(new_department.as_deref())
-        .bind(old_step.as_deref())
-        .bind(due)
-        .bind(i64::from(restart))
-        .bind(department.as_deref())
-        .bind(step_level.as_deref())
-        .execute(&mut *tx)
-        .await?;
-        if action == Action::Dispatch {
-            suggest::settle(&mut tx, id, accepted.as_ref().map(|s| s.id.as_str()), &actor_name, now).await?;
-        }
-        let detail = serde_json::json!({
-            "seq": seq + 1, "from": from.stage.name(), "to": to.stage.name(), "at": now, "reason": mv.reason,
-            "into": mv.into, "channel": channel, "suggestion": mv.suggestion,
-            "step": old_step, "due": due, "step_ended": restart, "step_department": department, "step_level": step_level,
-            "department": new_department, "level": level, "next_step": clock.step, "next_due": next_due,
-            "suspended": to.suspended,
-        });
-        let entry = crate::audit::Entry {
-            actor: &actor_name,
-            action: &format!("case.{action}"),
-            subject: id,
-            outcome: "ok",
-            detail: &detail.to_string(),
-        };
-        chain.append(&mut tx, entry).await?;
-        tx.commit().await?;
-        chain.keep();
-
-        if !to.stage.is_open() {
-            self.dedup_index().await?.write().remove(id);
-        }
-        let payload = serde_json::json!({
-            "case": id, "action": action.name(), "from": from.stage.name(), "to": to.stage.name(),
-            "department": new_department, "level": level, "actor": actor_name, "reason": mv.reason, "suggestion": mv.suggestion,
-        });
-        self.announce(&format!("case.{action}"), &actor_name, None, payload).await;
-        self.view(id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))
-    }
-}
-
-async fn row_stage_since(tx: &mut sqlx::Transaction<'_, sqlx::Any>, id: &str) -> Result<i64, ServiceError> {
-    Ok(sqlx::query("SELECT stage_since FROM cases WHERE id = $1").bind(id).fetch_one(&mut **tx).await?.try_get(0)?)
 }
 
 impl Cases {
@@ -766,8 +428,7 @@ impl Cases {
             .await?;
         Ok(match row {
             Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)),
-            None => None,
-        })
+            None => None})
     }
 
     /// Record a rating of a closed case by `rated_by`; an unsatisfied one
@@ -870,9 +531,7 @@ impl Cases {
                     received: r.try_get(8)?,
                     confirmed: match (r.try_get::<Option<String>, _>(9)?, r.try_get::<Option<i64>, _>(10)?) {
                         (Some(by), Some(at)) => Some(Confirmation { by, at }),
-                        _ => None,
-                    },
-                })
+                        _ => None}})
             })
             .collect()
     }
@@ -891,13 +550,11 @@ pub struct FiledReport {
     pub description: String,
     pub received: i64,
     /// Set when a dispatcher confirmed that this report belongs to the case.
-    pub confirmed: Option<Confirmation>,
-}
+    pub confirmed: Option<Confirmation>}
 
 /// Who confirmed a joined report, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Confirmation {
     pub by: String,
-    pub at: i64,
-}
+    pub at: i64}
 

@@ -28,7 +28,7 @@ use crate::audit::{Audit, Chain, Entry};
 use crate::bus::{Bus, GeoPoint};
 use crate::clock::SharedClock;
 use crate::db::{Db, Marks};
-use crate::services::{ServiceError, new_id};
+use crate::error::{ServiceError, new_id};
 
 /// The most reports one transaction takes.
 const MAX_BATCH: usize = 1024;

@@ -4,20 +4,17 @@
 //! `warning.<category>`), so handlers can react to it.
 
 pub mod alerts;
-pub mod calendar;
-pub mod cap;
 pub mod deadlines;
 pub mod dedup;
 pub mod dedup_rules;
 pub mod engine;
-pub mod http;
+pub(crate) mod history;
 pub mod intake;
-pub mod kpi;
 pub mod lifecycle;
-pub mod open311;
+pub mod public;
 pub mod split;
 pub mod suggest;
-pub mod wit;
+pub mod transition;
 
 use std::sync::Arc;
 
@@ -28,7 +25,7 @@ use crate::audit::Audit;
 use crate::bus::{Bus, Event, GeoPoint};
 use crate::clock::SharedClock;
 use crate::db::Db;
-use crate::services::{ServiceError, new_id};
+use crate::error::{ServiceError, new_id};
 use crate::space::Space;
 
 /// What opens a case.
@@ -38,8 +35,8 @@ pub struct CaseDraft {
     pub title: String,
     pub description: String,
     pub location: Option<GeoPoint>,
-    /// `hotline`, `snapshot`, `patrol`, `department`, `warning`, `cap-alert`.
-    pub channel: String,
+    /// The channel the case came in by, as the plugin says.
+    pub channel: engine::Channel,
     pub evidence: Vec<String>,
 }
 
@@ -123,19 +120,12 @@ impl Cases {
         }
     }
 
-    /// Open a case for a plugin, through the one intake (channel `warning`,
-    /// `cap-alert` or `patrol` as the draft says, `department` otherwise);
-    /// returns the case id.
+    /// Open a case for a plugin, through the one intake, on the channel the
+    /// draft names; returns the case id.
     pub async fn open(&self, draft: &CaseDraft, opened_by: &str) -> Result<String, ServiceError> {
         draft.validate()?;
-        let channel = match draft.channel.as_str() {
-            "warning" => engine::Channel::Warning,
-            "cap-alert" => engine::Channel::CapAlert,
-            "patrol" => engine::Channel::Patrol,
-            _ => engine::Channel::Department,
-        };
         let report = engine::NewReport {
-            channel,
+            channel: draft.channel,
             idempotency_key: None,
             category_code: draft.category_code.clone(),
             title: Some(draft.title.clone()),

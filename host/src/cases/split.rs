@@ -20,29 +20,19 @@
 //! `merged_into`, and its ticket leads to the surviving case
 //! ([`Cases::progress`]).
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 
 use super::Cases;
+use super::history;
 use super::deadlines::ClockState;
 use super::dedup::Report;
 use super::engine::{CaseView, Who};
 use super::intake::ticket;
 use super::lifecycle::Stage;
-use crate::api::auth::AuthUser;
-use crate::api::error::ErrorBody;
-use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
-use crate::api::{ApiError, AppState, JsonBody};
-use crate::audit::{Chain, Entry};
 use crate::bus::GeoPoint;
 use crate::identity::Role;
-use crate::messaging::Recipient;
-use crate::services::{ServiceError, new_id};
+use crate::error::{ServiceError, new_id};
 
 /// The longest chain of merges a ticket is followed along.
 const MAX_MERGES: usize = 64;
@@ -53,8 +43,7 @@ const MAX_MERGES: usize = 64;
 pub struct Decision {
     /// Why; required to split, at most 2,000 characters.
     #[serde(default)]
-    pub reason: String,
-}
+    pub reason: String}
 
 /// A report split out into a case of its own.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -68,8 +57,7 @@ pub struct SplitOff {
     pub ticket: String,
     pub title: String,
     /// Who filed the report (a user id), if anyone.
-    pub reporter: Option<String>,
-}
+    pub reporter: Option<String>}
 
 /// A case and one of its reports, as read for a decision.
 struct Filed {
@@ -82,8 +70,7 @@ struct Filed {
     clock: ClockState,
     /// The case's reports, oldest first.
     reports: Vec<String>,
-    report: FiledRow,
-}
+    report: FiledRow}
 
 struct FiledRow {
     channel: String,
@@ -92,8 +79,7 @@ struct FiledRow {
     title: String,
     description: String,
     location: Option<GeoPoint>,
-    confirmed_by: Option<String>,
-}
+    confirmed_by: Option<String>}
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
 
@@ -137,13 +123,12 @@ impl Cases {
         bump(&mut tx, case_id, f.version, now).await?;
         let reason = with_reason(format!("确认报告 {report_id} 属于本案"), &decision.reason);
         let step = f.clock.step.as_deref();
-        record(&mut tx, &mut chain, case_id, "confirm-join", f.stage, &f.actor, now, &reason, step, due).await?;
+        history::record_unchanged(&mut tx, &mut chain, case_id, "confirm-join", f.stage, &f.actor, now, &reason, step, due).await?;
         tx.commit().await?;
         chain.keep();
 
         let payload = serde_json::json!({
-            "case": case_id, "report": report_id, "actor": f.actor, "reason": decision.reason,
-        });
+            "case": case_id, "report": report_id, "actor": f.actor, "reason": decision.reason});
         self.announce("case.join-confirmed", &f.actor, f.report.location, payload).await;
         self.view(case_id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{case_id}`")))
     }
@@ -184,8 +169,7 @@ impl Cases {
                 .await?;
             match name {
                 Some(row) => row.try_get(0)?,
-                None => r.title.clone(),
-            }
+                None => r.title.clone()}
         } else {
             r.title.clone()
         };
@@ -197,8 +181,7 @@ impl Cases {
             since: Some(now),
             paused: vec![],
             suspended_since: None,
-            extra_ms: 0,
-        };
+            extra_ms: 0};
         let new_due = self.clock_of(&new_clock, now).await?.and_then(|c| c.deadline);
         let (new_case, new_ticket) = (new_id(), ticket());
 
@@ -235,9 +218,9 @@ impl Cases {
         let why = &decision.reason;
         let reason = format!("拆分报告 {report_id} 另立新案 {new_ticket}：{why}");
         let step = f.clock.step.as_deref();
-        record(&mut tx, &mut chain, case_id, "split", f.stage, &f.actor, now, &reason, step, due).await?;
+        history::record_unchanged(&mut tx, &mut chain, case_id, "split", f.stage, &f.actor, now, &reason, step, due).await?;
         let reason = format!("由案件 {} 拆分而来：{why}", f.ticket.as_deref().unwrap_or(case_id));
-        record(&mut tx, &mut chain, &new_case, "split", Stage::Reported, &f.actor, now, &reason, Some("accept"), new_due).await?;
+        history::record_unchanged(&mut tx, &mut chain, &new_case, "split", Stage::Reported, &f.actor, now, &reason, Some("accept"), new_due).await?;
         tx.commit().await?;
         chain.keep();
 
@@ -252,8 +235,7 @@ impl Cases {
         }
         let payload = serde_json::json!({
             "case": case_id, "report": report_id, "new_case": new_case, "ticket": new_ticket,
-            "category_code": r.category_code, "area": area, "actor": f.actor, "reason": why,
-        });
+            "category_code": r.category_code, "area": area, "actor": f.actor, "reason": why});
         self.announce("case.split", &f.actor, r.location, payload).await;
         Ok(SplitOff {
             report: report_id.to_owned(),
@@ -262,8 +244,7 @@ impl Cases {
             case: new_case,
             ticket: new_ticket,
             title,
-            reporter: f.report.reporter,
-        })
+            reporter: f.report.reporter})
     }
 
     /// The case behind `ticket`, followed along merges to the case that
@@ -329,14 +310,12 @@ impl Cases {
                 }
                 format!("user:{}", actor.id)
             }
-            Who::System(name) => name.to_owned(),
-        };
+            Who::System(name) => name.to_owned()};
         if !stage.is_open() {
             let merged_into: Option<String> = row.try_get(12)?;
             return Err(ServiceError::Conflict(match merged_into {
                 Some(into) => format!("case `{case_id}` was merged into case `{into}`; its reports are filed there"),
-                None => format!("case `{case_id}` is {stage}; the reports of a closed, rejected or voided case stay as they are"),
-            }));
+                None => format!("case `{case_id}` is {stage}; the reports of a closed, rejected or voided case stay as they are")}));
         }
         let paused: String = row.try_get(9)?;
         let category: String = row.try_get(4)?;
@@ -347,8 +326,7 @@ impl Cases {
             since: row.try_get(8)?,
             paused: serde_json::from_str(&paused).unwrap_or_default(),
             suspended_since: row.try_get(10)?,
-            extra_ms: row.try_get(11)?,
-        };
+            extra_ms: row.try_get(11)?};
         let report = sqlx::query(
             "SELECT case_id, channel, reporter, category_code, title, description, lat, lon, confirmed_by \
              FROM reports WHERE id = $1",
@@ -387,9 +365,7 @@ impl Cases {
                 title: report.try_get(4)?,
                 description: report.try_get(5)?,
                 location: lat.zip(lon).map(|(lat, lon)| GeoPoint { lat, lon }),
-                confirmed_by: report.try_get(8)?,
-            },
-        })
+                confirmed_by: report.try_get(8)?}})
     }
 }
 
@@ -425,174 +401,3 @@ async fn bump(tx: &mut Tx<'_>, case_id: &str, version: i64, now: i64) -> Result<
     Ok(())
 }
 
-/// Add a row to a case's history that leaves its stage and step as they are,
-/// and its audit record (in the form `Cases::transition` writes, so the KPIs
-/// recomputed from the log see the same history).
-#[allow(clippy::too_many_arguments)]
-async fn record(
-    tx: &mut Tx<'_>,
-    chain: &mut Chain<'_>,
-    case_id: &str,
-    action: &str,
-    stage: Stage,
-    actor: &str,
-    at: i64,
-    reason: &str,
-    step: Option<&str>,
-    due: Option<i64>,
-) -> Result<(), ServiceError> {
-    let seq: i64 = sqlx::query("SELECT COUNT(*) FROM case_transitions WHERE case_id = $1")
-        .bind(case_id)
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get(0)?;
-    let case = sqlx::query("SELECT department, level, channel, suspended FROM cases WHERE id = $1")
-        .bind(case_id)
-        .fetch_one(&mut **tx)
-        .await?;
-    let department: Option<String> = case.try_get(0)?;
-    let level: Option<String> = case.try_get(1)?;
-    let channel: String = case.try_get(2)?;
-    let suspended = case.try_get::<i64, _>(3)? != 0;
-    let detail = serde_json::json!({
-        "seq": seq + 1, "from": stage.name(), "to": stage.name(), "at": at, "reason": reason, "channel": channel,
-        "step": step, "due": due, "step_ended": false, "step_department": department, "step_level": level,
-        "department": department, "level": level, "next_step": step, "next_due": due, "suspended": suspended,
-    });
-    let entry = Entry { actor, action: &format!("case.{action}"), subject: case_id, outcome: "ok", detail: &detail.to_string() };
-    chain.append(tx, entry).await?;
-    sqlx::query(
-        "INSERT INTO case_transitions (case_id, seq, action, from_stage, to_stage, actor, at, reason, department, \
-         step, due, step_ended, step_department, step_level) \
-         VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8, $9, $10, 0, $8, $11)",
-    )
-    .bind(case_id)
-    .bind(seq + 1)
-    .bind(action)
-    .bind(stage.name())
-    .bind(actor)
-    .bind(at)
-    .bind(reason)
-    .bind(department)
-    .bind(step)
-    .bind(due)
-    .bind(level.as_deref())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(confirm_joined_report)).routes(routes!(split_report_off))
-}
-
-/// Confirm a joined report.
-///
-/// A dispatcher confirms that a report filed under the case beside its first
-/// one (joined by the deduplication, or brought by a merge) is about the same
-/// incident. Who and when are kept on the report (`confirmed` in the case's
-/// `reports`) and recorded in the case's history as `confirm-join`; published
-/// as `case.join-confirmed`. Dispatchers within the case's area.
-#[utoipa::path(
-    post,
-    path = "/api/cases/{id}/reports/{report}/confirm",
-    tag = "cases",
-    params(
-        ("id" = String, Path, description = "The case"),
-        ("report" = String, Path, description = "A report filed under it"),
-    ),
-    request_body = Decision,
-    responses(
-        (status = 200, description = "Confirmed; the case as it now stands", body = CaseView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, description = "No such case or report", body = ErrorBody),
-        (status = 409, description = "The report is filed under another case, is the case's first or was confirmed \
-            already, or the case is closed, rejected or voided; the message says which", body = ErrorBody),
-        (status = 422, description = "The reason is too long", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-async fn confirm_joined_report(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path((id, report)): Path<(String, String)>,
-    JsonBody(decision): JsonBody<Decision>,
-) -> Result<Json<CaseView>, ApiError> {
-    const ACTION: &str = "case.confirm-join";
-    let scope = state.services.identity.scope(&user.principal).await?;
-    let who = Who::Person { actor: &user.principal, scope: &scope };
-    match state.services.cases.confirm_report(&id, &report, &decision, who).await {
-        // Audited by the engine, in the transaction that stored it.
-        Ok(view) => Ok(Json(view)),
-        Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, ACTION, &id, why).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Split a report out of a case.
-///
-/// A dispatcher finds that a report filed under the case is about another
-/// incident: it becomes a case of its own, with a new ticket, at stage
-/// `reported`; the case keeps its other reports. The case's first report (the
-/// one it was opened from) stays. Recorded in the history of both cases as
-/// `split`, published as `case.split`, and the reporter, when they have an
-/// account, is sent the new ticket. Dispatchers within the case's area.
-#[utoipa::path(
-    post,
-    path = "/api/cases/{id}/reports/{report}/split",
-    tag = "cases",
-    params(
-        ("id" = String, Path, description = "The case"),
-        ("report" = String, Path, description = "A report filed under it"),
-    ),
-    request_body = Decision,
-    responses(
-        (status = 201, description = "Split off into a new case", body = SplitOff),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, description = "No such case or report", body = ErrorBody),
-        (status = 409, description = "The report is filed under another case or is the case's only or first \
-            report, or the case is closed, rejected or voided; the message says which", body = ErrorBody),
-        (status = 422, description = "No reason, or too long a one", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-async fn split_report_off(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path((id, report)): Path<(String, String)>,
-    JsonBody(decision): JsonBody<Decision>,
-) -> Result<(StatusCode, Json<SplitOff>), ApiError> {
-    const ACTION: &str = "case.split";
-    let scope = state.services.identity.scope(&user.principal).await?;
-    let who = Who::Person { actor: &user.principal, scope: &scope };
-    match state.services.cases.split_report(&id, &report, &decision, who).await {
-        Ok(split) => {
-            tell_reporter(&state, &split).await;
-            Ok((StatusCode::CREATED, Json(split)))
-        }
-        Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, ACTION, &id, why).await),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Send the reporter of a split report, if they have an account, its new ticket.
-async fn tell_reporter(state: &AppState, split: &SplitOff) {
-    let services = &state.services;
-    let Some(reporter) = split.reporter.clone() else { return };
-    if !services.identity.user_exists(&reporter).await.unwrap_or(false) {
-        return;
-    }
-    let before = split.from_ticket.as_deref().map(|t| format!("原编号 {t}，")).unwrap_or_default();
-    let body = format!(
-        "您反映的问题（{}）经核实与原案件不是同一事件，已单独立案（{before}新编号 {}），请凭新编号查询进度。",
-        split.title, split.ticket
-    );
-    let to = Recipient::User { id: reporter };
-    if let Err(e) = services.messaging.send(&services.identity, "host", &to, "案件已单独立案", &body).await {
-        tracing::warn!(case = split.case, "could not tell the reporter the new ticket: {e}");
-    }
-}

@@ -21,7 +21,7 @@ use super::Cases;
 use super::engine::Move;
 use super::lifecycle::{Action, Stage};
 use crate::bus::GeoPoint;
-use crate::services::{ServiceError, new_id};
+use crate::error::{ServiceError, new_id};
 
 /// The four command levels, lowest first.
 pub const LEVELS: [&str; 4] = ["community", "street", "district", "city"];

@@ -16,7 +16,7 @@ use sqlx::Row;
 
 use super::Data;
 use super::schema::CompiledSchema;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// How many records fill one expected field.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]

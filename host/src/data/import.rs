@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use super::records::ImportRow;
 use super::schema::CompiledSchema;
 use super::{Data, Dataset};
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// The formats an import may come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

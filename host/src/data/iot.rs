@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::Data;
 use crate::bus::{Bus, Event, GeoPoint};
 use crate::db::{Backend, placeholder};
-use crate::services::{ServiceError, new_id, valid_id};
+use crate::error::{ServiceError, new_id, valid_id};
 
 /// The most readings one ingest batch may hold.
 pub const MAX_BATCH: usize = 10_000;

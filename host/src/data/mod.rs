@@ -2,13 +2,10 @@
 //! with a sharing level, and IoT sensors with their readings (in [`iot`]).
 
 pub mod accountability;
-pub mod http;
 pub mod import;
 pub mod iot;
 pub mod records;
-pub mod records_http;
 pub(crate) mod schema;
-pub mod wit;
 
 use std::sync::Arc;
 
@@ -21,7 +18,7 @@ use sqlx::Row;
 
 use crate::clock::SharedClock;
 use crate::db::Db;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 use crate::space::Space;
 
 /// How widely a data set is shared.

@@ -24,7 +24,7 @@ use super::{Data, Dataset, DatasetSpec, Sharing};
 use crate::bus::GeoPoint;
 use crate::db::{Backend, placeholder};
 use crate::identity::Scope;
-use crate::services::{ServiceError, valid_id};
+use crate::error::{ServiceError, valid_id};
 
 /// The built-in checks a data set may name in `checks`.
 pub const CHECKS: [&str; 1] = [COMPONENT_CODE];

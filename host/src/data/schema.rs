@@ -9,7 +9,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use serde_json::Value;
 
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// A compiled schema.
 pub struct CompiledSchema {

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::data::Writer;
 use crate::data::iot::Sensor;
 use crate::identity::{AccountKind, NewUser, Role, Scope};
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
+use crate::services::Services;
 
 /// The city's box: south, west, north, east.
 pub const BOX: [f64; 4] = [32.00, 118.70, 32.08, 118.86];

@@ -29,12 +29,12 @@ use crate::clock::{Clock, ReplayClock};
 use crate::data::iot::NewReading;
 use crate::runtime::Runtime;
 use crate::services::Services;
-use crate::cases::calendar::{civil_from_days, days_from_civil};
+use crate::calendar::{civil_from_days, days_from_civil};
 use crate::ticks;
 
 const MINUTE: i64 = 60_000;
 /// The photo of a 随手拍 report: an 8×8 PNG.
-const PHOTO: &[u8] = &[
+pub const PHOTO: &[u8] = &[
     0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00, 0x08,
     0x00, 0x00, 0x00, 0x08, 0x08, 0x02, 0x00, 0x00, 0x00, 0x4b, 0x6d, 0x29, 0xdc, 0x00, 0x00, 0x00, 0x11, 0x49, 0x44, 0x41,
     0x54, 0x78, 0x9c, 0x63, 0xf0, 0x9a, 0x10, 0x83, 0x15, 0x31, 0x0c, 0x2d, 0x09, 0x00, 0x44, 0x0a, 0x4d, 0x81, 0xf8, 0x10,
@@ -222,7 +222,7 @@ impl<'a> Replay<'a> {
         let mut evidence = Vec::new();
         if f.channel == Channel::Snapshot {
             let upload = crate::media::Upload { content_type: "image/png", filename: Some("随手拍.png"), uploaded_by: f.reporter };
-            let body = futures::stream::iter([Ok::<_, std::io::Error>(axum::body::Bytes::from_static(PHOTO))]);
+            let body = futures::stream::iter([Ok::<_, std::io::Error>(bytes::Bytes::from_static(PHOTO))]);
             evidence.push(self.services.media.store(&upload, body).await?.info().sha256.clone());
         }
         let report = NewReport {
@@ -507,7 +507,7 @@ impl<'a> Replay<'a> {
         // Past midnight: the overdue sweep and the day's tick, on which the
         // grid workers' overdue visits are found.
         self.at(24, 5).await?;
-        crate::cases::deadlines::sweep(self.services).await?;
+        crate::schedule::sweep_overdue(self.services).await?;
         self.settle().await?;
         ticks::publish_due(&self.services.db, &*self.services.bus, self.clock.now_ms()).await?;
         self.settle().await?;
@@ -589,7 +589,7 @@ impl<'a> Replay<'a> {
         {
             s.departments.push((r.try_get(0)?, r.try_get(1)?, r.try_get::<Option<i64>, _>(2)?.unwrap_or(0), None));
         }
-        let evaluation = self.services.cases.evaluate(from, to).await?;
+        let evaluation = self.services.evaluation.evaluate(from, to).await?;
         for d in &mut s.departments {
             d.3 = evaluation.departments.iter().find(|k| k.department == d.0).and_then(|k| k.kpis.closure_rate);
         }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Identity, Principal, Role};
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// How long a token lives.
 pub const TOKEN_LIFETIME_MS: i64 = 12 * 3600 * 1000;

@@ -2,9 +2,7 @@
 //! levels, users and their roles.
 
 pub mod auth;
-pub mod http;
 pub mod residents;
-pub mod wit;
 
 use std::fmt;
 
@@ -13,7 +11,7 @@ use sqlx::Row;
 use utoipa::ToSchema;
 
 use crate::db::Db;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// What a person may do, held within an org unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -78,7 +76,14 @@ pub enum AccountKind {
 }
 
 impl AccountKind {
-    fn name(self) -> &'static str {
+    pub const ALL: [AccountKind; 3] = [AccountKind::Staff, AccountKind::Resident, AccountKind::Service];
+
+    /// The kind named `text` as stored (`staff`, `resident`, `service`).
+    pub fn parse(text: &str) -> Option<AccountKind> {
+        AccountKind::ALL.into_iter().find(|k| k.name() == text)
+    }
+
+    pub fn name(self) -> &'static str {
         match self {
             AccountKind::Staff => "staff",
             AccountKind::Resident => "resident",
@@ -92,8 +97,7 @@ impl AccountKind {
 pub struct Principal {
     pub id: String,
     pub display_name: String,
-    /// `staff`, `resident` or `service`.
-    pub kind: String,
+    pub kind: AccountKind,
     pub department: Option<String>,
     pub org_unit: String,
     /// (role, org unit) pairs.
@@ -102,6 +106,16 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// Whether the principal is a member of staff (not a resident, not a plugin).
+    pub fn is_staff(&self) -> bool {
+        self.kind == AccountKind::Staff
+    }
+
+    /// Whether the principal is a resident.
+    pub fn is_resident(&self) -> bool {
+        self.kind == AccountKind::Resident
+    }
+
     /// Whether the principal holds `role` anywhere.
     pub fn has_role(&self, role: Role) -> bool {
         self.roles.iter().any(|(r, _)| *r == role)
@@ -230,7 +244,7 @@ impl Identity {
 
     /// Create a user with a password and roles, in one transaction.
     pub async fn create_user(&self, u: &NewUser, now: i64) -> Result<(), ServiceError> {
-        if !crate::services::valid_id(&u.id) || !crate::services::valid_id(&u.username) {
+        if !crate::error::valid_id(&u.id) || !crate::error::valid_id(&u.username) {
             return Err(ServiceError::Invalid("id and username must be 1-64 characters of a-z, 0-9, `-`, `_`, `.`".into()));
         }
         if u.display_name.trim().is_empty() {
@@ -303,7 +317,10 @@ impl Identity {
         Ok(Some(Principal {
             id: r.try_get(0)?,
             display_name: r.try_get(1)?,
-            kind: r.try_get(2)?,
+            kind: {
+                let kind: String = r.try_get(2)?;
+                AccountKind::parse(&kind).ok_or_else(|| anyhow::anyhow!("user `{id}` has an unknown account kind `{kind}`"))?
+            },
             department: r.try_get(3)?,
             org_unit: r.try_get(4)?,
             roles,

@@ -10,23 +10,13 @@
 //!   of kind `service` in its department, with no password, so that it cannot
 //!   log in; it names the plugin wherever people see who did something.
 
-use axum::Json;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use serde::Deserialize;
 use utoipa::ToSchema;
-use utoipa_axum::router::OpenApiRouter;
-use utoipa_axum::routes;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use super::{AccountKind, Identity, NewUser, Principal, Role};
-use crate::api::auth::AuthUser;
-use crate::api::error::ErrorBody;
-use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
-use crate::api::{ApiError, AppState, JsonBody};
-use crate::audit::Entry;
-use crate::services::ServiceError;
+use super::{AccountKind, Identity, NewUser, Role};
+use crate::error::ServiceError;
 
 /// What a resident gives to register.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -40,8 +30,7 @@ pub struct Registration {
     #[serde(default)]
     pub real_name: Option<String>,
     #[serde(default)]
-    pub id_number: Option<String>,
-}
+    pub id_number: Option<String>}
 
 /// Check a resident identity card number (GB 11643): 17 digits, a date of birth
 /// in digits 7-14, and the ISO 7064 MOD 11-2 check character (`0-9` or `X`).
@@ -86,8 +75,7 @@ impl Identity {
                 Some((name.trim().to_owned(), number.clone()))
             }
             (None, None) => None,
-            _ => return Err(ServiceError::Invalid("real_name and id_number go together".into())),
-        };
+            _ => return Err(ServiceError::Invalid("real_name and id_number go together".into()))};
         if let Some(phone) = &r.phone
             && !(phone.len() == 11 && phone.starts_with('1') && phone.bytes().all(|b| b.is_ascii_digit()))
         {
@@ -103,8 +91,7 @@ impl Identity {
             department: None,
             org_unit: city.clone(),
             kind: AccountKind::Resident,
-            roles: vec![(Role::Resident, city)],
-        };
+            roles: vec![(Role::Resident, city)]};
         self.create_user(&user, now).await?;
         sqlx::query(
             "UPDATE users SET phone = $2, real_name = $3, id_number_masked = $4, id_number_hash = $5, created = $6 \
@@ -139,7 +126,7 @@ impl Identity {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("no user `{id}`")))?;
         let kind: String = row.try_get(0)?;
-        if kind != "resident" {
+        if AccountKind::parse(&kind) != Some(AccountKind::Resident) {
             return Err(ServiceError::Invalid(format!("`{id}` is not a resident account")));
         }
         let stored: Option<String> = row.try_get(1)?;
@@ -198,89 +185,6 @@ impl Identity {
             .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("no city-level org unit is stored")))?;
         Ok(row.try_get(0)?)
     }
-}
-
-pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(register_resident)).routes(routes!(verify_resident))
-}
-
-/// Register a resident.
-///
-/// Open to anyone; `201` with the new account, not yet verified. The identity
-/// card number, when given with the real name, is checked (GB 11643) and kept
-/// only masked and hashed.
-#[utoipa::path(
-    post,
-    path = "/api/residents",
-    tag = "identity",
-    request_body = Registration,
-    responses(
-        (status = 201, description = "Registered", body = Principal),
-        (status = 400, response = BadRequest),
-        (status = 422, description = "A field is invalid or the username is taken; the message names it", body = ErrorBody),
-    ),
-)]
-async fn register_resident(
-    State(state): State<AppState>,
-    JsonBody(body): JsonBody<Registration>,
-) -> Result<(StatusCode, Json<Principal>), ApiError> {
-    let identity = &state.services.identity;
-    let id = identity.register_resident(&body, state.services.clock.now_ms()).await?;
-    let created = identity.principal(&id).await?.ok_or_else(|| ApiError::NotFound(id.clone()))?;
-    state.services.audit.record_host("identity.resident.register", &id, "ok", "").await;
-    Ok((StatusCode::CREATED, Json(created)))
-}
-
-/// The card a verifier saw.
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Verify {
-    /// The resident identity card number.
-    id_number: String,
-    /// The name on the card, when the resident registered none.
-    #[serde(default)]
-    real_name: Option<String>,
-}
-
-/// Verify a resident's real name.
-///
-/// A dispatcher or operator who has seen the card confirms its number; a
-/// number other than the one registered answers `409`.
-#[utoipa::path(
-    post,
-    path = "/api/residents/{id}/verify",
-    tag = "identity",
-    params(("id" = String, Path, description = "The resident's user id")),
-    request_body = Verify,
-    responses(
-        (status = 200, description = "Verified", body = Principal),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, description = "No such user", body = ErrorBody),
-        (status = 409, description = "Not the number the resident registered", body = ErrorBody),
-        (status = 422, description = "Not a valid number, or not a resident", body = ErrorBody),
-    ),
-    security(("bearer" = [])),
-)]
-async fn verify_resident(
-    State(state): State<AppState>,
-    user: AuthUser,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody<Verify>,
-) -> Result<Json<Principal>, ApiError> {
-    const ACTION: &str = "identity.resident.verify";
-    let p = &user.principal;
-    let actor = format!("user:{}", p.id);
-    if !(p.kind == "staff" && (p.has_role(Role::Dispatcher) || p.has_role(Role::Operator))) {
-        let why = "verifying a resident's real name requires the `dispatcher` or `operator` role".to_owned();
-        state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &id, outcome: "denied", detail: &why }).await;
-        return Err(ApiError::Forbidden(why));
-    }
-    let identity = &state.services.identity;
-    identity.verify_resident(&id, &body.id_number, body.real_name.as_deref(), &p.id).await?;
-    state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &id, outcome: "ok", detail: "" }).await;
-    Ok(Json(identity.principal(&id).await?.ok_or_else(|| ApiError::NotFound(id.clone()))?))
 }
 
 #[cfg(test)]

@@ -11,12 +11,11 @@
 //!
 //! Blobs are never deleted, so a row, once committed, keeps its file.
 
-pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use axum::body::Bytes;
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -25,6 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::clock::SharedClock;
 use crate::db::Db;
+use crate::error::ServiceError;
 
 /// The largest upload unless configured otherwise: 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 * 1024 * 1024;
@@ -91,6 +91,21 @@ pub enum MediaError {
 impl From<sqlx::Error> for MediaError {
     fn from(e: sqlx::Error) -> Self {
         MediaError::Storage(e.into())
+    }
+}
+
+impl From<MediaError> for ServiceError {
+    /// For callers that are not HTTP (plugins): the body and size cases are
+    /// the input's fault like any other invalid input.
+    fn from(e: MediaError) -> Self {
+        match e {
+            MediaError::NotFound(m) => ServiceError::NotFound(m),
+            MediaError::Conflict(m) => ServiceError::Conflict(m),
+            MediaError::Storage(e) => ServiceError::Storage(e),
+            e @ (MediaError::Invalid(_) | MediaError::Body(_) | MediaError::TooLarge { .. } | MediaError::Unsupported(_)) => {
+                ServiceError::Invalid(e.to_string())
+            }
+        }
     }
 }
 
@@ -337,7 +352,7 @@ struct PartFile {
 impl PartFile {
     async fn create(dir: &Path) -> std::io::Result<PartFile> {
         tokio::fs::create_dir_all(dir).await?;
-        let path = dir.join(format!("{}.part", crate::services::new_id()));
+        let path = dir.join(format!("{}.part", crate::error::new_id()));
         let file = tokio::fs::OpenOptions::new().write(true).create_new(true).open(&path).await?;
         Ok(PartFile { path, file, kept: false })
     }

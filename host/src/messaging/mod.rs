@@ -1,8 +1,6 @@
 //! Messaging (消息): messages addressed to a user, a role in an org unit, a
 //! department or an org unit.
 
-pub mod http;
-pub mod wit;
 
 use std::sync::Arc;
 
@@ -16,7 +14,7 @@ use crate::identity::Principal;
 use crate::clock::SharedClock;
 use crate::db::Db;
 use crate::identity::Identity;
-use crate::services::{ServiceError, new_id};
+use crate::error::{ServiceError, new_id};
 
 /// Whom a message is for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]

@@ -7,10 +7,10 @@ pub mod engine;
 pub mod plugin;
 pub mod state;
 pub mod supervisor;
-pub mod http;
 pub mod slot;
 pub mod upgrade;
 pub mod watch;
+pub mod wit;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -19,16 +19,16 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use semver::Version;
 use wasmtime::Engine;
-use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::component::{Component, Linker};
 use yiwang_registry::manifest::{DataTarget, MessageTarget, WIT_PACKAGE};
 use yiwang_registry::{Manifest, ManifestError};
 
-use bindings::DepartmentPlugin;
 use bindings::exports::yiwang::gov::{handler, lifecycle, model};
 pub use engine::{CacheOutcome, ComponentCache, EngineSettings};
 pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext};
 use plugin::Exports;
 use state::PluginState;
+use wit::PluginHost;
 pub use slot::{Held, Slot, UpgradePolicy};
 pub use supervisor::Supervision;
 pub use upgrade::{Applied, HistoryEntry, Package};
@@ -38,10 +38,8 @@ use crate::services::Services;
 /// The version of the WIT package this host implements.
 pub const HOST_WIT_VERSION: Version = Version::new(0, 1, 0);
 
-/// The manifest's file name inside a package folder.
-pub const MANIFEST_FILE: &str = "plugin.toml";
-/// The component's file name inside a package folder.
-pub const COMPONENT_FILE: &str = "plugin.wasm";
+/// A package folder's file names, as the package format defines them.
+pub use yiwang_registry::package::{COMPONENT_FILE, MANIFEST_FILE};
 
 /// A plugin that could not be loaded: which plugin, which file, which field, why.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -50,8 +48,7 @@ pub struct LoadError {
     pub plugin: Option<String>,
     pub file: PathBuf,
     pub field: String,
-    pub message: String,
-}
+    pub message: String}
 
 impl From<ManifestError> for LoadError {
     fn from(e: ManifestError) -> Self {
@@ -82,8 +79,7 @@ pub struct RuntimeSettings {
     /// `http://…` or a registry folder.
     pub registry: Option<String>,
     /// The plugins folder upgrades are installed into.
-    pub plugins_dir: Option<PathBuf>,
-}
+    pub plugins_dir: Option<PathBuf>}
 
 /// The plugin runtime.
 pub struct Runtime {
@@ -91,18 +87,20 @@ pub struct Runtime {
     linker: Linker<PluginState>,
     cache: ComponentCache,
     services: Arc<Services>,
+    /// The capability views every plugin shares.
+    host: Arc<PluginHost>,
     settings: RuntimeSettings,
-    plugins: RwLock<BTreeMap<String, Arc<Slot>>>,
-}
+    plugins: RwLock<BTreeMap<String, Arc<Slot>>>}
 
 impl Runtime {
     pub fn new(services: Arc<Services>, settings: RuntimeSettings) -> anyhow::Result<Arc<Self>> {
         let engine = engine::build_engine(&settings.engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        DepartmentPlugin::add_to_linker::<_, HasSelf<PluginState>>(&mut linker, |s| s)?;
+        wit::add_to_linker(&mut linker)?;
         let cache = ComponentCache::new(&engine, settings.cache_dir.as_deref());
-        Ok(Arc::new(Runtime { engine, linker, cache, services, settings, plugins: RwLock::default() }))
+        let host = PluginHost::new(&services);
+        Ok(Arc::new(Runtime { engine, linker, cache, services, host, settings, plugins: RwLock::default() }))
     }
 
     pub fn engine(&self) -> &Engine {
@@ -152,8 +150,7 @@ impl Runtime {
                     plugin: None,
                     file: dir.to_owned(),
                     field: "-".into(),
-                    message: format!("cannot read the plugins folder: {e}"),
-                })];
+                    message: format!("cannot read the plugins folder: {e}")})];
             }
         };
         folders.sort();
@@ -162,8 +159,7 @@ impl Runtime {
             let r = self.apply_package(&folder, "host").await.map(|applied| applied.plugin().clone());
             match &r {
                 Ok(p) => tracing::info!(plugin = p.name(), version = %p.ctx.manifest.version, "plugin loaded"),
-                Err(e) => tracing::error!("plugin refused: {e}"),
-            }
+                Err(e) => tracing::error!("plugin refused: {e}")}
             results.push(r);
         }
         results
@@ -195,8 +191,7 @@ impl Runtime {
                 plugin: Some(package.manifest().name.clone()),
                 file: signature_file,
                 field: "signature".into(),
-                message: e.to_string(),
-            })?;
+                message: e.to_string()})?;
         }
         let Package { manifest_path, wasm_path, inner, .. } = package;
         let yiwang_registry::Package { manifest, component: bytes, .. } = inner;
@@ -205,8 +200,7 @@ impl Runtime {
             plugin: Some(name.clone()),
             file: file.to_owned(),
             field: field.to_owned(),
-            message,
-        };
+            message};
         if !manifest.world.compatible_with(&HOST_WIT_VERSION) {
             return Err(err(
                 &manifest_path,
@@ -245,18 +239,16 @@ impl Runtime {
             } else {
                 None
             },
-            model: if world.models() { Some(model::GuestIndices::new(&pre).map_err(|e| missing("model", e))?) } else { None },
-        };
+            model: if world.models() { Some(model::GuestIndices::new(&pre).map_err(|e| missing("model", e))?) } else { None }};
         let files_dir = self.settings.files_dir.as_ref().map(|d| d.join(&name));
-        let ctx = PluginContext::new(manifest, self.services.clone());
+        let ctx = PluginContext::new(manifest, self.host.clone(), &self.services.metrics);
         let plugin = Arc::new(LoadedPlugin::new(
             ctx,
             Origin {
                 digest,
                 package_digest,
                 path: manifest_path.parent().unwrap_or(Path::new(".")).to_owned(),
-                compiled,
-            },
+                compiled},
             self.engine.clone(),
             pre,
             exports,
@@ -285,8 +277,7 @@ impl Runtime {
                     plugin: Some(name.clone()),
                     file: plugin.origin.path.join(MANIFEST_FILE),
                     field: "name".into(),
-                    message: format!("a plugin named `{name}` is already loaded"),
-                });
+                    message: format!("a plugin named `{name}` is already loaded")});
             }
             plugins.insert(name.clone(), slot.clone());
         }
@@ -350,7 +341,7 @@ impl Runtime {
         let Some(slot) = self.plugins.write().remove(name) else { return false };
         slot.subscription.lock().take();
         slot.current().drain_pool();
-        self.services.metrics.remove_plugin(name);
+        self.services.metrics.remove_plugin(name, &FailureKind::ALL.map(FailureKind::name));
         true
     }
 
@@ -367,8 +358,7 @@ impl Runtime {
             for (i, target) in list.iter().enumerate() {
                 let exists = match target {
                     DataTarget::Dataset(name) => s.data.dataset(name).await.map_err(|e| storage(e.into()))?.is_some(),
-                    DataTarget::SensorKind(kind) => s.data.sensor_kind_exists(kind).await.map_err(|e| storage(e.into()))?,
-                };
+                    DataTarget::SensorKind(kind) => s.data.sensor_kind_exists(kind).await.map_err(|e| storage(e.into()))?};
                 if !exists {
                     return Err(err(format!("{field}[{i}]"), format!("no data set or sensor kind `{target}`")));
                 }
@@ -383,8 +373,7 @@ impl Runtime {
                 MessageTarget::OrgUnit(Some(code)) | MessageTarget::Role { org_unit: Some(code), .. } => {
                     (s.identity.org_unit_exists(code).await.map_err(storage)?, format!("org unit `{code}`"))
                 }
-                _ => (true, String::new()),
-            };
+                _ => (true, String::new())};
             if !exists {
                 return Err(err(format!("grants.message[{i}]"), format!("unknown {what}")));
             }

@@ -22,7 +22,8 @@ use super::state::PluginState;
 use super::supervisor::{Health, HealthView, Supervision};
 use crate::bus::Event;
 use crate::metrics::{FailureLabel, Metrics, PluginLabel};
-use crate::services::Services;
+use super::wit::PluginHost;
+
 
 /// How a call failed inside the sandbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -170,20 +171,21 @@ pub struct PluginContext {
     pub manifest: Manifest,
     /// `plugin:<name>`, the plugin's service identity.
     pub principal: String,
-    pub services: Arc<Services>,
+    /// The capabilities the plugin may reach, one view each.
+    pub host: Arc<PluginHost>,
     pub stats: PluginStats,
     bucket: Mutex<TokenBucket>,
 }
 
 impl PluginContext {
-    pub fn new(manifest: Manifest, services: Arc<Services>) -> Arc<Self> {
+    pub fn new(manifest: Manifest, host: Arc<PluginHost>, metrics: &Metrics) -> Arc<Self> {
         let rate = f64::from(manifest.limits.publish_per_second);
         Arc::new(PluginContext {
             principal: format!("plugin:{}", manifest.name),
-            stats: PluginStats::new(&services.metrics, &manifest.name),
+            stats: PluginStats::new(metrics, &manifest.name),
             bucket: Mutex::new(TokenBucket { rate, tokens: rate, last: Instant::now() }),
             manifest,
-            services,
+            host,
         })
     }
 
@@ -251,7 +253,7 @@ impl LoadedPlugin {
         reuse: bool,
     ) -> Self {
         LoadedPlugin {
-            loaded_at: ctx.services.clock.now_ms(),
+            loaded_at: ctx.host.clock.now_ms(),
             ctx,
             origin,
             engine,
@@ -343,7 +345,7 @@ impl LoadedPlugin {
     /// Deliver one event under supervision: skip while quarantined, run the
     /// call, count it, and update health.
     pub async fn deliver(&self, event: &Event) -> CallOutcome {
-        let now = self.ctx.services.clock.now_ms();
+        let now = self.ctx.host.clock.now_ms();
         if !self.health.lock().admit(now) {
             self.ctx.stats.skipped.inc();
             return CallOutcome::Skipped;
@@ -364,14 +366,14 @@ impl LoadedPlugin {
             CallOutcome::Failed(kind, message) => {
                 stats.failure(*kind).inc();
                 tracing::warn!(plugin = self.name(), kind = kind.name(), event = %event.id, "call failed: {message}");
-                let now = self.ctx.services.clock.now_ms();
+                let now = self.ctx.host.clock.now_ms();
                 let quarantined = self.health.lock().failure(now, &self.supervision, kind.name(), message);
                 if let Some(until) = quarantined {
                     stats.quarantines.inc();
                     stats.quarantined.set(1);
                     tracing::error!(plugin = self.name(), until_ms = until, "plugin quarantined after repeated failures");
                     let detail = format!("{}: {message}", kind.name());
-                    let audit = &self.ctx.services.audit;
+                    let audit = &self.ctx.host.audit;
                     audit.record_host("plugin.quarantine", &self.ctx.principal, "quarantined", &detail).await;
                 }
             }
@@ -392,7 +394,7 @@ impl LoadedPlugin {
         let limits = self.ctx.manifest.limits;
         {
             let state = warm.store.data_mut();
-            state.call = Default::default();
+            state.call.counters = Default::default();
             state.limiter.memory_hit = false;
         }
         warm.store.set_epoch_deadline(ticks_for(limits.cpu_ms));
@@ -410,7 +412,9 @@ impl LoadedPlugin {
                 match m.call_evaluate(&mut *store, &wit_event).await {
                     Ok(Ok(warnings)) => {
                         for w in &warnings {
-                            if let Err(e) = store.data_mut().store_warning(w).await {
+                            let state = store.data_mut();
+                            let stored = super::wit::cases::store_warning(&mut state.call, &state.host.cases, w).await;
+                            if let Err(e) = stored {
                                 return Ok(Err(format!("warning refused: {}", describe(&e))));
                             }
                         }
@@ -442,7 +446,7 @@ impl LoadedPlugin {
 
     /// Health as the admin API shows it.
     pub fn health_view(&self) -> HealthView {
-        self.health.lock().view(self.ctx.services.clock.now_ms())
+        self.health.lock().view(self.ctx.host.clock.now_ms())
     }
 }
 

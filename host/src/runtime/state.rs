@@ -4,15 +4,16 @@
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use yiwang_registry::manifest::Grants;
 
 use super::bindings::yiwang::gov::types::Error;
 use super::bindings::yiwang::gov::{config, logging, types};
 use super::plugin::PluginContext;
+use super::wit::PluginHost;
 use crate::audit::Entry;
-use crate::services::{ServiceError, Services};
+use crate::error::ServiceError;
 
 /// Denied host calls audited per call. A plugin that keeps knocking on closed
 /// doors gets one record per knock up to this many, then the rest are counted
@@ -52,11 +53,16 @@ pub struct CallCounters {
 
 /// The `T` of every plugin `Store<T>`.
 pub struct PluginState {
-    pub plugin: Arc<PluginContext>,
+    /// Who the plugin is and what this call has done so far: what every host
+    /// call needs to check a grant, refuse, audit or log.
+    pub call: CallContext,
+    /// The capabilities the plugin may reach, one narrow view each. Kept
+    /// beside `call` (not inside it), so a host call can borrow its view and
+    /// its call context at once.
+    pub host: Arc<PluginHost>,
     wasi: WasiCtx,
     table: ResourceTable,
     pub limiter: Limiter,
-    pub call: CallCounters,
 }
 
 impl WasiView for PluginState {
@@ -69,38 +75,71 @@ impl PluginState {
     pub fn new(plugin: Arc<PluginContext>, wasi: WasiCtx) -> Self {
         let max_memory = (plugin.manifest.limits.memory_mib as usize) << 20;
         PluginState {
-            plugin,
+            host: plugin.host.clone(),
+            call: CallContext { plugin, counters: CallCounters::default() },
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter { max_memory, memory_hit: false },
-            call: CallCounters::default(),
         }
     }
 
-    /// The host services. An `Arc`, so that no borrow of the store data is held
-    /// across an await (the WASI context in it is not `Sync`).
-    pub fn services(&self) -> Arc<Services> {
-        self.plugin.services.clone()
+    /// One host call's view of capability `V`: the call context and the view.
+    pub fn view<V>(&mut self, pick: impl FnOnce(&PluginHost) -> &V) -> Call<'_, V> {
+        Call { ctx: &mut self.call, view: pick(&self.host) }
     }
+}
 
+/// One host call: the plugin's call context and the one capability view the
+/// called interface may use. Every WIT interface of a capability is
+/// implemented on `Call<'_, ItsView>`, so a host function can reach nothing
+/// but its own capability.
+pub struct Call<'a, V> {
+    pub ctx: &'a mut CallContext,
+    pub view: &'a V,
+}
+
+/// [`HasData`] for an interface implemented on [`Call<'_, V>`].
+pub struct Calls<V>(std::marker::PhantomData<V>);
+
+impl<V: 'static> HasData for Calls<V> {
+    type Data<'a> = Call<'a, V>;
+}
+
+/// What a plugin's host calls share: the plugin and this call's counters.
+pub struct CallContext {
+    pub plugin: Arc<PluginContext>,
+    pub counters: CallCounters,
+}
+
+impl CallContext {
     pub fn grants(&self) -> &Grants {
         &self.plugin.manifest.grants
+    }
+
+    /// The one way a grant is checked: `decision` is the grant rule's answer
+    /// (`Err` says why not); a refusal is counted, audited and returned as the
+    /// plugin's `denied` error.
+    pub async fn authorize(&mut self, action: &str, subject: &str, decision: Result<(), String>) -> Result<(), Error> {
+        match decision {
+            Ok(()) => Ok(()),
+            Err(why) => Err(self.deny(action, subject, &why).await),
+        }
     }
 
     /// Refuse a call outside the grants: count it, audit it, and return the
     /// `denied` error for the plugin. Past [`MAX_DENIALS_PER_CALL`] the audit
     /// record says so once and later denials are only counted.
     pub async fn deny(&mut self, action: &str, subject: &str, why: &str) -> Error {
-        self.call.denials += 1;
+        self.counters.denials += 1;
         self.plugin.stats.denials.inc();
-        let n = self.call.denials;
+        let n = self.counters.denials;
         let message = format!("{action} `{subject}`: {why}");
         if n <= MAX_DENIALS_PER_CALL {
             tracing::warn!(plugin = %self.plugin.manifest.name, "denied: {message}");
             let detail = if n == MAX_DENIALS_PER_CALL { format!("{why}; further denials in this call not audited") } else { why.to_owned() };
             let plugin = self.plugin.clone();
             plugin
-                .services
+                .host
                 .audit
                 .record(Entry { actor: &plugin.principal, action, subject, outcome: "denied", detail: &detail })
                 .await;
@@ -111,7 +150,7 @@ impl PluginState {
     /// Record a successful privileged action.
     pub async fn audit_ok(&mut self, action: &str, subject: &str) {
         let plugin = self.plugin.clone();
-        plugin.services.audit.record(Entry { actor: &plugin.principal, action, subject, outcome: "ok", detail: "" }).await;
+        plugin.host.audit.record(Entry { actor: &plugin.principal, action, subject, outcome: "ok", detail: "" }).await;
     }
 
     /// Map a service error for the plugin; storage faults are logged here.
@@ -137,11 +176,11 @@ impl types::Host for PluginState {}
 
 impl logging::Host for PluginState {
     async fn log(&mut self, level: logging::Level, message: String) {
-        self.call.log_lines += 1;
-        if self.call.log_lines > MAX_LOG_LINES_PER_CALL {
+        self.call.counters.log_lines += 1;
+        if self.call.counters.log_lines > MAX_LOG_LINES_PER_CALL {
             return;
         }
-        let plugin = self.plugin.manifest.name.as_str();
+        let plugin = self.call.plugin.manifest.name.as_str();
         let message: String = message.chars().take(4096).collect();
         match level {
             logging::Level::Trace => tracing::trace!(plugin, "{message}"),
@@ -155,10 +194,10 @@ impl logging::Host for PluginState {
 
 impl config::Host for PluginState {
     async fn get(&mut self, key: String) -> Option<String> {
-        self.plugin.manifest.config.get(&key).cloned()
+        self.call.plugin.manifest.config.get(&key).cloned()
     }
 
     async fn all(&mut self) -> Vec<(String, String)> {
-        self.plugin.manifest.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        self.call.plugin.manifest.config.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
 }

@@ -13,7 +13,7 @@ use yiwang_registry::manifest::Grants;
 
 use super::slot::{Held, Slot};
 use super::{COMPONENT_FILE, LoadError, LoadedPlugin, MANIFEST_FILE, Runtime};
-use crate::services::new_id;
+use crate::error::new_id;
 
 /// A package folder as read from disk: its manifest, component and, when
 /// signed, the signature (checked against the contents as it is read).

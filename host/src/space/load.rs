@@ -11,7 +11,7 @@ use geojson::{Geometry, GeometryValue, Position};
 use serde_json::{Map, Value};
 
 use super::Level;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// The longest name accepted, in characters.
 const MAX_NAME_CHARS: usize = 200;

@@ -14,7 +14,6 @@
 //! city has a 6-digit GB/T 2260 code of its own (南京 `320100`) whose districts
 //! share its prefix (`320102` lies in `320100`).
 
-pub mod http;
 mod index;
 mod load;
 
@@ -30,7 +29,7 @@ use utoipa::ToSchema;
 
 use crate::bus::GeoPoint;
 use crate::db::Db;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 pub use index::{IndexedArea, SpaceIndex};
 

@@ -15,8 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use super::iot::MAX_WINDOW;
-use super::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind};
+use crate::data::iot::MAX_WINDOW;
+use crate::data::{Bucket, NewReading, Reading, Registered, Sensor, SensorFilter, SensorKind};
 use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
@@ -144,7 +144,7 @@ async fn register_sensor(
     let p = &user.principal;
     if !p.has_role(Role::Operator) {
         let staff_role = [Role::Handler, Role::Supervisor, Role::Leader].into_iter().any(|r| p.has_role(r));
-        if !(p.kind == "staff" && staff_role && p.department.as_deref() == Some(body.department.as_str())) {
+        if !(p.is_staff() && staff_role && p.department.as_deref() == Some(body.department.as_str())) {
             let why = format!(
                 "registering a sensor of department `{}` requires the `handler`, `supervisor` or `leader` role \
                  in that department, or the `operator` role",
@@ -243,7 +243,7 @@ async fn ingest_readings(
 ) -> Result<Json<Ingested>, ApiError> {
     const ACTION: &str = "iot.ingest";
     let p = &user.principal;
-    if p.kind != "staff" {
+    if !p.is_staff() {
         let why = "only staff accounts ingest readings".to_owned();
         return Err(user.deny(&state, ACTION, "readings", why).await);
     }

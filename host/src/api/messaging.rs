@@ -15,7 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use yiwang_registry::TopicPattern;
 
-use super::{Message, Recipient};
+use crate::messaging::{Message, Recipient};
 use crate::api::auth::AuthUser;
 use crate::api::error::ApiQuery;
 use crate::api::error::ErrorBody;
@@ -128,7 +128,7 @@ async fn send_message(
     user: AuthUser,
     JsonBody(body): JsonBody<SendMessage>,
 ) -> Result<(StatusCode, Json<Sent>), ApiError> {
-    if user.principal.kind != "staff" {
+    if !user.principal.is_staff() {
         return Err(ApiError::Forbidden("only staff accounts send messages".into()));
     }
     let sender = format!("user:{}", user.principal.id);

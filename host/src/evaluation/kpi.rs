@@ -2,8 +2,8 @@
 //! level and per period. They are a fold over *facts* — the transitions taken,
 //! the steps still running with their deadlines, the hotline's reports and
 //! ratings — and the facts come from either of two sources that must agree:
-//! the case tables ([`Cases::evaluate`]) or the hash-chained audit log alone
-//! ([`Cases::evaluate_from_audit`], `yiwang audit kpis`), whose records carry
+//! the case tables ([`Evaluator::evaluate`]) or the hash-chained audit log alone
+//! ([`Evaluator::evaluate_from_audit`], `yiwang audit kpis`), whose records carry
 //! every figure the fold needs.
 //!
 //! The unit is the *step instance*: one run of a step's clock (accept,
@@ -39,9 +39,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Cases;
-use super::deadlines::ClockState;
-use crate::services::ServiceError;
+use super::Evaluator;
+use crate::cases::deadlines::ClockState;
+use crate::error::ServiceError;
 
 /// The department (and level) that owns steps taken before a case reaches a department.
 pub const COMMAND_CENTER: &str = "command-center";
@@ -280,7 +280,7 @@ fn check_period(from: i64, to: i64) -> Result<(), ServiceError> {
     Ok(())
 }
 
-impl Cases {
+impl Evaluator {
     /// The evaluation of `[from, to)` from the case tables. Steps still
     /// running are those running now, so `to` is meant to be no later than now.
     pub async fn evaluate(&self, from: i64, to: i64) -> Result<Evaluation, ServiceError> {
@@ -324,7 +324,7 @@ impl Cases {
                 suspended_since: r.try_get(5)?,
                 extra_ms: r.try_get(6)?,
             };
-            let Some(clock) = self.clock_of(&state, to).await? else { continue };
+            let Some(clock) = self.cases.clock_of(&state, to).await? else { continue };
             facts.open.push(OpenStep { step: clock.step, due: clock.deadline, department: r.try_get(7)?, level: r.try_get(8)? });
         }
         let count = |sql: &'static str| async move {
@@ -356,7 +356,7 @@ impl Cases {
     }
 }
 
-/// [`Cases::evaluate_from_audit`] over a database with nothing but its audit log read.
+/// [`Evaluator::evaluate_from_audit`] over a database with nothing but its audit log read.
 pub async fn evaluate_audit_log(db: &crate::db::Db, from: i64, to: i64) -> Result<Evaluation, ServiceError> {
     check_period(from, to)?;
     let rows = sqlx::query(

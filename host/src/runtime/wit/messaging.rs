@@ -1,11 +1,22 @@
 //! `yiwang:gov/messaging` for plugins.
 
+use std::sync::Arc;
+
 use yiwang_registry::manifest::MessageTarget;
 
-use super::Recipient;
+use crate::identity::Identity;
+use crate::messaging::{Messaging, Recipient};
+
 use crate::runtime::bindings::yiwang::gov::messaging::{Host, Recipient as WitRecipient};
 use crate::runtime::bindings::yiwang::gov::types::Error;
-use crate::runtime::state::PluginState;
+use crate::runtime::state::Call;
+
+/// What `yiwang:gov/messaging` reaches: the messaging service, and identity to
+/// find who a role or unit reaches.
+pub struct MessagingView {
+    pub messaging: Arc<Messaging>,
+    pub identity: Arc<Identity>,
+}
 
 fn part_ok(grant: &Option<String>, value: &str) -> bool {
     grant.as_deref().is_none_or(|g| g == value)
@@ -24,7 +35,7 @@ pub fn grant_covers(grant: &MessageTarget, to: &Recipient) -> bool {
     }
 }
 
-impl Host for PluginState {
+impl Host for Call<'_, MessagingView> {
     async fn send(&mut self, to: WitRecipient, subject: String, body: String) -> Result<String, Error> {
         let to = match to {
             WitRecipient::User(id) => Recipient::User { id },
@@ -34,13 +45,14 @@ impl Host for PluginState {
         };
         let (kind, address) = to.parts();
         let subject_text = format!("{kind}:{address}");
-        if !self.grants().message.iter().any(|g| grant_covers(g, &to)) {
-            return Err(self.deny("messaging.send", &subject_text, "recipient not in grants.message").await);
-        }
-        let services = self.plugin.services.clone();
-        let sender = self.plugin.principal.clone();
-        let sent = services.messaging.send(&services.identity, &sender, &to, &subject, &body).await;
-        sent.map_err(|e| self.service_error("messaging.send", e))
+        let decision = match self.ctx.grants().message.iter().any(|g| grant_covers(g, &to)) {
+            true => Ok(()),
+            false => Err("recipient not in grants.message".to_owned()),
+        };
+        self.ctx.authorize("messaging.send", &subject_text, decision).await?;
+        let sender = self.ctx.plugin.principal.clone();
+        let sent = self.view.messaging.send(&self.view.identity, &sender, &to, &subject, &body).await;
+        sent.map_err(|e| self.ctx.service_error("messaging.send", e))
     }
 }
 

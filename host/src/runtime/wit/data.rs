@@ -4,59 +4,66 @@
 
 use yiwang_registry::manifest::DataTarget;
 
-use crate::data::{RecordQuery, Writer};
+use std::sync::Arc;
+
+use crate::data::{Data, RecordQuery, Writer};
 use crate::identity::Scope;
 use crate::runtime::bindings::yiwang::gov::data::{FieldFilter, Host, Reading, Record};
 use crate::runtime::bindings::yiwang::gov::types::{Error, Timestamp};
-use crate::runtime::state::PluginState;
+use crate::runtime::state::Call;
+
+/// What `yiwang:gov/data` reaches: the data foundation alone (data sets,
+/// records, sensors and readings).
+pub struct DataView {
+    pub data: Arc<Data>,
+}
 
 enum Access {
     Read,
     Write,
 }
 
-impl PluginState {
+impl Call<'_, DataView> {
     /// Check grant and sharing for `dataset`; `Err` is the error to return.
     async fn check_dataset(&mut self, action: &str, dataset: &str, access: Access) -> Result<(), Error> {
         let target = DataTarget::Dataset(dataset.to_owned());
         let granted = match access {
-            Access::Read => &self.grants().data_read,
-            Access::Write => &self.grants().data_write,
+            Access::Read => &self.ctx.grants().data_read,
+            Access::Write => &self.ctx.grants().data_write,
         };
-        if !granted.contains(&target) {
-            let field = match access {
-                Access::Read => "grants.data-read",
-                Access::Write => "grants.data-write",
-            };
-            return Err(self.deny(action, dataset, &format!("data set not in {field}")).await);
-        }
-        let header = match self.services().data.dataset(dataset).await {
+        let field = match access {
+            Access::Read => "grants.data-read",
+            Access::Write => "grants.data-write",
+        };
+        let decision = if granted.contains(&target) { Ok(()) } else { Err(format!("data set not in {field}")) };
+        self.ctx.authorize(action, dataset, decision).await?;
+        let header = match self.view.data.dataset(dataset).await {
             Ok(Some(h)) => h,
             Ok(None) => return Err(Error::NotFound(format!("no data set `{dataset}`"))),
-            Err(e) => return Err(self.service_error(action, e)),
+            Err(e) => return Err(self.ctx.service_error(action, e)),
         };
-        let department = self.plugin.manifest.department.clone();
+        let department = self.ctx.plugin.manifest.department.clone();
         let allowed = match access {
             Access::Read => header.readable_by(&department),
             Access::Write => header.writable_by(&department),
         };
-        if !allowed {
-            let why = format!(
+        let decision = match allowed {
+            true => Ok(()),
+            false => Err(format!(
                 "data set is owned by `{}` and not shared with `{department}` for this",
                 header.owner_department
-            );
-            return Err(self.deny(action, dataset, &why).await);
-        }
-        Ok(())
+            )),
+        };
+        self.ctx.authorize(action, dataset, decision).await
     }
 }
 
-impl Host for PluginState {
+impl Host for Call<'_, DataView> {
     async fn get(&mut self, dataset: String, key: String) -> Result<Option<Record>, Error> {
         self.check_dataset("data.get", &dataset, Access::Read).await?;
-        match self.services().data.get(&dataset, &key).await {
+        match self.view.data.get(&dataset, &key).await {
             Ok(r) => Ok(r.map(|r| Record { key: r.key, value: r.value, updated: r.updated })),
-            Err(e) => Err(self.service_error("data.get", e)),
+            Err(e) => Err(self.ctx.service_error("data.get", e)),
         }
     }
 
@@ -77,47 +84,50 @@ impl Host for PluginState {
         }
         // A plugin acts for its department, which is not tied to one area.
         let q = RecordQuery { filters: parsed, area: None, scope: Scope::All, offset, limit };
-        match self.services().data.query(&dataset, &q).await {
+        match self.view.data.query(&dataset, &q).await {
             Ok(page) => {
                 Ok(page.records.into_iter().map(|r| Record { key: r.key, value: r.value, updated: r.updated }).collect())
             }
-            Err(e) => Err(self.service_error("data.query", e)),
+            Err(e) => Err(self.ctx.service_error("data.query", e)),
         }
     }
 
     async fn put(&mut self, dataset: String, key: String, value: String) -> Result<(), Error> {
         self.check_dataset("data.put", &dataset, Access::Write).await?;
-        let actor = self.plugin.principal.clone();
+        let actor = self.ctx.plugin.principal.clone();
         let writer = Writer { actor: &actor, scope: &Scope::All };
-        match self.services().data.put(&dataset, &key, &value, writer).await {
+        match self.view.data.put(&dataset, &key, &value, writer).await {
             Ok(_) => Ok(()),
-            Err(e) => Err(self.service_error("data.put", e)),
+            Err(e) => Err(self.ctx.service_error("data.put", e)),
         }
     }
 
     async fn readings(&mut self, sensor: String, from: Timestamp, to: Timestamp) -> Result<Vec<Reading>, Error> {
-        let header = match self.services().data.sensor(&sensor).await {
+        let header = match self.view.data.sensor(&sensor).await {
             Ok(Some(s)) => s,
             Ok(None) => {
                 // Say "denied" rather than "not found" to a plugin with no sensor grant
                 // at all, so that it cannot probe which sensors exist.
-                if !self.grants().data_read.iter().any(|t| matches!(t, DataTarget::SensorKind(_))) {
-                    return Err(self.deny("data.readings", &sensor, "no iot:<kind> in grants.data-read").await);
-                }
+                let decision = match self.ctx.grants().data_read.iter().any(|t| matches!(t, DataTarget::SensorKind(_))) {
+                    true => Ok(()),
+                    false => Err("no iot:<kind> in grants.data-read".to_owned()),
+                };
+                self.ctx.authorize("data.readings", &sensor, decision).await?;
                 return Err(Error::NotFound(format!("no sensor `{sensor}`")));
             }
-            Err(e) => return Err(self.service_error("data.readings", e)),
+            Err(e) => return Err(self.ctx.service_error("data.readings", e)),
         };
-        if !self.grants().data_read.contains(&DataTarget::SensorKind(header.kind.clone())) {
-            let why = format!("`iot:{}` not in grants.data-read", header.kind);
-            return Err(self.deny("data.readings", &sensor, &why).await);
-        }
-        match self.services().data.readings(&sensor, from, to).await {
+        let decision = match self.ctx.grants().data_read.contains(&DataTarget::SensorKind(header.kind.clone())) {
+            true => Ok(()),
+            false => Err(format!("`iot:{}` not in grants.data-read", header.kind)),
+        };
+        self.ctx.authorize("data.readings", &sensor, decision).await?;
+        match self.view.data.readings(&sensor, from, to).await {
             Ok(rows) => Ok(rows
                 .into_iter()
                 .map(|r| Reading { sensor: sensor.clone(), time: r.time, value: r.value, unit: header.unit.clone() })
                 .collect()),
-            Err(e) => Err(self.service_error("data.readings", e)),
+            Err(e) => Err(self.ctx.service_error("data.readings", e)),
         }
     }
 }

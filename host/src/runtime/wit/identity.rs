@@ -1,33 +1,39 @@
 //! `yiwang:gov/identity` for plugins.
 
+use std::sync::Arc;
+
+use crate::identity::Identity;
 use crate::runtime::bindings::yiwang::gov::identity::{Department, Host, Principal, User};
 use crate::runtime::bindings::yiwang::gov::types::Error;
-use crate::runtime::state::PluginState;
+use crate::runtime::state::Call;
 
-impl Host for PluginState {
+/// What `yiwang:gov/identity` reaches: the identity service alone.
+pub struct IdentityView {
+    pub identity: Arc<Identity>,
+}
+
+impl Host for Call<'_, IdentityView> {
     async fn whoami(&mut self) -> Principal {
-        let m = &self.plugin.manifest;
+        let plugin = &self.ctx.plugin;
         Principal {
-            id: self.plugin.principal.clone(),
-            department: m.department.clone(),
-            version: m.version.to_string(),
+            id: plugin.principal.clone(),
+            department: plugin.manifest.department.clone(),
+            version: plugin.manifest.version.to_string(),
         }
     }
 
     async fn get_department(&mut self, code: String) -> Result<Department, Error> {
-        match self.services().identity.department(&code).await {
+        match self.view.identity.department(&code).await {
             Ok(Some(d)) => Ok(Department { code: d.code, name: d.name }),
             Ok(None) => Err(Error::NotFound(format!("no department `{code}`"))),
-            Err(e) => Err(self.unavailable("identity.department", e)),
+            Err(e) => Err(self.ctx.unavailable("identity.department", e)),
         }
     }
 
     async fn users_with_role(&mut self, org_unit: String, role: String) -> Result<Vec<User>, Error> {
-        if !self.grants().identity {
-            let subject = format!("{org_unit}/{role}");
-            return Err(self.deny("identity.users-with-role", &subject, "grants.identity is false").await);
-        }
-        match self.services().identity.users_with_role(&org_unit, &role).await {
+        let decision = if self.ctx.grants().identity { Ok(()) } else { Err("grants.identity is false".to_owned()) };
+        self.ctx.authorize("identity.users-with-role", &format!("{org_unit}/{role}"), decision).await?;
+        match self.view.identity.users_with_role(&org_unit, &role).await {
             Ok(users) => Ok(users
                 .into_iter()
                 .map(|u| User {
@@ -38,7 +44,7 @@ impl Host for PluginState {
                     roles: u.roles,
                 })
                 .collect()),
-            Err(e) => Err(self.unavailable("identity.users-with-role", e)),
+            Err(e) => Err(self.ctx.unavailable("identity.users-with-role", e)),
         }
     }
 }

@@ -7,10 +7,10 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::upgrade::{ChangeError, HistoryEntry};
-use super::{CacheOutcome, Slot};
-use super::plugin::StatsView;
-use super::supervisor::HealthView;
+use crate::runtime::upgrade::{ChangeError, HistoryEntry};
+use crate::runtime::{CacheOutcome, Slot};
+use crate::runtime::plugin::StatsView;
+use crate::runtime::supervisor::HealthView;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
 use crate::api::openapi::{Forbidden, Unauthorized};

@@ -19,10 +19,10 @@ use axum::http::StatusCode;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::calendar::CalendarSpec;
-use super::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress, Rating, Who};
-use super::kpi::Evaluation;
-use super::lifecycle::Stage;
+use crate::calendar::CalendarSpec;
+use crate::cases::engine::{CaseView, Category, Channel, Intake, Move, NewReport, PublicProgress, Rating, Who};
+use crate::evaluation::kpi::Evaluation;
+use crate::cases::lifecycle::Stage;
 use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
@@ -31,7 +31,7 @@ use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::Role;
 use crate::messaging::Recipient;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -74,9 +74,9 @@ async fn submit_report(
 ) -> Result<(StatusCode, Json<Intake>), ApiError> {
     const ACTION: &str = "case.report";
     let p = &user.principal;
-    let staff = p.kind == "staff";
+    let staff = p.is_staff();
     let allowed = match report.channel {
-        Channel::Snapshot => p.kind == "resident" || staff,
+        Channel::Snapshot => p.is_resident() || staff,
         Channel::Hotline => {
             staff
                 && p.department.as_deref() == Some("hotline12345")
@@ -133,7 +133,7 @@ async fn list_categories(State(state): State<AppState>, _user: AuthUser) -> Resu
 )]
 async fn get_case(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Json<CaseView>, ApiError> {
     const ACTION: &str = "case.read";
-    if user.principal.kind != "staff" {
+    if !user.principal.is_staff() {
         return Err(user.deny(&state, ACTION, &id, "cases are open to staff accounts; reporters follow their ticket".into()).await);
     }
     let view = state.services.cases.view(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no case `{id}`")))?;
@@ -185,7 +185,7 @@ async fn move_case(
             if view.stage == Stage::Closed {
                 notify_closure(&state, &view).await;
             }
-            if mv.action == super::lifecycle::Action::CallIn
+            if mv.action == crate::cases::lifecycle::Action::CallIn
                 && let Some(d) = &mv.department
             {
                 let to = Recipient::Department { code: d.clone() };
@@ -271,7 +271,7 @@ async fn rate_case(
     let (case_id, reporter, channel) =
         cases.by_ticket(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))?;
     let p = &user.principal;
-    let hotline_callback = channel == "hotline" && p.kind == "staff" && p.department.as_deref() == Some("hotline12345");
+    let hotline_callback = channel == "hotline" && p.is_staff() && p.department.as_deref() == Some("hotline12345");
     if reporter != p.id && !hotline_callback {
         return Err(user.deny(&state, ACTION, &case_id, "only the reporter (or the hotline, for a call) rates a case".into()).await);
     }
@@ -360,14 +360,14 @@ async fn evaluation(
     ApiQuery(q): ApiQuery<Period>,
 ) -> Result<Json<Evaluation>, ApiError> {
     let p = &user.principal;
-    if !(p.kind == "staff" && [Role::Leader, Role::Supervisor, Role::Dispatcher, Role::Operator].iter().any(|r| p.has_role(*r))) {
+    if !(p.is_staff() && [Role::Leader, Role::Supervisor, Role::Dispatcher, Role::Operator].iter().any(|r| p.has_role(*r))) {
         let why = "the evaluation is open to leaders, supervisors, dispatchers and operators".to_owned();
         return Err(user.deny(&state, "case.kpis", "kpis", why).await);
     }
-    let cases = &state.services.cases;
+    let evaluation = &state.services.evaluation;
     let mut e = match q.source.as_deref().unwrap_or("tables") {
-        "tables" => cases.evaluate(q.from, q.to).await?,
-        "audit" => cases.evaluate_from_audit(q.from, q.to).await?,
+        "tables" => evaluation.evaluate(q.from, q.to).await?,
+        "audit" => evaluation.evaluate_from_audit(q.from, q.to).await?,
         other => return Err(ApiError::Unprocessable(format!("source: `{other}` is neither `tables` nor `audit`"))),
     };
     if let Some(d) = q.department.filter(|d| !d.is_empty()) {
@@ -397,7 +397,7 @@ async fn evaluation(
 )]
 async fn manual_queue(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<CaseView>>, ApiError> {
     let p = &user.principal;
-    if !(p.kind == "staff" && [Role::Dispatcher, Role::Supervisor, Role::Leader].iter().any(|r| p.has_role(*r))) {
+    if !(p.is_staff() && [Role::Dispatcher, Role::Supervisor, Role::Leader].iter().any(|r| p.has_role(*r))) {
         let why = "the manual queue is open to dispatchers, supervisors and leaders".to_owned();
         return Err(user.deny(&state, "case.queue", "manual", why).await);
     }

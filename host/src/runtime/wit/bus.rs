@@ -1,25 +1,37 @@
 //! `yiwang:gov/bus` for plugins.
 
+use std::sync::Arc;
+
 use yiwang_registry::Topic;
 
-use super::{Event, GeoPoint};
+use crate::bus::{Bus, Event, GeoPoint};
+use crate::clock::SharedClock;
+use crate::error::new_id;
 use crate::runtime::bindings::yiwang::gov::bus::Host;
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
-use crate::runtime::state::PluginState;
-use crate::services::new_id;
+use crate::runtime::state::Call;
 
 /// The largest payload a plugin may publish.
 pub const MAX_PAYLOAD: usize = 256 * 1024;
 
-impl Host for PluginState {
+/// What `yiwang:gov/bus` reaches: the bus, and the clock that stamps events.
+pub struct BusView {
+    pub bus: Arc<dyn Bus>,
+    pub clock: SharedClock,
+}
+
+impl Host for Call<'_, BusView> {
     async fn publish(&mut self, topic: String, payload: String, location: Option<wit::GeoPoint>) -> Result<String, Error> {
         let topic = Topic::parse(&topic).map_err(|e| Error::Invalid(e.to_string()))?;
-        if !self.grants().publish.iter().any(|p| p.matches(topic.as_str())) {
-            return Err(self.deny("bus.publish", topic.as_str(), "topic not in grants.publish").await);
-        }
-        if !self.plugin.take_publish_token() {
-            self.plugin.stats.rate_limited.inc();
-            let rate = self.plugin.manifest.limits.publish_per_second;
+        let decision = match self.ctx.grants().publish.iter().any(|p| p.matches(topic.as_str())) {
+            true => Ok(()),
+            false => Err("topic not in grants.publish".to_owned()),
+        };
+        self.ctx.authorize("bus.publish", topic.as_str(), decision).await?;
+        let plugin = &self.ctx.plugin;
+        if !plugin.take_publish_token() {
+            plugin.stats.rate_limited.inc();
+            let rate = plugin.manifest.limits.publish_per_second;
             return Err(Error::Limit(format!("publish rate limit of {rate}/s reached")));
         }
         if payload.len() > MAX_PAYLOAD {
@@ -35,15 +47,14 @@ impl Host for PluginState {
         let event = Event {
             id: id.clone(),
             topic: topic.as_str().to_owned(),
-            source: self.plugin.principal.clone(),
-            time: self.services().clock.now_ms(),
+            source: plugin.principal.clone(),
+            time: self.view.clock.now_ms(),
             location,
             payload,
         };
-        let bus = self.plugin.services.bus.clone();
-        match bus.publish(event).await {
+        match self.view.bus.publish(event).await {
             Ok(()) => Ok(id),
-            Err(e) => Err(self.unavailable("bus.publish", e.into())),
+            Err(e) => Err(self.ctx.unavailable("bus.publish", e.into())),
         }
     }
 }

@@ -21,16 +21,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::cap::CapTime;
-use super::engine::{Channel, NewReport};
-use super::lifecycle::Stage;
+use crate::protocols::cap::CapTime;
+use crate::cases::public::PublicFilter;
+use crate::cases::engine::{Channel, NewReport};
+use crate::cases::lifecycle::Stage;
 use crate::api::AppState;
 use crate::bus::GeoPoint;
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// Times are written in China Standard Time.
 const OFFSET_MINUTES: i32 = 480;
@@ -42,8 +42,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Format {
     Json,
-    Xml,
-}
+    Xml}
 
 /// `name.json` → (`name`, Json).
 fn split(file: &str) -> Option<(&str, Format)> {
@@ -64,8 +63,7 @@ fn escape(s: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             c if (c as u32) < 0x20 && !matches!(c, '\n' | '\r' | '\t') => {}
-            c => out.push(c),
-        }
+            c => out.push(c)}
     }
     out
 }
@@ -81,8 +79,7 @@ fn error(format: Format, status: StatusCode, description: &str) -> Response {
                 "<errors><error><code>{code}</code><description>{}</description></error></errors>",
                 escape(description)
             ),
-        ),
-    }
+        )}
 }
 
 fn xml(status: StatusCode, body: String) -> Response {
@@ -107,8 +104,7 @@ fn service_error(format: Format, e: ServiceError) -> Response {
 enum Field {
     Text(Option<String>),
     Number(Option<f64>),
-    Bool(bool),
-}
+    Bool(bool)}
 
 /// Write `records` as the JSON array or the XML list Open311 clients read.
 fn render(format: Format, status: StatusCode, list: &str, item: &str, records: &[Vec<(&'static str, Field)>]) -> Response {
@@ -122,8 +118,7 @@ fn render(format: Format, status: StatusCode, list: &str, item: &str, records: &
                         let v = match v {
                             Field::Text(t) => t.clone().map(serde_json::Value::String).unwrap_or(serde_json::Value::Null),
                             Field::Number(n) => n.map(serde_json::Value::from).unwrap_or(serde_json::Value::Null),
-                            Field::Bool(b) => serde_json::Value::Bool(*b),
-                        };
+                            Field::Bool(b) => serde_json::Value::Bool(*b)};
                         o.insert((*k).to_owned(), v);
                     }
                     serde_json::Value::Object(o)
@@ -139,8 +134,7 @@ fn render(format: Format, status: StatusCode, list: &str, item: &str, records: &
                     let text = match v {
                         Field::Text(t) => t.as_deref().map(escape).unwrap_or_default(),
                         Field::Number(n) => n.map(|n| n.to_string()).unwrap_or_default(),
-                        Field::Bool(b) => b.to_string(),
-                    };
+                        Field::Bool(b) => b.to_string()};
                     body.push_str(&format!("<{k}>{text}</{k}>"));
                 }
                 body.push_str(&format!("</{item}>"));
@@ -155,7 +149,7 @@ fn time(ms: i64) -> String {
     CapTime::from_epoch_ms(ms, OFFSET_MINUTES).to_string()
 }
 
-fn services(cats: &[super::engine::Category]) -> Vec<Vec<(&'static str, Field)>> {
+fn services(cats: &[crate::cases::engine::Category]) -> Vec<Vec<(&'static str, Field)>> {
     cats.iter()
         .map(|c| {
             vec![
@@ -177,8 +171,7 @@ struct RequestFilter {
     service_code: Option<String>,
     start_date: Option<String>,
     end_date: Option<String>,
-    status: Option<String>,
-}
+    status: Option<String>}
 
 /// Services, or requests.
 ///
@@ -209,8 +202,7 @@ async fn open311_get(
     match name {
         "services" => match state.services.cases.categories().await {
             Ok(cats) => render(format, StatusCode::OK, "services", "service", &services(&cats)),
-            Err(e) => service_error(format, e),
-        },
+            Err(e) => service_error(format, e)},
         "requests" => {
             let mut f = RequestFilter::default();
             for (k, v) in filter {
@@ -226,11 +218,9 @@ async fn open311_get(
             }
             match requests(&state, &f).await {
                 Ok(list) => render(format, StatusCode::OK, "service_requests", "request", &list),
-                Err(e) => service_error(format, e),
-            }
+                Err(e) => service_error(format, e)}
         }
-        other => error(format, StatusCode::NOT_FOUND, &format!("no Open311 list `{other}`")),
-    }
+        other => error(format, StatusCode::NOT_FOUND, &format!("no Open311 list `{other}`"))}
 }
 
 /// One service's definition.
@@ -250,8 +240,7 @@ async fn open311_service(State(state): State<AppState>, Path(file): Path<String>
     };
     let cats = match state.services.cases.categories().await {
         Ok(c) => c,
-        Err(e) => return service_error(format, e),
-    };
+        Err(e) => return service_error(format, e)};
     if !cats.iter().any(|c| c.code == code) {
         return error(format, StatusCode::NOT_FOUND, &format!("no service `{code}`"));
     }
@@ -260,8 +249,7 @@ async fn open311_service(State(state): State<AppState>, Path(file): Path<String>
         Format::Xml => xml(
             StatusCode::OK,
             format!("<service_definition><service_code>{}</service_code><attributes></attributes></service_definition>", escape(code)),
-        ),
-    }
+        )}
 }
 
 /// One request.
@@ -283,8 +271,7 @@ async fn open311_request(State(state): State<AppState>, Path(file): Path<String>
     match requests(&state, &f).await {
         Ok(list) if list.is_empty() => error(format, StatusCode::NOT_FOUND, &format!("no request `{id}`")),
         Ok(list) => render(format, StatusCode::OK, "service_requests", "request", &list),
-        Err(e) => service_error(format, e),
-    }
+        Err(e) => service_error(format, e)}
 }
 
 /// A request as an Open311 client posts it.
@@ -297,8 +284,7 @@ struct PostRequest {
     description: Option<String>,
     /// Makes a resubmission harmless, as with the intake's idempotency key.
     #[serde(alias = "idempotency_key")]
-    device_id: Option<String>,
-}
+    device_id: Option<String>}
 
 /// Post a request.
 ///
@@ -329,16 +315,14 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
     };
     let req = match parsed {
         Ok(r) => r,
-        Err(m) => return error(format, StatusCode::BAD_REQUEST, &format!("the request body: {m}")),
-    };
+        Err(m) => return error(format, StatusCode::BAD_REQUEST, &format!("the request body: {m}"))};
     let Some(code) = req.service_code.filter(|c| !c.is_empty()) else {
         return error(format, StatusCode::BAD_REQUEST, "service_code: required");
     };
     let location = match (req.lat, req.long) {
         (Some(lat), Some(lon)) => Some(GeoPoint { lat, lon }),
         (None, None) => None,
-        _ => return error(format, StatusCode::BAD_REQUEST, "lat and long go together"),
-    };
+        _ => return error(format, StatusCode::BAD_REQUEST, "lat and long go together")};
     if location.is_none() && req.address_string.as_deref().is_none_or(str::is_empty) {
         return error(format, StatusCode::BAD_REQUEST, "a location is required: lat and long, or address_string");
     }
@@ -351,8 +335,7 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
         location,
         address: req.address_string,
         evidence: vec![],
-        caller: None,
-    };
+        caller: None};
     match state.services.cases.intake(&report, None).await {
         Ok(intake) => {
             let status = if intake.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -363,11 +346,10 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
             ];
             render(format, status, "service_requests", "request", &[record])
         }
-        Err(e) => service_error(format, e),
-    }
+        Err(e) => service_error(format, e)}
 }
 
-/// The requests matching `f`, newest first.
+/// The requests matching `f`, newest first, as Open311 records.
 async fn requests(state: &AppState, f: &RequestFilter) -> Result<Vec<Vec<(&'static str, Field)>>, ServiceError> {
     let now = state.services.clock.now_ms();
     let date = |field: &str, v: &Option<String>| -> Result<Option<i64>, ServiceError> {
@@ -378,61 +360,40 @@ async fn requests(state: &AppState, f: &RequestFilter) -> Result<Vec<Vec<(&'stat
     };
     let end = date("end_date", &f.end_date)?.unwrap_or(now + 1);
     let start = date("start_date", &f.start_date)?.unwrap_or(end - 90 * 24 * 3_600_000);
-    let ids: Option<Vec<String>> =
+    let tickets: Option<Vec<String>> =
         f.service_request_id.as_deref().map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect());
-    if let Some(s) = f.status.as_deref()
-        && !matches!(s, "open" | "closed")
-    {
-        return Err(ServiceError::Invalid(format!("status: `{s}` is not open or closed")));
-    }
-    let rows = sqlx::query(
-        "SELECT c.ticket, c.status, c.category_code, k.name, c.description, c.channel, c.created, c.updated, c.lat, c.lon, \
-         d.name, (SELECT r.address FROM reports r WHERE r.case_id = c.id ORDER BY r.received LIMIT 1) \
-         FROM cases c JOIN categories k ON k.code = c.category_code LEFT JOIN departments d ON d.code = c.department \
-         WHERE c.ticket IS NOT NULL AND c.created >= $1 AND c.created < $2 ORDER BY c.created DESC LIMIT 1000",
-    )
-    .bind(if ids.is_some() { i64::MIN } else { start })
-    .bind(if ids.is_some() { i64::MAX } else { end })
-    .fetch_all(state.services.db.pool())
-    .await?;
-    let mut out = Vec::new();
-    for r in &rows {
-        let ticket: String = r.try_get(0)?;
-        if ids.as_ref().is_some_and(|ids| !ids.contains(&ticket)) {
-            continue;
-        }
-        let stage = Stage::parse(&r.try_get::<String, _>(1)?).unwrap_or(Stage::Reported);
-        let status = if stage.is_open() { "open" } else { "closed" };
-        if f.status.as_deref().is_some_and(|s| s != status) {
-            continue;
-        }
-        let code: String = r.try_get(2)?;
-        if f.service_code.as_deref().is_some_and(|c| c != code) {
-            continue;
-        }
-        let channel: String = r.try_get(5)?;
-        let description: String = r.try_get(4)?;
-        out.push(vec![
-            ("service_request_id", Field::Text(Some(ticket))),
-            ("status", Field::Text(Some(status.to_owned()))),
-            ("status_notes", Field::Text(Some(stage_note(stage).to_owned()))),
-            ("service_name", Field::Text(Some(r.try_get(3)?))),
-            ("service_code", Field::Text(Some(code))),
-            ("description", Field::Text((channel != "hotline").then_some(description))),
-            ("agency_responsible", Field::Text(r.try_get(10)?)),
-            ("service_notice", Field::Text(None)),
-            ("requested_datetime", Field::Text(Some(time(r.try_get(6)?)))),
-            ("updated_datetime", Field::Text(Some(time(r.try_get(7)?)))),
-            ("expected_datetime", Field::Text(None)),
-            ("address", Field::Text(r.try_get(11)?)),
-            ("address_id", Field::Text(None)),
-            ("zipcode", Field::Text(None)),
-            ("lat", Field::Number(r.try_get(8)?)),
-            ("long", Field::Number(r.try_get(9)?)),
-            ("media_url", Field::Text(None)),
-        ]);
-    }
-    Ok(out)
+    let open = match f.status.as_deref() {
+        None => None,
+        Some("open") => Some(true),
+        Some("closed") => Some(false),
+        Some(s) => return Err(ServiceError::Invalid(format!("status: `{s}` is not open or closed")))};
+    let filter = PublicFilter { tickets, service_code: f.service_code.clone(), start, end, open };
+    let found = state.services.cases.public_requests(&filter).await?;
+    Ok(found
+        .into_iter()
+        .map(|r| {
+            let status = if r.stage.is_open() { "open" } else { "closed" };
+            vec![
+                ("service_request_id", Field::Text(Some(r.ticket))),
+                ("status", Field::Text(Some(status.to_owned()))),
+                ("status_notes", Field::Text(Some(stage_note(r.stage).to_owned()))),
+                ("service_name", Field::Text(Some(r.category_name))),
+                ("service_code", Field::Text(Some(r.category_code))),
+                ("description", Field::Text(r.description)),
+                ("agency_responsible", Field::Text(r.agency)),
+                ("service_notice", Field::Text(None)),
+                ("requested_datetime", Field::Text(Some(time(r.created)))),
+                ("updated_datetime", Field::Text(Some(time(r.updated)))),
+                ("expected_datetime", Field::Text(None)),
+                ("address", Field::Text(r.address)),
+                ("address_id", Field::Text(None)),
+                ("zipcode", Field::Text(None)),
+                ("lat", Field::Number(r.lat)),
+                ("long", Field::Number(r.lon)),
+                ("media_url", Field::Text(None)),
+            ]
+        })
+        .collect())
 }
 
 fn stage_note(stage: Stage) -> &'static str {
@@ -447,6 +408,5 @@ fn stage_note(stage: Stage) -> &'static str {
         Stage::Disposed => "已处置，待核查",
         Stage::Checking => "核查中",
         Stage::Checked => "核查通过，待结案",
-        Stage::Closed => "已结案",
-    }
+        Stage::Closed => "已结案"}
 }

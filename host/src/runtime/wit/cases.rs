@@ -1,21 +1,32 @@
 //! `yiwang:gov/cases` for plugins.
 
+use std::sync::Arc;
+
 use yiwang_registry::manifest::CaseOp;
 
-use super::suggest::NewSuggestion;
-use super::{CaseDraft, Warning};
+use crate::cases::suggest::NewSuggestion;
+use crate::cases::engine::Channel;
+use crate::cases::{CaseDraft, Cases, Warning};
+use crate::media::Media;
 use crate::bus::GeoPoint;
 use crate::runtime::bindings::yiwang::gov::cases::{CommandLevel, Host, RouteSuggestion};
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
-use crate::runtime::state::PluginState;
+use crate::runtime::state::{Call, CallContext};
 
-impl PluginState {
+/// What `yiwang:gov/cases` reaches: the case service, and the media store
+/// whose blobs a plugin names as evidence.
+pub struct CasesView {
+    pub cases: Arc<Cases>,
+    pub media: Arc<Media>,
+}
+
+impl Call<'_, CasesView> {
     async fn check_case_op(&mut self, op: CaseOp, action: &str, subject: &str) -> Result<(), Error> {
-        if self.grants().cases.contains(&op) {
-            Ok(())
-        } else {
-            Err(self.deny(action, subject, &format!("`{}` not in grants.cases", op.name())).await)
-        }
+        let decision = match self.ctx.grants().cases.contains(&op) {
+            true => Ok(()),
+            false => Err(format!("`{}` not in grants.cases", op.name())),
+        };
+        self.ctx.authorize(action, subject, decision).await
     }
 }
 
@@ -23,15 +34,15 @@ fn point(p: wit::GeoPoint) -> GeoPoint {
     GeoPoint { lat: p.lat, lon: p.lon }
 }
 
-fn channel_name(c: wit::SourceChannel) -> &'static str {
+fn channel(c: wit::SourceChannel) -> Channel {
     use wit::SourceChannel as C;
     match c {
-        C::Hotline => "hotline",
-        C::Snapshot => "snapshot",
-        C::Patrol => "patrol",
-        C::Department => "department",
-        C::Warning => "warning",
-        C::CapAlert => "cap-alert",
+        C::Hotline => Channel::Hotline,
+        C::Snapshot => Channel::Snapshot,
+        C::Patrol => Channel::Patrol,
+        C::Department => Channel::Department,
+        C::Warning => Channel::Warning,
+        C::CapAlert => Channel::CapAlert,
     }
 }
 
@@ -134,7 +145,7 @@ pub(crate) fn validate_area(w: &wit::Warning) -> Result<(), String> {
     Ok(())
 }
 
-impl Host for PluginState {
+impl Host for Call<'_, CasesView> {
     async fn open_case(&mut self, draft: wit::CaseDraft) -> Result<String, Error> {
         self.check_case_op(CaseOp::Open, "cases.open-case", &draft.category_code).await?;
         let draft = CaseDraft {
@@ -142,37 +153,39 @@ impl Host for PluginState {
             title: draft.title,
             description: draft.description,
             location: draft.location.map(point),
-            channel: channel_name(draft.channel).to_owned(),
+            channel: channel(draft.channel),
             evidence: draft.evidence,
         };
-        let principal = self.plugin.principal.clone();
-        let result = self.services().cases.open(&draft, &principal).await;
+        let principal = self.ctx.plugin.principal.clone();
+        let result = self.view.cases.open(&draft, &principal).await;
         match result {
             Ok(id) => {
-                self.audit_ok("cases.open-case", &id).await;
+                self.ctx.audit_ok("cases.open-case", &id).await;
                 Ok(id)
             }
-            Err(e) => Err(self.service_error("cases.open-case", e)),
+            Err(e) => Err(self.ctx.service_error("cases.open-case", e)),
         }
     }
 
     async fn add_note(&mut self, case_id: String, text: String) -> Result<(), Error> {
         self.check_case_op(CaseOp::Note, "cases.add-note", &case_id).await?;
-        let principal = self.plugin.principal.clone();
-        let r = self.services().cases.add_note(&case_id, &principal, "note", &text).await;
-        r.map_err(|e| self.service_error("cases.add-note", e))
+        let principal = self.ctx.plugin.principal.clone();
+        let r = self.view.cases.add_note(&case_id, &principal, "note", &text).await;
+        r.map_err(|e| self.ctx.service_error("cases.add-note", e))
     }
 
     async fn add_evidence(&mut self, case_id: String, digest: String) -> Result<(), Error> {
         self.check_case_op(CaseOp::Evidence, "cases.add-evidence", &case_id).await?;
-        let principal = self.plugin.principal.clone();
-        let r = self.services().cases.add_note(&case_id, &principal, "evidence", &digest).await;
-        r.map_err(|e| self.service_error("cases.add-evidence", e))
+        // Evidence is one thing whoever adds it: a link to a stored media blob
+        // (`case_evidence`), as over HTTP.
+        let principal = self.ctx.plugin.principal.clone();
+        let r = self.view.media.add_evidence(&case_id, &digest, &principal, "").await;
+        r.map(|_| ()).map_err(|e| self.ctx.service_error("cases.add-evidence", e.into()))
     }
 
     async fn raise_warning(&mut self, warning: wit::Warning) -> Result<String, Error> {
         self.check_case_op(CaseOp::Warn, "cases.raise-warning", &warning.event).await?;
-        self.store_warning(&warning).await
+        store_warning(self.ctx, self.view, &warning).await
     }
 
     async fn suggest_route(&mut self, case_id: String, suggestion: RouteSuggestion) -> Result<String, Error> {
@@ -189,25 +202,24 @@ impl Host for PluginState {
             score: suggestion.score,
             reason: suggestion.reason,
         };
-        let plugin = self.plugin.manifest.name.clone();
-        let result = self.services().cases.suggest_route(&case_id, &plugin, &new).await;
+        let plugin = self.ctx.plugin.manifest.name.clone();
+        let result = self.view.cases.suggest_route(&case_id, &plugin, &new).await;
         match result {
             Ok(stored) => {
-                self.audit_ok("cases.suggest-route", &case_id).await;
+                self.ctx.audit_ok("cases.suggest-route", &case_id).await;
                 Ok(stored.id)
             }
-            Err(e) => Err(self.service_error("cases.suggest-route", e)),
+            Err(e) => Err(self.ctx.service_error("cases.suggest-route", e)),
         }
     }
 }
 
-impl PluginState {
-    /// Validate, store and publish one warning from this plugin.
-    pub(crate) async fn store_warning(&mut self, warning: &wit::Warning) -> Result<String, Error> {
-        validate_area(warning).map_err(Error::Invalid)?;
-        let (w, location) = warning_from_wit(warning);
-        let principal = self.plugin.principal.clone();
-        let r = self.services().cases.raise_warning(&principal, &w, location).await;
-        r.map_err(|e| self.service_error("cases.raise-warning", e))
-    }
+/// Validate, store and publish one warning from the plugin of `ctx`: what
+/// `raise-warning` does, and what the runtime does with a model's outcome.
+pub(crate) async fn store_warning(ctx: &mut CallContext, view: &CasesView, warning: &wit::Warning) -> Result<String, Error> {
+    validate_area(warning).map_err(Error::Invalid)?;
+    let (w, location) = warning_from_wit(warning);
+    let principal = ctx.plugin.principal.clone();
+    let r = view.cases.raise_warning(&principal, &w, location).await;
+    r.map_err(|e| ctx.service_error("cases.raise-warning", e))
 }

@@ -7,7 +7,7 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Area, AreaRef, LoadReport};
+use crate::space::{Area, AreaRef, LoadReport};
 use crate::api::auth::AuthUser;
 use crate::api::error::{ApiQuery, ErrorBody, TextBody};
 use crate::api::openapi::{Forbidden, Unauthorized};

@@ -26,10 +26,10 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use super::import::Format;
-use super::{Dataset, DatasetSpec, RecordQuery, WriteMode, Writer};
-use super::accountability::Accountability;
-use super::records::{ComponentClass, ImportReport, Written};
+use crate::data::import::Format;
+use crate::data::{Dataset, DatasetSpec, RecordQuery, WriteMode, Writer};
+use crate::data::accountability::Accountability;
+use crate::data::records::{ComponentClass, ImportReport, Written};
 use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
@@ -37,7 +37,7 @@ use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::{Role, Scope};
-use crate::services::ServiceError;
+use crate::error::ServiceError;
 
 /// The largest import body.
 pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
@@ -132,8 +132,8 @@ pub struct RecordView {
     pub updated_by: String,
 }
 
-impl From<super::Record> for RecordView {
-    fn from(r: super::Record) -> Self {
+impl From<crate::data::Record> for RecordView {
+    fn from(r: crate::data::Record) -> Self {
         RecordView {
             value: serde_json::from_str(&r.value).unwrap_or(Value::Null),
             key: r.key,
@@ -328,11 +328,11 @@ async fn query_records(
             "offset" => rq.offset = number("offset")?,
             "limit" => {
                 rq.limit = number("limit")?;
-                if rq.limit == 0 || rq.limit > super::records::MAX_PAGE {
+                if rq.limit == 0 || rq.limit > crate::data::records::MAX_PAGE {
                     return Err(ApiError::BadRequest(format!(
                         "query `limit`: {} is outside 1-{}",
                         rq.limit,
-                        super::records::MAX_PAGE
+                        crate::data::records::MAX_PAGE
                     )));
                 }
             }

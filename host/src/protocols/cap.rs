@@ -23,7 +23,7 @@ use quick_xml::name::{Namespace, ResolveResult};
 use serde::{Deserialize, Serialize};
 
 use crate::bus::GeoPoint;
-use crate::cases::calendar::{civil_from_days, days_from_civil};
+use crate::calendar::{civil_from_days, days_from_civil};
 
 /// The CAP 1.2 namespace; the root `<alert>` must be in it.
 pub const NAMESPACE: &str = "urn:oasis:names:tc:emergency:cap:1.2";

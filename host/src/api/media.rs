@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{Evidence, Linked, MediaError, MediaInfo, Stored, Upload, accepted_type, is_sha256};
+use crate::media::{Evidence, Linked, MediaError, MediaInfo, Stored, Upload, accepted_type, is_sha256};
 use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
@@ -36,7 +36,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn is_staff(p: &Principal) -> bool {
-    p.kind == "staff"
+    p.is_staff()
 }
 
 /// Metadata as a caller sees it: the first uploader is named to staff and to

@@ -1,0 +1,87 @@
+//! CAP alerts over HTTP: import an alert, export a warning.
+
+use crate::cases::alerts::{AlertError, ImportedAlert};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use crate::protocols::cap;
+use crate::api::auth::AuthUser;
+use crate::api::error::ErrorBody;
+use crate::api::openapi::{Forbidden, Unauthorized};
+use crate::api::{ApiError, AppState};
+use crate::audit::Entry;
+use crate::identity::Role;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(import_cap_alert)).routes(routes!(export_warning))
+}
+
+/// Import a CAP 1.2 alert.
+///
+/// The body is the alert's XML. An `Alert` becomes a warning and a case for
+/// each grid cell its area covers; an `Update` or `Cancel` acts on the chain
+/// its `references` name. Invalid XML answers `400` with the line and what
+/// was expected. Dispatchers, leaders and operators.
+#[utoipa::path(
+    post,
+    path = "/api/cap/alerts",
+    tag = "cases",
+    request_body(content = String, content_type = "application/xml", description = "A CAP 1.2 alert"),
+    responses(
+        (status = 201, description = "Imported", body = ImportedAlert),
+        (status = 200, description = "Imported before; nothing changed", body = ImportedAlert),
+        (status = 400, description = "Not CAP 1.2: the line and what was expected", body = ErrorBody),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "Unknown references, category or too large an area", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn import_cap_alert(State(state): State<AppState>, user: AuthUser, body: Bytes) -> Result<Response, ApiError> {
+    const ACTION: &str = "cap.import";
+    let p = &user.principal;
+    if !(p.is_staff() && [Role::Dispatcher, Role::Leader, Role::Operator].iter().any(|r| p.has_role(*r))) {
+        let why = "importing CAP alerts requires the `dispatcher`, `leader` or `operator` role".to_owned();
+        return Err(user.deny(&state, ACTION, "cap", why).await);
+    }
+    let xml = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the alert is not UTF-8".into()))?;
+    let actor = format!("user:{}", p.id);
+    let imported = match state.services.cases.import_alert(xml, &actor).await {
+        Ok(i) => i,
+        Err(AlertError::Format(m)) => return Err(ApiError::BadRequest(m)),
+        Err(AlertError::Service(e)) => return Err(e.into())};
+    let status = if imported.created { axum::http::StatusCode::CREATED } else { axum::http::StatusCode::OK };
+    if imported.created {
+        let detail = format!("{} {}: {} cases opened, {} cancelled", imported.msg_type, imported.alert, imported.cases_opened.len(), imported.cases_cancelled.len());
+        state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &imported.alert, outcome: "ok", detail: &detail }).await;
+    }
+    Ok((status, Json(imported)).into_response())
+}
+
+/// A warning as CAP 1.2.
+///
+/// A warning raised by a plugin (or imported), written as a CAP 1.2 alert. Staff only.
+#[utoipa::path(
+    get,
+    path = "/api/warnings/{id}/cap",
+    tag = "cases",
+    params(("id" = String, Path, description = "The warning")),
+    responses(
+        (status = 200, description = "The alert", content_type = "application/xml", body = String),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such warning", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn export_warning(State(state): State<AppState>, user: AuthUser, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if !user.principal.is_staff() {
+        return Err(user.deny(&state, "cap.export", &id, "warnings are open to staff accounts".into()).await);
+    }
+    let alert = state.services.cases.warning_as_cap(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no warning `{id}`")))?;
+    Ok(([(header::CONTENT_TYPE, "application/cap+xml; charset=utf-8")], cap::to_xml(&alert)).into_response())
+}
