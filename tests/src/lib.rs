@@ -181,7 +181,7 @@ impl TestHost {
 
     /// Publish an event as the host.
     pub async fn publish(&self, topic: &str, payload: serde_json::Value) -> String {
-        let id = yiwang::services::new_id();
+        let id = yiwang::error::new_id();
         self.services
             .bus
             .publish(Event {

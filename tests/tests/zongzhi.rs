@@ -74,7 +74,7 @@ async fn handled(host: &TestHost, n: u64) {
 }
 
 fn date(days: i64) -> String {
-    let (y, m, d) = yiwang::cases::calendar::civil_from_days(days);
+    let (y, m, d) = yiwang::calendar::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 
