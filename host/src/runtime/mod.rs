@@ -35,8 +35,8 @@ pub use upgrade::{Applied, HistoryEntry, Package};
 
 use crate::services::Services;
 
-/// The version of the WIT package this host implements.
-pub const HOST_WIT_VERSION: Version = Version::new(0, 1, 0);
+/// The version of the WIT package this host implements: the contract crate's.
+pub const HOST_WIT_VERSION: Version = yiwang_registry::manifest::WIT_SEMVER;
 
 /// The manifest's file name inside a package folder.
 pub const MANIFEST_FILE: &str = "plugin.toml";
