@@ -19,10 +19,32 @@ pub enum Kind {
     Model,
 }
 
-/// The SDK this binary was built beside, if the checkout is still there.
-fn default_sdk() -> Option<PathBuf> {
-    let sdk = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
-    sdk.join("Cargo.toml").exists().then(|| sdk.canonicalize().unwrap_or(sdk))
+/// The sources of the SDK and the contract crate this binary was built with,
+/// embedded by `build.rs`, and the workspace's lockfile.
+mod vendored {
+    include!(concat!(env!("OUT_DIR"), "/vendored.rs"));
+}
+
+/// Where `plugin new` puts the SDK and the contract crate inside a new plugin
+/// crate, relative to it: one folder per WIT version, holding `sdk/` and `wit/`
+/// side by side as in the Yiwang workspace, so the SDK's `generate!` finds
+/// `../wit` and its path dependency on the contract crate resolves.
+fn vendored_dir() -> PathBuf {
+    Path::new(".yiwang").join(format!("yiwang-gov-{HOST_WIT_VERSION}"))
+}
+
+/// Writes the embedded SDK and contract crate under `folder`; returns the SDK's
+/// path relative to `folder`.
+fn write_vendored(folder: &Path) -> anyhow::Result<PathBuf> {
+    let dir = vendored_dir();
+    for (path, bytes) in vendored::VENDORED {
+        let target = folder.join(&dir).join(path);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        std::fs::write(&target, bytes).with_context(|| format!("cannot write {}", target.display()))?;
+    }
+    Ok(dir.join("sdk"))
 }
 
 const HANDLER_LIB: &str = r#"//! __NAME__: an event handler for department `__DEPARTMENT__`.
@@ -30,15 +52,8 @@ const HANDLER_LIB: &str = r#"//! __NAME__: an event handler for department `__DE
 //! Every report taken in (`case.reported`) in a category this plugin watches is
 //! answered with a note on its case and an event on `__NAME__.seen`.
 
+use yiwang_sdk::events::CaseReported;
 use yiwang_sdk::prelude::*;
-
-/// A case the intake announced.
-#[derive(Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-struct Reported {
-    case: String,
-    category_code: String,
-}
 
 pub struct Plugin__TYPE__;
 
@@ -49,7 +64,7 @@ impl Plugin for Plugin__TYPE__ {
     }
 
     fn handle(event: Event) -> Result<(), Error> {
-        let reported: Reported = event.payload_json()?;
+        let reported: CaseReported = event.payload()?;
         if !watched()?.iter().any(|prefix| reported.category_code.starts_with(prefix.as_str())) {
             return Ok(());
         }
@@ -73,12 +88,20 @@ mod tests {
     use super::*;
     use yiwang_sdk::mock::MockHost;
 
+    /// A `case.reported` event as the host publishes it.
+    fn reported(case: &str, category_code: &str) -> Event {
+        let payload = json!({
+            "case": case, "report": "r-1", "ticket": "T-1", "channel": "snapshot", "category_code": category_code,
+            "area": null, "title": "路灯不亮", "description": "路灯不亮", "address": null, "caller": null,
+        });
+        Event::test("case.reported", payload)
+    }
+
     #[test]
     fn a_watched_report_gets_a_note_and_an_event() {
         let host = MockHost::new().manifest("plugin.toml").unwrap().case("case-7").install();
         Plugin__TYPE__::init().unwrap();
-        let event = Event::test("case.reported", json!({ "case": "case-7", "category_code": "010101" }));
-        Plugin__TYPE__::handle(event).unwrap();
+        Plugin__TYPE__::handle(reported("case-7", "010101")).unwrap();
         assert_eq!(host.notes().len(), 1);
         assert_eq!(host.published()[0].topic, "__NAME__.seen");
     }
@@ -86,8 +109,7 @@ mod tests {
     #[test]
     fn other_categories_are_left_alone() {
         let host = MockHost::new().manifest("plugin.toml").unwrap().install();
-        let event = Event::test("case.reported", json!({ "case": "case-8", "category_code": "029999" }));
-        Plugin__TYPE__::handle(event).unwrap();
+        Plugin__TYPE__::handle(reported("case-8", "029999")).unwrap();
         assert!(host.published().is_empty());
     }
 }
@@ -99,16 +121,8 @@ const MODEL_LIB: &str = r#"//! __NAME__: a warning model for department `__DEPAR
 //! around the sensor; above `danger-level`, a severe one. Readings in another
 //! unit, or outside the plausible range, are skipped with a logged reason.
 
+use yiwang_sdk::events::Reading;
 use yiwang_sdk::prelude::*;
-
-/// One sensor reading, as the data foundation announces it.
-#[derive(Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-struct Reading {
-    sensor: String,
-    value: f64,
-    unit: String,
-}
 
 pub struct Plugin__TYPE__;
 
@@ -119,7 +133,7 @@ impl Plugin for Plugin__TYPE__ {
 
     fn evaluate(event: Event) -> Result<Vec<Warning>, Error> {
         let limits = Limits::from_config()?;
-        let reading: Reading = event.payload_json()?;
+        let reading: Reading = event.payload()?;
         let Some(at) = event.location else {
             warn!("reading of {} has no location: skipped", reading.sensor);
             return Ok(vec![]);
@@ -249,9 +263,9 @@ radius-km = 1.0
 fn sample_events(kind: Kind) -> &'static str {
     match kind {
         Kind::Handler => concat!(
-            r#"{"topic": "case.reported", "payload": {"case": "sample-1", "category_code": "010101"}}"#,
+            r#"{"topic": "case.reported", "payload": {"case": "sample-1", "report": "r-1", "ticket": "T-1", "channel": "snapshot", "category_code": "010101", "area": null, "title": "路灯不亮", "description": "路灯不亮", "address": null, "caller": null}}"#,
             "\n",
-            r#"{"topic": "case.reported", "payload": {"case": "sample-2", "category_code": "020101"}}"#,
+            r#"{"topic": "case.reported", "payload": {"case": "sample-2", "report": "r-2", "ticket": "T-2", "channel": "snapshot", "category_code": "020101", "area": null, "title": "乱堆物料", "description": "乱堆物料", "address": null, "caller": null}}"#,
             "\n"
         ),
         Kind::Model => concat!(
@@ -268,11 +282,16 @@ fn sample_events(kind: Kind) -> &'static str {
 /// `yiwang plugin new`.
 pub fn new(name: &str, kind: Kind, department: &str, publisher: &str, dir: &Path, sdk: Option<PathBuf>) -> anyhow::Result<()> {
     anyhow::ensure!(yiwang_registry::manifest::valid_name(name), "`{name}` is not a valid plugin name: use [a-z0-9-_], at most 64");
-    let sdk = sdk
-        .or_else(default_sdk)
-        .context("cannot find the SDK this binary was built with; pass --sdk PATH (the `sdk/` folder of a Yiwang checkout)")?;
-    let sdk = sdk.canonicalize().with_context(|| format!("--sdk {}", sdk.display()))?;
-    anyhow::ensure!(sdk.join("Cargo.toml").exists(), "{} holds no Cargo.toml: not the SDK", sdk.display());
+    // `--sdk PATH` builds against an SDK checkout (its developers' case); by
+    // default the crate gets its own copy of the SDK this binary was built with.
+    let sdk = match sdk {
+        Some(sdk) => {
+            let sdk = sdk.canonicalize().with_context(|| format!("--sdk {}", sdk.display()))?;
+            anyhow::ensure!(sdk.join("Cargo.toml").exists(), "{} holds no Cargo.toml: not the SDK", sdk.display());
+            Some(sdk)
+        }
+        None => None,
+    };
     let folder = dir.join(name);
     anyhow::ensure!(!folder.exists(), "{} exists already", folder.display());
     std::fs::create_dir_all(folder.join("src"))?;
@@ -288,6 +307,12 @@ pub fn new(name: &str, kind: Kind, department: &str, publisher: &str, dir: &Path
         Kind::Model => MODEL_LIB,
     };
     let lib = lib.replace("Plugin__TYPE__", &type_name).replace("__NAME__", name).replace("__DEPARTMENT__", department);
+    let sdk_path = match &sdk {
+        Some(sdk) => sdk.clone(),
+        None => write_vendored(&folder)?,
+    };
+    // A path inside the crate is written with `/`, so the manifest reads the same everywhere.
+    let sdk_path = sdk_path.to_string_lossy().replace('\\', "/");
     let cargo = format!(
         r#"[package]
 name = "{name}"
@@ -300,7 +325,7 @@ publish = false
 crate-type = ["cdylib", "rlib"]
 
 [dependencies]
-yiwang-sdk = {{ path = "{sdk}" }}
+{sdk_comment}yiwang-sdk = {{ path = "{sdk_path}" }}
 
 [profile.release]
 opt-level = "s"
@@ -311,16 +336,30 @@ panic = "abort"
 # A crate of its own, even when created inside another workspace.
 [workspace]
 "#,
-        sdk = sdk.display()
+        sdk_comment = match sdk {
+            Some(_) => String::new(),
+            None => format!(
+                "# The SDK for WIT package {}@{HOST_WIT_VERSION}: a copy `yiwang plugin new` wrote\n\
+                 # into `.yiwang/`, which belongs to this crate (keep it under version control).\n",
+                yiwang_registry::manifest::WIT_PACKAGE
+            ),
+        },
     );
     std::fs::write(folder.join("Cargo.toml"), cargo)?;
     std::fs::write(folder.join(MANIFEST_FILE), manifest(name, department, publisher, kind))?;
     std::fs::write(folder.join("src/lib.rs"), lib)?;
     std::fs::write(folder.join("events.jsonl"), sample_events(kind))?;
-    std::fs::write(folder.join(".gitignore"), "/target\n/plugin.wasm\n*.ywpkg\n")?;
-    // The workspace's lockfile, so the plugin builds with the versions the SDK was tested with.
-    if let Some(lock) = sdk.parent().map(|p| p.join("Cargo.lock")).filter(|l| l.exists()) {
-        std::fs::copy(lock, folder.join("Cargo.lock"))?;
+    // The SDK's copy is part of the crate's source: never ignored, even by a
+    // global ignore file that skips dot-folders.
+    std::fs::write(folder.join(".gitignore"), "/target\n/plugin.wasm\n*.ywpkg\n!/.yiwang/\n")?;
+    // The lockfile of the SDK's own workspace (or of the checkout `--sdk` names),
+    // so the plugin builds with the versions the SDK was tested with.
+    match sdk.as_ref().and_then(|s| s.parent()).map(|p| p.join("Cargo.lock")) {
+        Some(lock) if lock.exists() => {
+            std::fs::copy(lock, folder.join("Cargo.lock"))?;
+        }
+        Some(_) => {}
+        None => std::fs::write(folder.join("Cargo.lock"), vendored::LOCKFILE)?,
     }
     println!("created {} ({:?}, department `{department}`, publisher `{publisher}`)", folder.display(), kind);
     println!("next:");

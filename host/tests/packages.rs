@@ -210,6 +210,21 @@ fn plugin_new_build_test_then_pack_install_and_load_as_the_guide_says() {
     let out = run(&["plugin", "new", "flood-watch", "--kind", "model", "--department", "yingji", "--publisher", "acme"], root);
     assert!(out.contains("created"), "{out}");
     let crate_dir = root.join("flood-watch");
+    // The crate lives outside the repository and builds without it: its manifest
+    // names no path of the checkout, only the copy of the SDK it carries.
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().canonicalize().unwrap();
+    assert!(!crate_dir.canonicalize().unwrap().starts_with(&repository));
+    let cargo_toml = std::fs::read_to_string(crate_dir.join("Cargo.toml")).unwrap();
+    assert!(!cargo_toml.contains(&*repository.to_string_lossy()), "{cargo_toml}");
+    let vendored = format!(".yiwang/yiwang-gov-{}", yiwang::runtime::HOST_WIT_VERSION);
+    assert!(cargo_toml.contains(&format!("path = \"{vendored}/sdk\"")), "{cargo_toml}");
+    for file in ["sdk/Cargo.toml", "sdk/src/lib.rs", "wit/Cargo.toml", "wit/yiwang.wit", "wit/src/events.rs"] {
+        let copied = crate_dir.join(&vendored).join(file);
+        let text = std::fs::read_to_string(&copied).unwrap_or_else(|e| panic!("{}: {e}", copied.display()));
+        assert!(!text.contains("workspace = true") && !text.contains(&*repository.to_string_lossy()), "{file}");
+    }
+    let ignored = std::fs::read_to_string(crate_dir.join(".gitignore")).unwrap();
+    assert!(ignored.lines().any(|l| l == "!/.yiwang/"), "{ignored}");
     let e = fails(&["plugin", "new", "flood-watch"], root);
     assert!(e.contains("exists already"), "{e}");
     let e = fails(&["plugin", "new", "Flood Watch"], root);

@@ -16,7 +16,7 @@
 //!       "publisher": "yiwang-core",
 //!       "key_id": "3f9c0a1b2c3d4e5f",
 //!       "department": "hotline12345",
-//!       "world": "yiwang:gov/event-handler@0.1.0",
+//!       "world": "yiwang:gov/event-handler@0.2.0",
 //!       "description": "…",
 //!       "subscribe": ["report.>"],
 //!       "grants": { "publish": [], "data_read": [], "data_write": [], "cases": ["open"],
@@ -79,7 +79,7 @@ pub struct IndexEntry {
     pub key_id: String,
     /// The owning department.
     pub department: String,
-    /// The world targeted, e.g. `yiwang:gov/event-handler@0.1.0`.
+    /// The world targeted, e.g. `yiwang:gov/event-handler@0.2.0`.
     pub world: String,
     /// The manifest's one-line description.
     #[serde(default)]

@@ -4,7 +4,8 @@
 //! about running plugins. The host, the CLI and the registry server share it
 //! so that a package is judged the same way everywhere.
 //!
-//! - [`manifest`]: the `plugin.toml` manifest; [`topic`]: topics and patterns.
+//! - [`manifest`]: the `plugin.toml` manifest; [`topic`]: topics and patterns
+//!   (both from `yiwang-wit`, the contract crate, re-exported here unchanged).
 //! - [`package`]: the package folder, its content digest, `.ywpkg` archives.
 //! - [`sign`](mod@sign): publisher keys and ed25519 signatures over the content digest.
 //! - [`trust`]: the operator's `trust.toml`: publishers, keys, departments.
@@ -27,12 +28,12 @@ pub mod client;
 mod fsutil;
 pub mod index;
 pub mod install;
-pub mod manifest;
+pub use yiwang_wit::manifest;
 pub mod package;
 pub mod server;
 pub mod sign;
 pub mod store;
-pub mod topic;
+pub use yiwang_wit::topic;
 pub mod trust;
 
 pub use client::{HttpRegistry, Registry};

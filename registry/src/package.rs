@@ -31,12 +31,8 @@ use crate::fsutil::{self, PathError, at};
 use crate::manifest::{Manifest, ManifestError};
 use crate::sign::{KeyPair, Signature};
 
-/// The manifest's file name inside a package folder.
-pub const MANIFEST_FILE: &str = "plugin.toml";
-/// The component's file name inside a package folder.
-pub const COMPONENT_FILE: &str = "plugin.wasm";
-/// The signature's file name inside a package folder.
-pub const SIGNATURE_FILE: &str = "signature.toml";
+/// The file names inside a package folder, as the contract crate fixes them.
+pub use yiwang_wit::{COMPONENT_FILE, MANIFEST_FILE, SIGNATURE_FILE};
 /// The archive's file extension (without the dot).
 pub const ARCHIVE_EXTENSION: &str = "ywpkg";
 

@@ -30,7 +30,7 @@ fn manifest(name: &str, version: &str, department: &str, publisher: &str) -> Str
 version = "{version}"
 department = "{department}"
 publisher = "{publisher}"
-world = "yiwang:gov/event-handler@0.1.0"
+world = "yiwang:gov/event-handler@0.2.0"
 description = "A test plugin."
 subscribe = ["report.>"]
 
@@ -564,7 +564,7 @@ fn publish_refuses_unsigned_conflicting_and_unparsable_versions() {
     assert_eq!(entry.published_at_ms, 1000);
     assert_eq!(entry.key_id, core.key_id());
     assert_eq!(entry.grants.cases, ["open", "note"]);
-    assert_eq!(entry.world, "yiwang:gov/event-handler@0.1.0");
+    assert_eq!(entry.world, "yiwang:gov/event-handler@0.2.0");
     // Same content again: idempotent, the first entry stands.
     assert_eq!(registry.publish_at(&first, 2000).unwrap(), entry);
 

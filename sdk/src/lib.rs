@@ -97,6 +97,14 @@ pub use types::{
     Timestamp, Urgency, Warning, WarningCategory,
 };
 
+/// The payload of every topic the host publishes, typed: read one with
+/// [`Event::payload`], e.g. `event.payload::<events::CaseReported>()`.
+#[cfg(feature = "guest")]
+pub use yiwang_wit::events;
+/// The WIT package and version this SDK's bindings were generated from.
+#[cfg(feature = "guest")]
+pub use yiwang_wit::{WIT_PACKAGE, WIT_VERSION};
+
 /// Re-exported so a plugin can derive `Serialize`/`Deserialize` without its own
 /// dependency: `#[derive(Deserialize)] #[serde(crate = "yiwang_sdk::serde")]`.
 #[cfg(feature = "guest")]
@@ -138,10 +146,20 @@ pub mod __private {
             default_bindings_module: "yiwang_sdk::__private::bindings",
             // The SDK's own error type, so that it has a readable `Display`.
             with: {
-                "yiwang:gov/types@0.1.0/error": crate::Error,
+                "yiwang:gov/types@0.2.0/error": crate::Error,
             },
             additional_derives: [PartialEq],
             generate_all,
         });
+    }
+}
+
+#[cfg(all(test, feature = "guest"))]
+mod tests {
+    /// The SDK's major and minor version are the WIT package's it binds to.
+    #[test]
+    fn the_sdk_version_follows_the_wit_version() {
+        let line = |v: &'static str| v.rsplit_once('.').map(|(line, _)| line);
+        assert_eq!(line(env!("CARGO_PKG_VERSION")), line(crate::WIT_VERSION));
     }
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::Error;
+use crate::events::Payload;
 
 pub use crate::__private::bindings::yiwang::gov::types::{
     Area, AreaShape, CaseDraft, Certainty, Circle, Event, GeoPoint, Severity, SourceChannel,
@@ -116,6 +117,34 @@ impl Event {
                 "payload of event {} on `{}` is not the expected JSON: {err}",
                 self.id, self.topic
             ))
+        })
+    }
+
+    /// The payload as the contract's type for a topic the host publishes
+    /// ([`events`](crate::events)): `event.payload::<CaseReported>()`.
+    ///
+    /// An event on a topic that does not carry `P`, or whose payload does not fit
+    /// it, is [`Error::Invalid`] naming the event, its topic and what did not fit.
+    ///
+    /// ```
+    /// use yiwang_sdk::events::Reading;
+    /// use yiwang_sdk::prelude::*;
+    ///
+    /// let event = Event::test(
+    ///     "iot.reading.water-level",
+    ///     json!({ "sensor": "wl-1", "value": 3.4, "unit": "m", "time": 1_764_300_000_000_i64 }),
+    /// );
+    /// let reading: Reading = event.payload()?;
+    /// assert_eq!((reading.sensor.as_str(), reading.value), ("wl-1", 3.4));
+    ///
+    /// let wrong = Event::test("iot.reading.water-level", json!({ "sensor": "wl-1" }));
+    /// let Err(Error::Invalid(why)) = wrong.payload::<Reading>() else { panic!() };
+    /// assert!(why.contains("`iot.reading.water-level`") && why.contains("missing field `value`"), "{why}");
+    /// # Ok::<(), Error>(())
+    /// ```
+    pub fn payload<P: Payload>(&self) -> Result<P, Error> {
+        P::from_event(&self.topic, &self.payload).map_err(|err| {
+            Error::Invalid(format!("payload of event {} on `{}`: {}", self.id, err.topic, err.message))
         })
     }
 }

@@ -104,7 +104,7 @@ name = "flood"
 version = "0.3.1"
 department = "yingji"
 publisher = "yiwang-core"
-world = "yiwang:gov/department-plugin@0.1.0"
+world = "yiwang:gov/department-plugin@0.2.0"
 subscribe = ["iot.reading.water-level"]
 
 [grants]

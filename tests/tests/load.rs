@@ -32,17 +32,17 @@ const CASES: &[Case] = &[
     },
     Case {
         what: "unknown world",
-        edit: |m| set(m, "world", "\"yiwang:gov/teapot@0.1.0\""),
+        edit: |m| set(m, "world", "\"yiwang:gov/teapot@0.2.0\""),
         file: "plugin.toml",
         field: "world",
         message: "unknown world `teapot`",
     },
     Case {
         what: "unknown world version",
-        edit: |m| set(m, "world", "\"yiwang:gov/event-handler@0.2.0\""),
+        edit: |m| set(m, "world", "\"yiwang:gov/event-handler@0.3.0\""),
         file: "plugin.toml",
         field: "world",
-        message: "plugin targets yiwang:gov/event-handler@0.2.0 but this host implements yiwang:gov@0.1.0",
+        message: "plugin targets yiwang:gov/event-handler@0.3.0 but this host implements yiwang:gov@0.2.0",
     },
     Case {
         what: "unparsable topic pattern",

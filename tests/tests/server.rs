@@ -28,7 +28,7 @@ async fn health_plugins_and_metrics() {
     let good = list.iter().find(|p| p["name"] == "good").unwrap();
     assert_eq!(good["version"], "0.1.0");
     assert_eq!(good["department"], "chengguan");
-    assert_eq!(good["world"], "yiwang:gov/event-handler@0.1.0");
+    assert_eq!(good["world"], "yiwang:gov/event-handler@0.2.0");
     assert_eq!(good["grants"]["publish"], json!(["test.ok"]));
     assert_eq!(good["limits"]["memory_mib"], 64);
     assert_eq!(good["health"]["state"], "running");

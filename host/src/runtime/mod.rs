@@ -35,8 +35,8 @@ pub use upgrade::{Applied, HistoryEntry, Package};
 
 use crate::services::Services;
 
-/// The version of the WIT package this host implements.
-pub const HOST_WIT_VERSION: Version = Version::new(0, 1, 0);
+/// The version of the WIT package this host implements: the contract crate's.
+pub const HOST_WIT_VERSION: Version = yiwang_registry::manifest::WIT_SEMVER;
 
 /// A package folder's file names, as the package format defines them.
 pub use yiwang_registry::package::{COMPONENT_FILE, MANIFEST_FILE};

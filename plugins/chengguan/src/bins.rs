@@ -2,6 +2,7 @@
 //! rules and formulas). Its state per bin is the record `bin/<sensor>` of
 //! `chengguan-hotspots`.
 
+use yiwang_sdk::events::Reading;
 use yiwang_sdk::prelude::*;
 
 use crate::calendar::HOUR_MS;
@@ -11,19 +12,6 @@ use crate::{CityBox, STATE_DATASET, config_text};
 const WEEK_MIN: i64 = 7 * 24 * 60;
 /// The latest reading time accepted, as in ingest: before the year 10000.
 const MAX_TIME: i64 = 253_402_300_799_999;
-
-/// One bin-fill reading, as published by ingest.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-pub struct BinReading {
-    pub sensor: String,
-    /// Fill level in percent.
-    pub value: f64,
-    pub unit: String,
-    /// Milliseconds since the Unix epoch; the event's time when absent.
-    #[serde(default)]
-    pub time: Option<i64>,
-}
 
 /// The bin model's parameters (`bin-*` keys of `[config]`).
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +94,7 @@ impl BinParams {
     }
 
     /// Why a reading is not usable, if it is not.
-    pub fn reject(&self, r: &BinReading) -> Option<String> {
+    pub fn reject(&self, r: &Reading) -> Option<String> {
         if r.sensor.trim().is_empty() || r.sensor.len() > 200 {
             return Some("the sensor id is empty or longer than 200 bytes".into());
         }
@@ -294,7 +282,7 @@ pub fn warning(p: &BinParams, sensor: &str, value: f64, at: GeoPoint, finding: F
 
 /// The model's entry point: the warnings one `iot.reading.bin-fill` event raises.
 pub fn evaluate(event: &Event) -> Result<Vec<Warning>, Error> {
-    let r: BinReading = match event.payload_json() {
+    let r: Reading = match event.payload() {
         Ok(r) => r,
         Err(e) => {
             warn!("skipped bin-fill event {}: {}", event.id, e.message());

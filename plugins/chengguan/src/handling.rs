@@ -2,8 +2,8 @@
 //! and a message to the patrol team of the case's street (see the crate docs).
 
 use yiwang_sdk::cases::{CommandLevel, RouteSuggestion};
+use yiwang_sdk::events::CaseReported;
 use yiwang_sdk::prelude::*;
-use yiwang_sdk::serde_json::Value;
 
 use crate::calendar::local_hour;
 use crate::{category_name, clip, config_list, config_text, hotspot};
@@ -160,20 +160,29 @@ impl CaseParams {
     }
 }
 
-/// The fields of a `case.reported` payload the plugin uses.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// A `case.reported` payload with its grid checked. It reads as the payload
+/// itself (`report.case`, `report.category_code`, …).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Report {
-    pub case: String,
-    pub ticket: Option<String>,
-    pub channel: Option<String>,
-    pub category_code: String,
+    /// The payload, as the host published it.
+    pub reported: CaseReported,
     /// The 14-digit grid code, when the payload names a valid one.
     pub grid: Option<String>,
     /// Why there is no grid, when there is none: for the note.
     pub no_grid: Option<String>,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub address: Option<String>,
+}
+
+impl std::ops::Deref for Report {
+    type Target = CaseReported;
+
+    fn deref(&self) -> &CaseReported {
+        &self.reported
+    }
+}
+
+/// A text field's content, trimmed; `None` when it is blank.
+pub fn present(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
 }
 
 /// Whether `code` is a 14-digit grid code.
@@ -183,45 +192,27 @@ pub fn is_grid_code(code: &str) -> bool {
 
 /// Reads a `case.reported` payload; `Err` says why the event is skipped.
 pub fn parse_report(event: &Event) -> Result<Report, String> {
-    let payload: Value = event.payload_value().map_err(|e| e.message().to_owned())?;
-    if !payload.is_object() {
-        return Err("the payload is not a JSON object".into());
+    let reported: CaseReported = event.payload().map_err(|e| e.message().to_owned())?;
+    if present(&reported.case).is_none() {
+        return Err("the payload has no `case` id".into());
     }
-    let text = |field: &str| {
-        payload
-            .get(field)
-            .and_then(Value::as_str)
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-    };
-    let case = text("case")
-        .ok_or("the payload has no `case` id")?
-        .to_owned();
-    let category_code = text("category_code")
-        .ok_or("the payload has no `category_code`")?
-        .to_owned();
-    let (grid, no_grid) = match payload.get("area") {
-        None | Some(Value::Null) => (None, Some("上报未定位或位置不在任何网格内".to_owned())),
-        Some(Value::String(code)) if is_grid_code(code) => (Some(code.clone()), None),
+    if present(&reported.category_code).is_none() {
+        return Err("the payload has no `category_code`".into());
+    }
+    let (grid, no_grid) = match reported.area.as_deref() {
+        None => (None, Some("上报未定位或位置不在任何网格内".to_owned())),
+        Some(code) if is_grid_code(code) => (Some(code.to_owned()), None),
         Some(other) => {
-            let shown = clip(&other.to_string(), 40);
+            // Shown as JSON (quoted), as the payload carried it.
+            let shown = clip(&yiwang_sdk::serde_json::Value::from(other).to_string(), 40);
             warn!(
-                "case {case}: `area` {shown} is not a 14-digit grid code; handled as a case without a grid"
+                "case {}: `area` {shown} is not a 14-digit grid code; handled as a case without a grid",
+                reported.case
             );
             (None, Some(format!("网格编码 {shown} 无效")))
         }
     };
-    Ok(Report {
-        case,
-        ticket: text("ticket").map(str::to_owned),
-        channel: text("channel").map(str::to_owned),
-        category_code,
-        grid,
-        no_grid,
-        title: text("title").map(str::to_owned),
-        description: text("description").map(str::to_owned),
-        address: text("address").map(str::to_owned),
-    })
+    Ok(Report { reported, grid, no_grid })
 }
 
 /// The Chinese name of a command level.
@@ -273,11 +264,11 @@ pub fn plan(
         if p.is_night(time) {
             urgent_reasons.push(format!("夜间上报（{} 时）", local_hour(time)));
         }
-        let texts = [&report.title, &report.address, &report.description];
+        let texts = [Some(report.title.as_str()), report.address.as_deref(), Some(report.description.as_str())];
         if let Some(kw) = p.main_road_keywords.iter().find(|kw| {
             texts
                 .iter()
-                .any(|t| t.as_deref().is_some_and(|t| t.contains(kw.as_str())))
+                .any(|t| t.and_then(present).is_some_and(|t| t.contains(kw.as_str())))
         }) {
             urgent_reasons.push(format!("位于主干道（{kw}）"));
         }
@@ -332,19 +323,19 @@ pub fn plan(
         ty.note
     ));
 
-    let ticket = report.ticket.as_deref().unwrap_or(&report.case);
+    let ticket = present(&report.ticket).unwrap_or(&report.case);
     let subject = clip(&format!("{flag}【城管】{name}待处置 {ticket}"), 180);
     let mut body = format!(
         "案件：{}　工单号：{ticket}\n类别：{name}（{code}）\n",
         report.case
     );
-    if let Some(t) = &report.title {
+    if let Some(t) = present(&report.title) {
         body.push_str(&format!("标题：{}\n", clip(t, 200)));
     }
-    if let Some(a) = &report.address {
+    if let Some(a) = report.address.as_deref().and_then(present) {
         body.push_str(&format!("地址：{}\n", clip(a, 200)));
     }
-    if let Some(d) = &report.description {
+    if let Some(d) = present(&report.description) {
         body.push_str(&format!("描述：{}\n", clip(d, 1000)));
     }
     body.push_str(&format!("{place}\n建议层级：{}\n", level_name(level)));

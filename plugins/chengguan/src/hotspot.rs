@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use yiwang_sdk::prelude::*;
 
 use crate::calendar::IsoWeek;
-use crate::handling::Report;
+use crate::handling::{Report, present};
 use crate::{CityBox, STATE_DATASET, category_name, config_list, warning_category};
 
 /// The hot-spot parameters.
@@ -191,7 +191,7 @@ pub fn on_reported(event: &Event, report: &Report) -> Result<Option<GridWeek>, E
     if !p.categories.contains(&report.category_code) {
         return Ok(None);
     }
-    if let Some(channel) = &report.channel
+    if let Some(channel) = present(report.channel.name())
         && !p.channels.iter().any(|c| c == channel)
     {
         debug!(

@@ -99,6 +99,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, FixedOffset};
 use yiwang_sdk::cases::{CommandLevel, RouteSuggestion};
+use yiwang_sdk::events::{CaseMoved, CaseReported, Channel};
 use yiwang_sdk::serde_json::{self, Value};
 use yiwang_sdk::prelude::*;
 
@@ -110,7 +111,7 @@ use rules::{Negation, Rule, RuleScore, Urgency, UrgencyRules, fold};
 /// The data set of remembered cases.
 pub const DATASET: &str = "hotline-cases";
 /// Every channel the host knows; a report on another is bad input.
-pub const KNOWN_CHANNELS: [&str; 7] = ["hotline", "snapshot", "patrol", "department", "warning", "cap-alert", "open311"];
+pub const KNOWN_CHANNELS: [&str; 7] = Channel::NAMES;
 const DAY_MS: i64 = 86_400_000;
 /// Records read per `data::query` call.
 const PAGE: u32 = 500;
@@ -290,19 +291,18 @@ impl Params {
 // -------------------------------------------------------------------------------------
 // Input.
 
-/// A `case.reported` payload, checked.
+/// A `case.reported` payload, checked: its text trimmed (a blank optional field
+/// is none), its channel one the host knows, its category code 6 digits, its
+/// caller key 16 lower-case hex digits. It reads as the payload itself.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Report {
-    pub case: String,
-    pub report: Option<String>,
-    pub channel: String,
-    pub category_code: String,
-    pub area: Option<String>,
-    pub title: String,
-    pub description: String,
-    pub address: Option<String>,
-    /// 16 lower-case hex digits.
-    pub caller: Option<String>,
+pub struct Report(CaseReported);
+
+impl std::ops::Deref for Report {
+    type Target = CaseReported;
+
+    fn deref(&self) -> &CaseReported {
+        &self.0
+    }
 }
 
 fn field<'v>(v: &'v Value, name: &str) -> Result<&'v str, String> {
@@ -314,54 +314,50 @@ fn field<'v>(v: &'v Value, name: &str) -> Result<&'v str, String> {
     }
 }
 
-fn optional(v: &Value, name: &str) -> Result<Option<String>, String> {
-    match v.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.trim().to_owned())),
-        Some(other) => Err(format!("field `{name}` is not a string or null: {other}")),
+/// A channel's name, checked against the channels the host knows.
+fn known_channel(name: &str) -> Result<Channel, String> {
+    match Channel::named(name) {
+        Channel::Other(_) => Err(format!("unknown channel `{name}`")),
+        channel => Ok(channel),
     }
 }
 
-/// The channel of a payload, checked against the known ones.
-fn channel_of(v: &Value) -> Result<String, String> {
-    let channel = field(v, "channel")?;
-    if !KNOWN_CHANNELS.contains(&channel) {
-        return Err(format!("unknown channel `{channel}`"));
-    }
-    Ok(channel.to_owned())
+/// The channel of a payload, read before the rest: reports of channels this
+/// plugin does not handle may have any shape.
+fn channel_of(v: &Value) -> Result<Channel, String> {
+    known_channel(field(v, "channel")?)
+}
+
+/// A text field trimmed; `None` when it is blank.
+fn trimmed(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_owned()).filter(|t| !t.is_empty())
 }
 
 impl Report {
-    /// Checks a `case.reported` payload; the error says what is wrong.
-    pub fn parse(v: &Value) -> Result<Report, String> {
-        if !v.is_object() {
-            return Err("the payload is not a JSON object".into());
+    /// Checks a `case.reported` event; the error says what is wrong.
+    pub fn parse(event: &Event) -> Result<Report, String> {
+        let mut r: CaseReported = event.payload().map_err(|e| e.message().to_owned())?;
+        for (name, text) in [("case", &mut r.case), ("category_code", &mut r.category_code), ("description", &mut r.description)] {
+            *text = text.trim().to_owned();
+            if text.is_empty() {
+                return Err(format!("field `{name}` is empty"));
+            }
         }
-        let case = field(v, "case")?.to_owned();
-        let channel = channel_of(v)?;
-        let category_code = field(v, "category_code")?.to_owned();
-        if !(category_code.len() == 6 && category_code.bytes().all(|b| b.is_ascii_digit())) {
-            return Err(format!("category_code `{category_code}` is not 6 digits"));
+        known_channel(r.channel.name())?;
+        if !(r.category_code.len() == 6 && r.category_code.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(format!("category_code `{}` is not 6 digits", r.category_code));
         }
-        let description = field(v, "description")?.to_owned();
-        let caller = optional(v, "caller")?.map(|c| c.to_ascii_lowercase());
-        if let Some(c) = &caller
+        r.caller = trimmed(r.caller).map(|c| c.to_ascii_lowercase());
+        if let Some(c) = &r.caller
             && !(c.len() == 16 && c.bytes().all(|b| b.is_ascii_hexdigit()))
         {
             return Err(format!("caller `{c}` is not 16 hex digits"));
         }
-        Ok(Report {
-            case,
-            report: optional(v, "report")?,
-            channel,
-            category_code,
-            area: optional(v, "area")?,
-            title: optional(v, "title")?.unwrap_or_default(),
-            description,
-            address: optional(v, "address")?,
-            caller,
-        })
+        r.title = r.title.trim().to_owned();
+        r.report = r.report.trim().to_owned();
+        r.area = trimmed(r.area);
+        r.address = trimmed(r.address);
+        Ok(Report(r))
     }
 }
 
@@ -591,8 +587,8 @@ impl EventHandler for Hotline {
         };
         match event.topic.as_str() {
             "case.reported" => on_reported(&p, &event, &payload),
-            "case.close" => on_close(&event, &payload),
-            "case.reopen" => on_reopen(&event, &payload),
+            "case.close" => on_close(&event),
+            "case.reopen" => on_reopen(&event),
             other => {
                 warn!("skipped event {} on `{other}`: not a topic this plugin handles", event.id);
                 Ok(())
@@ -611,7 +607,7 @@ fn on_reported(p: &Params, event: &Event, payload: &Value) -> Result<(), Error> 
     }
     // Channels first: reports of channels this plugin does not handle may have any shape.
     match channel_of(payload) {
-        Ok(c) if !p.channels.contains(&c) => {
+        Ok(c) if !p.channels.iter().any(|handled| handled == c.name()) => {
             debug!("ignored report on channel `{c}`");
             return Ok(());
         }
@@ -621,7 +617,7 @@ fn on_reported(p: &Params, event: &Event, payload: &Value) -> Result<(), Error> 
             return Ok(());
         }
     }
-    let report = match Report::parse(payload) {
+    let report = match Report::parse(event) {
         Ok(r) => r,
         Err(why) => {
             warn!("skipped case.reported {}: {why}", event.id);
@@ -783,8 +779,8 @@ fn on_reported(p: &Params, event: &Event, payload: &Value) -> Result<(), Error> 
     // Remembered last: a report that failed half-way is handled again if redelivered.
     let remembered = Remembered {
         case: report.case.clone(),
-        report: report.report.clone(),
-        channel: report.channel.clone(),
+        report: Some(report.report.clone()).filter(|r| !r.is_empty()),
+        channel: report.channel.name().to_owned(),
         category: report.category_code.clone(),
         classified,
         address: report.address.clone(),
@@ -872,15 +868,24 @@ fn supervise(p: &Params, event: &Event, report: &Report, relapse: &Relapse<'_>) 
     Ok(())
 }
 
-/// The remembered case a lifecycle event names, or why it is skipped.
-fn remembered_for(event: &Event, payload: &Value) -> Result<Option<Remembered>, Error> {
-    let case = match field(payload, "case") {
-        Ok(c) => c,
-        Err(why) => {
-            warn!("skipped {} {}: {why}", event.topic, event.id);
-            return Ok(None);
+/// The move a lifecycle event carries, or why it is skipped (logged).
+fn moved(event: &Event) -> Option<CaseMoved> {
+    match event.payload::<CaseMoved>() {
+        Ok(m) => Some(m),
+        Err(e) => {
+            warn!("skipped {} {}: {}", event.topic, event.id, e.message());
+            None
         }
-    };
+    }
+}
+
+/// The remembered case a lifecycle event names, or why it is skipped.
+fn remembered_for(event: &Event, moved: &CaseMoved) -> Result<Option<Remembered>, Error> {
+    let case = moved.case.trim();
+    if case.is_empty() {
+        warn!("skipped {} {}: field `case` is empty", event.topic, event.id);
+        return Ok(None);
+    }
     let Some(record) = data::get_json::<Remembered>(DATASET, case)? else {
         warn!("skipped {} {}: case {case} is not a case this plugin has seen reported", event.topic, event.id);
         return Ok(None);
@@ -896,26 +901,21 @@ fn remembered_for(event: &Event, payload: &Value) -> Result<Option<Remembered>, 
 }
 
 /// `case.close`: the case is closed now, by its department.
-fn on_close(event: &Event, payload: &Value) -> Result<(), Error> {
-    let department = match optional(payload, "department") {
-        Ok(d) => d,
-        Err(why) => {
-            warn!("skipped case.close {}: {why}", event.id);
-            return Ok(());
-        }
-    };
-    let Some(mut record) = remembered_for(event, payload)? else { return Ok(()) };
+fn on_close(event: &Event) -> Result<(), Error> {
+    let Some(moved) = moved(event) else { return Ok(()) };
+    let Some(mut record) = remembered_for(event, &moved)? else { return Ok(()) };
     record.status = "closed".into();
     record.closed = Some(event.time);
-    if department.is_some() {
-        record.department = department;
+    if let Some(department) = trimmed(moved.department) {
+        record.department = Some(department);
     }
     data::put(DATASET, &record.case.clone(), &record)
 }
 
 /// `case.reopen`: the case is open again; its closure no longer counts.
-fn on_reopen(event: &Event, payload: &Value) -> Result<(), Error> {
-    let Some(mut record) = remembered_for(event, payload)? else { return Ok(()) };
+fn on_reopen(event: &Event) -> Result<(), Error> {
+    let Some(moved) = moved(event) else { return Ok(()) };
+    let Some(mut record) = remembered_for(event, &moved)? else { return Ok(()) };
     record.status = "reopened".into();
     data::put(DATASET, &record.case.clone(), &record)
 }

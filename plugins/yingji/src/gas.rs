@@ -139,7 +139,7 @@ mod tests {
     }
 
     fn reading(value: f64, unit: &str) -> Reading {
-        Reading { sensor: "gas-新街口-07".into(), value, unit: unit.into(), time: None }
+        Reading { sensor: "gas-新街口-07".into(), value, unit: unit.into(), time: None, lat: None, lon: None }
     }
 
     const AT: GeoPoint = GeoPoint { lat: 32.04, lon: 118.78 };

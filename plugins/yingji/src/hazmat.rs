@@ -44,22 +44,12 @@
 
 use std::collections::BTreeMap;
 
+use yiwang_sdk::events::Reading;
 use yiwang_sdk::prelude::*;
 
 /// The tracks data set and its key prefix.
 pub const TRACKS: &str = "yingji-tracks";
 const ROUTES: &str = "hazmat-routes";
-
-/// One GPS fix, as published by ingest.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-pub struct Fix {
-    pub sensor: String,
-    pub unit: String,
-    pub time: Option<i64>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-}
 
 /// A place where a vehicle may stop.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -159,7 +149,7 @@ impl HazmatParams {
     }
 
     /// The fix's position and time, or why it is not usable.
-    pub fn position(&self, f: &Fix, event_time: i64) -> Result<(GeoPoint, i64), String> {
+    pub fn position(&self, f: &Reading, event_time: i64) -> Result<(GeoPoint, i64), String> {
         if f.unit != self.unit {
             return Err(format!("unit `{}` is not `{}`", f.unit, self.unit));
         }
@@ -368,7 +358,7 @@ pub fn step(p: &HazmatParams, route: &Route, track: &mut Option<Track>, at: GeoP
 /// step, and store the track.
 pub fn evaluate(event: &Event) -> Result<Vec<Warning>, Error> {
     let p = HazmatParams::from_config()?;
-    let fix: Fix = match event.payload_json() {
+    let fix: Reading = match event.payload() {
         Ok(f) => f,
         Err(e) => {
             warn!("skipped event {}: {e}", event.id);
@@ -514,7 +504,7 @@ mod tests {
     #[test]
     fn bad_fixes_are_refused_with_a_reason() {
         let p = params();
-        let fix = |lat: Option<f64>, lon: Option<f64>, unit: &str| Fix { sensor: "gps-1".into(), unit: unit.into(), time: Some(0), lat, lon };
+        let fix = |lat: Option<f64>, lon: Option<f64>, unit: &str| Reading { sensor: "gps-1".into(), value: 0.0, unit: unit.into(), time: Some(0), lat, lon };
         assert!(p.position(&fix(Some(32.0), Some(118.7), "deg"), 0).is_ok());
         assert!(p.position(&fix(None, Some(118.7), "deg"), 0).unwrap_err().contains("no position"));
         // In the East China Sea.

@@ -29,16 +29,8 @@ pub mod gas;
 pub mod hazmat;
 pub mod respond;
 
-/// One water-level reading, as published by ingest.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-pub struct Reading {
-    pub sensor: String,
-    pub value: f64,
-    pub unit: String,
-    /// Milliseconds since the Unix epoch; the event's time when absent.
-    pub time: Option<i64>,
-}
+/// One reading, as the host publishes it on `iot.reading.<kind>`.
+pub use yiwang_sdk::events::Reading;
 
 /// The model's parameters.
 #[derive(Debug, Clone, PartialEq)]
@@ -208,7 +200,7 @@ impl Plugin for Yingji {
             return hazmat::evaluate(&event);
         }
         let gas = event.topic == "iot.reading.gas";
-        let reading: Reading = match event.payload_json() {
+        let reading: Reading = match event.payload() {
             Ok(r) => r,
             Err(e) => {
                 warn!("skipped event {}: {e}", event.id);
@@ -306,7 +298,7 @@ mod tests {
     }
 
     fn reading(value: f64, unit: &str) -> Reading {
-        Reading { sensor: "wl-秦淮-01".into(), value, unit: unit.into(), time: None }
+        Reading { sensor: "wl-秦淮-01".into(), value, unit: unit.into(), time: None, lat: None, lon: None }
     }
 
     const AT: Option<GeoPoint> = Some(GeoPoint { lat: 32.04, lon: 118.78 });
@@ -479,6 +471,8 @@ mod tests {
                     "warning": "w-1", "source": "plugin:yingji",
                     "info": {
                         "category": "met", "event": "内涝/河道水位", "severity": severity,
+                        "urgency": "Immediate", "certainty": "Observed",
+                        "area": { "description": "水位站 wl-1 周边 1 公里", "shapes": [{ "circle": { "lat": 32.04, "lon": 118.78, "radius_km": 1.0 } }] },
                         "headline": "危险水位预警：wl-1 水位 4.30 m", "description": "水位站 wl-1 测得 4.30 m。",
                         "instruction": "低洼路段绕行。",
                         "parameters": [["model", "water-level"], ["sensor", "wl-1"], ["value", "4.30"]],

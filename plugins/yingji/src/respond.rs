@@ -28,39 +28,10 @@
 use std::collections::BTreeMap;
 
 use yiwang_sdk::cases::{CommandLevel, RouteSuggestion};
+use yiwang_sdk::events::{WarningInfo, WarningRaised};
 use yiwang_sdk::prelude::*;
 
 use crate::hazmat::TRACKS;
-
-/// The `warning.*` payload, as the host publishes it.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-pub struct Published {
-    pub warning: String,
-    #[serde(default)]
-    pub source: String,
-    pub info: Info,
-    #[serde(default)]
-    pub communities: Vec<String>,
-    #[serde(default)]
-    pub streets: Vec<String>,
-}
-
-/// The warning as the host stores it (lower-case CAP names).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(crate = "yiwang_sdk::serde")]
-pub struct Info {
-    pub category: String,
-    pub event: String,
-    pub severity: String,
-    pub headline: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub instruction: String,
-    #[serde(default)]
-    pub parameters: Vec<(String, String)>,
-}
 
 /// What was last answered for a subject.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -131,14 +102,23 @@ impl RespondParams {
     }
 }
 
-impl Info {
-    pub fn parameter(&self, name: &str) -> Option<&str> {
+/// What the response reads of a warning beyond its fields.
+pub trait InfoExt {
+    /// The value of parameter `name`, if the warning has it.
+    fn parameter(&self, name: &str) -> Option<&str>;
+    /// What the warning is about, for answering it once.
+    fn subject(&self) -> String;
+    /// Whether this is a flood warning, to be fanned out to communities.
+    fn is_flood(&self) -> bool;
+}
+
+impl InfoExt for WarningInfo {
+    fn parameter(&self, name: &str) -> Option<&str> {
         self.parameters.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    /// What the warning is about, for answering it once: the model and rule
-    /// with the sensor or vehicle, else the event and headline.
-    pub fn subject(&self) -> String {
+    /// The model and rule with the sensor or vehicle, else the event and headline.
+    fn subject(&self) -> String {
         let who = self.parameter("sensor").or(self.parameter("vehicle"));
         match (self.parameter("model"), who) {
             (Some(model), Some(who)) => format!("{model}:{}:{who}", self.parameter("rule").unwrap_or("level")),
@@ -146,8 +126,8 @@ impl Info {
         }
     }
 
-    /// Whether this is a flood warning, to be fanned out to communities.
-    pub fn is_flood(&self) -> bool {
+    /// A warning of the water-level model; without a model, one of category `met`.
+    fn is_flood(&self) -> bool {
         match self.parameter("model") {
             Some(model) => model == "water-level",
             None => self.category == "met",
@@ -158,7 +138,7 @@ impl Info {
 /// Answer one `warning.*` event.
 pub fn handle(event: &Event) -> Result<(), Error> {
     let p = RespondParams::from_config()?;
-    let w: Published = match event.payload_json() {
+    let w: WarningRaised = match event.payload() {
         Ok(w) => w,
         Err(e) => {
             warn!("skipped warning event {}: {e}", event.id);

@@ -1,8 +1,8 @@
 //! Grid events (网格事件) and the street's call-in (街道吹哨、部门报到).
 
 use yiwang_sdk::cases::{self, CommandLevel, RouteSuggestion};
+use yiwang_sdk::events::{CaseMoved, CaseOverdue, CaseReported, Payload};
 use yiwang_sdk::prelude::*;
-use yiwang_sdk::serde_json::Value;
 
 use crate::record::{self, CallIn, EventRecord};
 use crate::settings::{Category, Settings, Signal};
@@ -10,31 +10,20 @@ use crate::settings::{Category, Settings, Signal};
 /// Topic of a call-in announcement.
 pub const CALL_IN_TOPIC: &str = "zongzhi.call-in";
 
-/// A string field of a JSON object, if present and not blank.
-pub fn field<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
-    value
-        .get(name)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-}
-
-/// The payload of `event` as a JSON object; `None` (logged) when it is not one.
-pub fn payload_object(event: &Event) -> Option<Value> {
-    match event.payload_value() {
-        Ok(v @ Value::Object(_)) => Some(v),
-        Ok(other) => {
-            warn!(
-                "skipped event {} on `{}`: the payload is not a JSON object but {other}",
-                event.id, event.topic
-            );
-            None
-        }
+/// The payload of `event` as the contract's type; `None` (logged) when it does not fit.
+pub fn payload_of<P: Payload>(event: &Event) -> Option<P> {
+    match event.payload::<P>() {
+        Ok(p) => Some(p),
         Err(e) => {
             warn!("skipped event {} on `{}`: {}", event.id, event.topic, e.message());
             None
         }
     }
+}
+
+/// A text field's content, trimmed; `None` when it is blank.
+fn present(text: &str) -> Option<&str> {
+    Some(text.trim()).filter(|t| !t.is_empty())
 }
 
 /// Keeps the first error of a run of host calls that go on after a failure.
@@ -63,12 +52,12 @@ impl FirstError {
 /// `case.reported`: a case of one of the plugin's categories gets its handling
 /// note, a route suggestion and a notice to its community, and is remembered.
 pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
-    let Some(p) = payload_object(event) else { return Ok(()) };
-    let Some(case) = field(&p, "case") else {
+    let Some(p) = payload_of::<CaseReported>(event) else { return Ok(()) };
+    let Some(case) = present(&p.case) else {
         warn!("skipped report event {}: no `case`", event.id);
         return Ok(());
     };
-    let Some(code) = field(&p, "category_code") else {
+    let Some(code) = present(&p.category_code) else {
         warn!("skipped case {case}: no `category_code`");
         return Ok(());
     };
@@ -92,7 +81,7 @@ pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
     let own = event.source == identity::whoami().id;
     // The community: the grid's, or for an overdue-visit case this plugin opened
     // without a position, the resident's.
-    let grid = field(&p, "area");
+    let grid = p.area.as_deref().and_then(present);
     let place = match grid.and_then(record::community_of) {
         Some(place) => Some(place),
         None if own => visit_place(case)?,
@@ -117,7 +106,7 @@ pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
         time: event.time,
         status: record::OPEN.into(),
         escalated: false,
-        channel: field(&p, "channel").map(str::to_owned),
+        channel: present(p.channel.name()).map(str::to_owned),
         updated: event.time,
         ..EventRecord::default()
     };
@@ -155,7 +144,7 @@ pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
     }
     // A case the plugin opened itself was announced when it was opened.
     if !own {
-        let title = field(&p, "title").unwrap_or(&category.name);
+        let title = present(&p.title).unwrap_or(&category.name);
         let body = format!(
             "网格 {} 上报{}（案件 {case}）：{}。处置要求：{}",
             grid.unwrap_or("-"),
@@ -215,11 +204,50 @@ fn level_above(level: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// What the plugin reads of a case's move (`case.<action>`) or of its overdue
+/// step (`case.overdue`): the text fields trimmed, a blank one none.
+pub struct Move {
+    pub case: String,
+    pub department: Option<String>,
+    pub level: Option<String>,
+    pub suggestion: Option<String>,
+    pub reason: Option<String>,
+    /// The step that ran out, for `case.overdue`.
+    pub step: Option<String>,
+}
+
+impl Move {
+    /// The move `event` carries; `None` (logged) when its payload does not fit.
+    fn of(event: &Event) -> Option<Move> {
+        let text = |t: Option<&str>| t.and_then(present).map(str::to_owned);
+        if CaseOverdue::carried_on(&event.topic) {
+            let o = payload_of::<CaseOverdue>(event)?;
+            return Some(Move {
+                case: o.case,
+                department: None,
+                level: None,
+                suggestion: None,
+                reason: None,
+                step: text(Some(&o.step)),
+            });
+        }
+        let m = payload_of::<CaseMoved>(event)?;
+        Some(Move {
+            department: text(m.department.as_deref()),
+            level: text(m.level.as_ref().map(|l| l.name())),
+            suggestion: text(m.suggestion.as_deref()),
+            reason: text(Some(&m.reason)),
+            step: None,
+            case: m.case,
+        })
+    }
+}
+
 /// `case.<action>` for a remembered case: keep the record up to date, and call a
 /// district department in when the street signals it cannot resolve the case.
 pub fn on_move(s: &Settings, event: &Event, action: &str) -> Result<(), Error> {
-    let Some(p) = payload_object(event) else { return Ok(()) };
-    let Some(case) = field(&p, "case") else {
+    let Some(p) = Move::of(event) else { return Ok(()) };
+    let Some(case) = present(&p.case) else {
         warn!("skipped event {} on `{}`: no `case`", event.id, event.topic);
         return Ok(());
     };
@@ -235,12 +263,12 @@ pub fn on_move(s: &Settings, event: &Event, action: &str) -> Result<(), Error> {
         return Ok(());
     }
     // A host that says the level in the event is believed over what the plugin inferred.
-    let told_level = field(&p, "level").map(str::to_owned);
+    let told_level = p.level.clone();
     rec.updated = event.time;
     match action {
         "dispatch" => {
-            rec.department = field(&p, "department").map(str::to_owned);
-            let accepted = field(&p, "suggestion").is_some_and(|id| rec.suggestion.as_deref() == Some(id));
+            rec.department = p.department.clone();
+            let accepted = p.suggestion.as_deref().is_some_and(|id| rec.suggestion.as_deref() == Some(id));
             rec.level = told_level.or(if accepted { rec.suggested_level.clone() } else { None });
             if rec.level.is_none() {
                 debug!("case {case} was dispatched without the plugin's suggestion: its level is not known");
@@ -253,7 +281,7 @@ pub fn on_move(s: &Settings, event: &Event, action: &str) -> Result<(), Error> {
                 rec.call_in = Some(CallIn {
                     department: None,
                     signal: "manual".into(),
-                    reason: record::clip(field(&p, "reason").unwrap_or(""), 200),
+                    reason: record::clip(p.reason.as_deref().unwrap_or(""), 200),
                     at: event.time,
                     suggestion: None,
                 });
@@ -285,7 +313,7 @@ pub fn on_move(s: &Settings, event: &Event, action: &str) -> Result<(), Error> {
 fn on_signal(
     s: &Settings,
     event: &Event,
-    p: &Value,
+    p: &Move,
     case: &str,
     mut rec: EventRecord,
     signal: Signal,
@@ -317,7 +345,7 @@ fn on_signal(
         );
         return record::store(case, &rec);
     };
-    let said = field(p, "reason").map(|r| record::clip(r, 150));
+    let said = p.reason.as_deref().map(|r| record::clip(r, 150));
     let why = match signal {
         Signal::Return => format!(
             "街道将案件退回指挥中心{}",
@@ -326,7 +354,8 @@ fn on_signal(
         Signal::FailCheck => format!("核查 {} 次未通过，街道返工仍未解决", rec.fail_checks),
         Signal::Overdue => format!(
             "{}环节已超期，街道未能按期处置",
-            field(p, "step")
+            p.step
+                .as_deref()
                 .map(|st| format!("{} ", record::clip(st, 30)))
                 .unwrap_or_default()
         ),

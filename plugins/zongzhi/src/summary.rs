@@ -2,11 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use yiwang_sdk::events::WeekEnded;
 use yiwang_sdk::prelude::*;
-use yiwang_sdk::serde_json::Value;
 
 use crate::calendar::{self, DAY_MS, LocalTime};
-use crate::grid::{FirstError, field, payload_object};
+use crate::grid::{FirstError, payload_of};
 use crate::record::{self, EventRecord};
 use crate::settings::Settings;
 
@@ -22,11 +22,11 @@ pub struct Week {
 }
 
 /// The week of a `time.week` payload, or why it is unusable.
-pub fn check_week(local: LocalTime, p: &Value) -> Result<Week, String> {
-    let label = field(p, "week").ok_or("no `week`")?;
+pub fn check_week(local: LocalTime, p: &WeekEnded) -> Result<Week, String> {
+    let label = p.week.trim();
     let monday =
         calendar::parse_week(label).ok_or_else(|| format!("`week` `{label}` is not an ISO week such as 2026-W48"))?;
-    let (start, end) = crate::visits::bounds(p)?;
+    let (start, end) = (p.start, p.end);
     if start != local.midnight(monday) || end != start + 7 * DAY_MS {
         return Err(format!(
             "`start` {start} and `end` {end} are not the bounds of the local week {label}"
@@ -136,7 +136,7 @@ pub fn tally(records: &[EventRecord]) -> (Vec<CommunityFigures>, Figures) {
 /// `time.week`: publish the week's figures, tell each community's leaders theirs
 /// and the department the city's. Once per week.
 pub fn on_week(s: &Settings, event: &Event) -> Result<(), Error> {
-    let Some(p) = payload_object(event) else { return Ok(()) };
+    let Some(p) = payload_of::<WeekEnded>(event) else { return Ok(()) };
     let week = match check_week(s.local, &p) {
         Ok(week) => week,
         Err(why) => {
@@ -245,6 +245,13 @@ mod tests {
     #[test]
     fn weeks_must_bound_a_local_iso_week() {
         let start = CST.midnight(calendar::parse_week("2026-W48").unwrap());
+        // A payload that is not a `time.week` one, or whose values do not bound the week.
+        let check_week = |local, p: &yiwang_sdk::serde_json::Value| {
+            match yiwang_sdk::serde_json::from_value::<WeekEnded>(p.clone()) {
+                Ok(week) => check_week(local, &week),
+                Err(e) => Err(e.to_string()),
+            }
+        };
         let good = json!({ "week": "2026-W48", "start": start, "end": start + 7 * DAY_MS });
         assert_eq!(check_week(CST, &good).unwrap().label, "2026-W48");
         // The week across New Year: 2026-W01 starts on Monday 2025-12-29.

@@ -57,11 +57,18 @@ fn reported(case: &str, category: &str, area: Value) -> Event {
     .with_time(t())
 }
 
+/// A case's move on `case.<action>` as the host publishes it, or for `overdue`
+/// the `case.overdue` payload; `extra` overrides its fields.
 fn moved(case: &str, action: &str, extra: Value) -> Event {
-    let mut payload = json!({
-        "case": case, "action": action, "from": "dispatched", "to": "registered",
-        "department": "zongzhi", "actor": "user:h1", "reason": "", "suggestion": null
-    });
+    let mut payload = match action {
+        "overdue" => json!({
+            "case": case, "step": "dispose", "deadline": null, "used_ms": 0, "limit_ms": 0, "area": null
+        }),
+        _ => json!({
+            "case": case, "action": action, "from": "dispatched", "to": "registered",
+            "department": "zongzhi", "actor": "user:h1", "reason": "", "suggestion": null
+        }),
+    };
     for (k, v) in extra.as_object().unwrap() {
         payload[k] = v.clone();
     }

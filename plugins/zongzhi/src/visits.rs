@@ -1,10 +1,11 @@
 //! Overdue visits to vulnerable residents (重点人员走访逾期), checked on `time.day`.
 
+use yiwang_sdk::events::DayEnded;
 use yiwang_sdk::prelude::*;
 use yiwang_sdk::serde_json::Value;
 
 use crate::calendar::{self, DAY_MS, LocalTime};
-use crate::grid::{FirstError, field, notify, payload_object};
+use crate::grid::{FirstError, notify, payload_of};
 use crate::record::{self, EventRecord};
 use crate::settings::Settings;
 
@@ -19,17 +20,20 @@ pub struct Day {
     pub end: i64,
 }
 
-/// The `start` and `end` of a calendar tick's payload, in milliseconds.
-pub fn bounds(p: &Value) -> Result<(i64, i64), String> {
-    let time = |name: &str| p.get(name).and_then(Value::as_i64).ok_or_else(|| format!("`{name}` is not a time in milliseconds"));
-    Ok((time("start")?, time("end")?))
+/// A string field of a JSON object, if present and not blank.
+pub fn field<'a>(value: &'a Value, name: &str) -> Option<&'a str> {
+    value
+        .get(name)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
 /// The day of a `time.day` payload, or why it is unusable.
-pub fn check_day(local: LocalTime, p: &Value) -> Result<Day, String> {
-    let label = field(p, "day").ok_or("no `day`")?;
+pub fn check_day(local: LocalTime, p: &DayEnded) -> Result<Day, String> {
+    let label = p.day.trim();
     let days = calendar::parse_date(label).ok_or_else(|| format!("`day` `{label}` is not a YYYY-MM-DD date"))?;
-    let (start, end) = bounds(p)?;
+    let (start, end) = (p.start, p.end);
     if start != local.midnight(days) || end != start + DAY_MS {
         return Err(format!(
             "`start` {start} and `end` {end} are not the bounds of the local day {label}"
@@ -148,7 +152,7 @@ pub fn parse_resident(local: LocalTime, key: &str, v: &Value) -> Result<Resident
 /// `time.day`: every resident whose next visit fell due before the day's end gets
 /// one case per overdue period, and the community's grid workers are told.
 pub fn on_day(s: &Settings, event: &Event) -> Result<(), Error> {
-    let Some(p) = payload_object(event) else { return Ok(()) };
+    let Some(p) = payload_of::<DayEnded>(event) else { return Ok(()) };
     let day = match check_day(s.local, &p) {
         Ok(day) => day,
         Err(why) => {
@@ -324,6 +328,11 @@ mod tests {
     #[test]
     fn days_must_bound_a_local_day() {
         let start = CST.midnight(calendar::parse_date("2026-11-28").unwrap());
+        // A payload that is not a `time.day` one, or whose values do not bound the day.
+        let check_day = |local, p: &Value| match yiwang_sdk::serde_json::from_value::<DayEnded>(p.clone()) {
+            Ok(day) => check_day(local, &day),
+            Err(e) => Err(e.to_string()),
+        };
         let good = json!({ "day": "2026-11-28", "start": start, "end": start + DAY_MS });
         assert_eq!(check_day(CST, &good).unwrap().label, "2026-11-28");
         for bad in [

@@ -12,10 +12,29 @@ use std::path::{Path, PathBuf};
 use semver::Version;
 use serde::Deserialize;
 
+pub use crate::WIT_PACKAGE;
+pub use crate::grants::{CaseOp, DataAccess, DataTarget, Grants, MessageTarget, WasiGrants, valid_name};
 use crate::topic::{TopicError, TopicPattern};
 
-/// The WIT package every plugin world lives in.
-pub const WIT_PACKAGE: &str = "yiwang:gov";
+/// The version of the WIT package this crate describes, [`WIT_VERSION`](crate::WIT_VERSION)
+/// as a [`Version`]: what a host built with it implements.
+pub const WIT_SEMVER: Version = Version::new(
+    decimal(env!("CARGO_PKG_VERSION_MAJOR")),
+    decimal(env!("CARGO_PKG_VERSION_MINOR")),
+    decimal(env!("CARGO_PKG_VERSION_PATCH")),
+);
+
+/// A version part as Cargo gives it (decimal digits), at compile time.
+const fn decimal(text: &str) -> u64 {
+    let bytes = text.as_bytes();
+    let mut value = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        value = value * 10 + (bytes[i] - b'0') as u64;
+        i += 1;
+    }
+    value
+}
 
 /// A manifest that could not be accepted, naming the file and the field.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -66,7 +85,7 @@ impl WorldKind {
         [WorldKind::EventHandler, WorldKind::WarningModel, WorldKind::DepartmentPlugin];
 }
 
-/// A world reference such as `yiwang:gov/event-handler@0.1.0`.
+/// A world reference such as `yiwang:gov/event-handler@0.2.0`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WorldRef {
     /// Which world.
@@ -114,145 +133,6 @@ impl fmt::Display for WorldRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{WIT_PACKAGE}/{}@{}", self.kind.name(), self.version)
     }
-}
-
-/// An operation on cases a plugin may be granted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum CaseOp {
-    /// `cases.open-case`.
-    Open,
-    /// `cases.add-note`.
-    Note,
-    /// `cases.add-evidence`.
-    Evidence,
-    /// `cases.raise-warning`.
-    Warn,
-    /// `cases.suggest-route`.
-    Route,
-}
-
-impl CaseOp {
-    const ALL: [(&'static str, CaseOp); 5] = [
-        ("open", CaseOp::Open),
-        ("note", CaseOp::Note),
-        ("evidence", CaseOp::Evidence),
-        ("warn", CaseOp::Warn),
-        ("route", CaseOp::Route),
-    ];
-
-    /// The name used in manifests.
-    pub fn name(self) -> &'static str {
-        CaseOp::ALL.iter().find(|(_, op)| *op == self).map(|(n, _)| *n).unwrap_or("?")
-    }
-}
-
-/// What a plugin may read or write in the data foundation.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum DataTarget {
-    /// A structured data set, by name.
-    Dataset(String),
-    /// Readings of every sensor of a kind, e.g. `iot:water-level`.
-    SensorKind(String),
-}
-
-impl fmt::Display for DataTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DataTarget::Dataset(name) => f.write_str(name),
-            DataTarget::SensorKind(kind) => write!(f, "iot:{kind}"),
-        }
-    }
-}
-
-/// Whom a message grant reaches. `None` in a part means `*` (any).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum MessageTarget {
-    /// `user:<id>`.
-    User(Option<String>),
-    /// `role:<org-unit>/<role>`.
-    Role {
-        /// The org unit code, or any.
-        org_unit: Option<String>,
-        /// The role, or any.
-        role: Option<String>,
-    },
-    /// `department:<code>`.
-    Department(Option<String>),
-    /// `org-unit:<code>`.
-    OrgUnit(Option<String>),
-}
-
-impl MessageTarget {
-    fn parse(text: &str) -> Result<Self, String> {
-        let part = |s: &str| -> Result<Option<String>, String> {
-            match s {
-                "" => Err(format!("`{text}` has an empty part")),
-                "*" => Ok(None),
-                s => Ok(Some(s.to_owned())),
-            }
-        };
-        let (kind, rest) = text.split_once(':').ok_or_else(|| {
-            format!("`{text}`: expected `user:<id>`, `role:<org-unit>/<role>`, `department:<code>` or `org-unit:<code>`")
-        })?;
-        match kind {
-            "user" => Ok(MessageTarget::User(part(rest)?)),
-            "department" => Ok(MessageTarget::Department(part(rest)?)),
-            "org-unit" => Ok(MessageTarget::OrgUnit(part(rest)?)),
-            "role" => {
-                let (unit, role) = rest
-                    .split_once('/')
-                    .ok_or_else(|| format!("`{text}`: expected `role:<org-unit>/<role>`"))?;
-                Ok(MessageTarget::Role { org_unit: part(unit)?, role: part(role)? })
-            }
-            other => Err(format!(
-                "`{text}`: unknown recipient kind `{other}`; expected user, role, department or org-unit"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for MessageTarget {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let any = |p: &Option<String>| p.clone().unwrap_or_else(|| "*".into());
-        match self {
-            MessageTarget::User(id) => write!(f, "user:{}", any(id)),
-            MessageTarget::Role { org_unit, role } => write!(f, "role:{}/{}", any(org_unit), any(role)),
-            MessageTarget::Department(code) => write!(f, "department:{}", any(code)),
-            MessageTarget::OrgUnit(code) => write!(f, "org-unit:{}", any(code)),
-        }
-    }
-}
-
-/// WASI capabilities beyond the Yiwang interfaces; all off unless granted.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WasiGrants {
-    /// Whether the plugin's stdout and stderr go to the host log.
-    pub stdio: bool,
-    /// Environment variables the plugin sees (names and values as granted).
-    pub env: BTreeMap<String, String>,
-    /// Whether outbound TCP, UDP and name lookups are allowed.
-    pub network: bool,
-    /// Whether the plugin gets a private writable folder at `/data`.
-    pub filesystem: bool,
-}
-
-/// Everything a plugin may do beyond computing on its inputs.
-#[derive(Debug, Clone, Default)]
-pub struct Grants {
-    /// Topics the plugin may publish to.
-    pub publish: Vec<TopicPattern>,
-    /// Data it may read.
-    pub data_read: Vec<DataTarget>,
-    /// Data sets it may write.
-    pub data_write: Vec<DataTarget>,
-    /// Case operations.
-    pub cases: Vec<CaseOp>,
-    /// Whom it may message.
-    pub message: Vec<MessageTarget>,
-    /// Whether it may list users by role.
-    pub identity: bool,
-    /// WASI capabilities.
-    pub wasi: WasiGrants,
 }
 
 /// Resource limits of a plugin, checked on every call.
@@ -363,14 +243,6 @@ struct RawLimits {
     publish_per_second: Option<u32>,
 }
 
-/// Whether `name` is a valid plugin, department or data set name.
-pub fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-        && !name.starts_with('-')
-}
-
 struct Checker<'a> {
     file: &'a Path,
     plugin: Option<String>,
@@ -396,24 +268,11 @@ impl Checker<'_> {
             .collect()
     }
 
-    fn data(&self, field: &str, items: &[String]) -> Result<Vec<DataTarget>, ManifestError> {
+    fn data(&self, field: &str, items: &[String], access: DataAccess) -> Result<Vec<DataTarget>, ManifestError> {
         items
             .iter()
             .enumerate()
-            .map(|(i, t)| {
-                let (target, name) = match t.strip_prefix("iot:") {
-                    Some(kind) => (DataTarget::SensorKind(kind.to_owned()), kind),
-                    None => (DataTarget::Dataset(t.clone()), t.as_str()),
-                };
-                if valid_name(name) {
-                    Ok(target)
-                } else {
-                    Err(self.err(
-                        format!("{field}[{i}]"),
-                        format!("`{t}` is not a data set name or `iot:<sensor-kind>`"),
-                    ))
-                }
-            })
+            .map(|(i, t)| DataTarget::parse(t, access).map_err(|m| self.err(format!("{field}[{i}]"), m)))
             .collect()
     }
 
@@ -443,6 +302,12 @@ impl Manifest {
             message: format!("cannot read: {e}"),
         })?;
         Self::parse(&text, path)
+    }
+
+    /// Whether the host delivers events on `topic` to this plugin: one of its
+    /// `subscribe` patterns matches it.
+    pub fn subscribes_to(&self, topic: &str) -> bool {
+        self.subscribe.iter().any(|p| p.matches(topic))
     }
 
     /// Validate manifest text; `file` is used in error messages only.
@@ -481,33 +346,22 @@ impl Manifest {
         let subscribe = c.patterns("subscribe", &raw.subscribe)?;
 
         let g = raw.grants;
-        let mut cases = Vec::new();
-        for (i, op) in g.cases.iter().enumerate() {
-            let found = CaseOp::ALL.iter().find(|(n, _)| n == op).map(|(_, o)| *o).ok_or_else(|| {
-                c.err(
-                    format!("grants.cases[{i}]"),
-                    format!("unknown case operation `{op}`; expected open, note, evidence, warn or route"),
-                )
-            })?;
-            cases.push(found);
-        }
+        let cases = g
+            .cases
+            .iter()
+            .enumerate()
+            .map(|(i, op)| CaseOp::parse(op).map_err(|m| c.err(format!("grants.cases[{i}]"), m)))
+            .collect::<Result<_, _>>()?;
         let message = g
             .message
             .iter()
             .enumerate()
             .map(|(i, m)| MessageTarget::parse(m).map_err(|e| c.err(format!("grants.message[{i}]"), e)))
             .collect::<Result<_, _>>()?;
-        let data_write = c.data("grants.data-write", &g.data_write)?;
-        if let Some(i) = data_write.iter().position(|t| matches!(t, DataTarget::SensorKind(_))) {
-            return Err(c.err(
-                format!("grants.data-write[{i}]"),
-                "sensor readings are written by ingest, not by plugins",
-            ));
-        }
         let grants = Grants {
             publish: c.patterns("grants.publish", &g.publish)?,
-            data_read: c.data("grants.data-read", &g.data_read)?,
-            data_write,
+            data_read: c.data("grants.data-read", &g.data_read, DataAccess::Read)?,
+            data_write: c.data("grants.data-write", &g.data_write, DataAccess::Write)?,
             cases,
             message,
             identity: g.identity,
@@ -562,7 +416,7 @@ name = "yingji"
 version = "1.2.3"
 department = "yingji"
 publisher = "yiwang-core"
-world = "yiwang:gov/warning-model@0.1.0"
+world = "yiwang:gov/warning-model@0.2.0"
 subscribe = ["iot.reading.>"]
 
 [grants]
@@ -607,8 +461,8 @@ unit = "m"
     fn bad_manifests_name_the_field() {
         let cases = [
             (r#"version = "1.2""#, "version", "not a semver"),
-            (r#"world = "yiwang:gov/teapot@0.1.0""#, "world", "unknown world `teapot`"),
-            (r#"world = "other:pkg/event-handler@0.1.0""#, "world", "unknown WIT package"),
+            (r#"world = "yiwang:gov/teapot@0.2.0""#, "world", "unknown world `teapot`"),
+            (r#"world = "other:pkg/event-handler@0.2.0""#, "world", "unknown WIT package"),
             (r#"world = "yiwang:gov/event-handler@x""#, "world", "not semver"),
             (r#"subscribe = ["iot..x"]"#, "subscribe[0]", "empty segment"),
             (r#"name = "Bad Name""#, "name", "must be 1-64"),
@@ -646,11 +500,21 @@ unit = "m"
 
     #[test]
     fn world_compatibility() {
-        let w = WorldRef::parse("yiwang:gov/event-handler@0.1.0").unwrap();
-        assert!(w.compatible_with(&Version::new(0, 1, 0)));
-        assert!(w.compatible_with(&Version::new(0, 1, 5)));
-        assert!(!w.compatible_with(&Version::new(0, 2, 0)));
-        let newer = WorldRef::parse("yiwang:gov/event-handler@0.1.3").unwrap();
-        assert!(!newer.compatible_with(&Version::new(0, 1, 2)));
+        let w = WorldRef::parse("yiwang:gov/event-handler@0.2.0").unwrap();
+        assert!(w.compatible_with(&Version::new(0, 2, 0)));
+        assert!(w.compatible_with(&Version::new(0, 2, 5)));
+        assert!(!w.compatible_with(&Version::new(0, 3, 0)));
+        let newer = WorldRef::parse("yiwang:gov/event-handler@0.2.3").unwrap();
+        assert!(!newer.compatible_with(&Version::new(0, 2, 2)));
+        let older = WorldRef::parse("yiwang:gov/event-handler@0.1.0").unwrap();
+        assert!(!older.compatible_with(&WIT_SEMVER), "0.1 plugins do not run on a 0.2 host");
+        assert_eq!(WIT_SEMVER.to_string(), crate::WIT_VERSION);
+    }
+
+    #[test]
+    fn subscriptions_match_topics() {
+        let m = parse(GOOD).unwrap();
+        assert!(m.subscribes_to("iot.reading.water-level"));
+        assert!(!m.subscribes_to("case.reported"));
     }
 }
