@@ -8,7 +8,7 @@
 //! the next check, the most recent [`MAX_CATCH_UP`] of them. The very first
 //! check only records where the calendar stands.
 
-use serde_json::json;
+use yiwang_wit::events::{DayEnded, Payload, WeekEnded};
 use sqlx::Row;
 
 use crate::bus::{Bus, Event};
@@ -47,6 +47,11 @@ pub fn iso_week(day: i64) -> String {
 }
 
 
+/// A tick's payload as JSON (its fields in the order the contract writes them).
+fn json(payload: &impl Payload) -> serde_json::Value {
+    serde_json::to_value(payload).expect("a tick serialises")
+}
+
 /// One tick to publish: its topic, payload and time.
 type Tick = (String, serde_json::Value, i64);
 
@@ -62,8 +67,8 @@ fn due(now: i64, last_day: Option<i64>, last_week: Option<i64>) -> Vec<(&'static
         let first = (local_day(last)).max(today - MAX_CATCH_UP);
         for d in first..today {
             let (y, m, dd) = civil(d);
-            let payload = json!({ "day": format!("{y:04}-{m:02}-{dd:02}"), "start": day_start(d), "end": day_start(d + 1) });
-            days.push(("time.day".to_owned(), payload, day_start(d + 1)));
+            let payload = DayEnded { day: format!("{y:04}-{m:02}-{dd:02}"), start: day_start(d), end: day_start(d + 1) };
+            days.push((DayEnded::TOPIC.to_owned(), json(&payload), day_start(d + 1)));
         }
     }
     if last_day != Some(boundary) {
@@ -78,8 +83,8 @@ fn due(now: i64, last_day: Option<i64>, last_week: Option<i64>) -> Vec<(&'static
         // Align to a Monday (a stored end always is one).
         w -= weekday(w);
         while w < monday {
-            let payload = json!({ "week": iso_week(w), "start": day_start(w), "end": day_start(w + 7) });
-            weeks.push(("time.week".to_owned(), payload, day_start(w + 7)));
+            let payload = WeekEnded { week: iso_week(w), start: day_start(w), end: day_start(w + 7) };
+            weeks.push((WeekEnded::TOPIC.to_owned(), json(&payload), day_start(w + 7)));
             w += 7;
         }
     }

@@ -162,6 +162,11 @@ impl CommandLevel {
             CommandLevel::Other(name) => name,
         }
     }
+
+    /// The level named `name`; [`CommandLevel::Other`] when this contract does not know it.
+    pub fn named(name: &str) -> CommandLevel {
+        serde_json::from_value(serde_json::Value::from(name)).unwrap_or_else(|_| CommandLevel::Other(name.to_owned()))
+    }
 }
 
 impl fmt::Display for CommandLevel {

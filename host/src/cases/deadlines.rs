@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use sqlx::Row;
+use yiwang_wit::events::{CaseOverdue, Payload};
 
 use super::Cases;
 use crate::calendar::{Calendar, CalendarSpec, Light, Limit};
@@ -231,11 +232,15 @@ impl Cases {
             if marked.rows_affected() == 0 {
                 continue;
             }
-            let payload = serde_json::json!({
-                "case": id, "step": clock.step, "deadline": clock.deadline, "used_ms": clock.used_ms,
-                "limit_ms": clock.limit_ms, "area": state.area,
-            });
-            self.announce("case.overdue", "host", None, payload).await;
+            let payload = CaseOverdue {
+                case: id.clone(),
+                step: clock.step.clone(),
+                deadline: clock.deadline,
+                used_ms: clock.used_ms,
+                limit_ms: clock.limit_ms,
+                area: state.area.clone(),
+            };
+            self.announce(CaseOverdue::TOPIC, "host", None, &payload).await;
             overdue.push((id, state.area, clock.step));
         }
         Ok(overdue)

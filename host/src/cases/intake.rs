@@ -23,6 +23,8 @@ use super::dedup::{DedupIndex, Report};
 use super::deadlines::ClockState;
 use super::engine::{Channel, Intake, NewReport};
 use super::lifecycle::Stage;
+use yiwang_wit::events::{self, CaseJoined, CaseReported, Payload};
+
 use super::{Cases, announce};
 use crate::audit::{Audit, Chain, Entry};
 use crate::bus::{Bus, GeoPoint};
@@ -60,12 +62,13 @@ pub(crate) struct Pending {
     reply: oneshot::Sender<Result<Intake, ServiceError>>,
 }
 
-/// What the writer announces once a batch has committed.
+/// What the writer announces once a batch has committed: a `case.reported`
+/// or `case.joined` payload as its JSON text.
 struct Announcement {
     topic: &'static str,
     source: String,
     location: Option<GeoPoint>,
-    payload: serde_json::Value,
+    payload: String,
 }
 
 impl Cases {
@@ -484,12 +487,7 @@ async fn write_plain(
                     "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
                     "area": p.area, "joined": false, "received": p.received, "step": "accept", "due": p.accept_due,
                 }),
-                Announcement {
-                    topic: "case.reported",
-                    source,
-                    location: r.location,
-                    payload: reported_payload(case, &report_id, ticket, p),
-                },
+                reported_announcement(case, &report_id, ticket, p, source),
             ),
             Decision::Join { case, score } => {
                 let (ticket, case_title) = match created.get(case.as_str()) {
@@ -506,14 +504,7 @@ async fn write_plain(
                         "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
                         "joined": true, "score": score, "received": p.received,
                     }),
-                    Announcement {
-                        topic: "case.joined",
-                        source,
-                        location: r.location,
-                        payload: serde_json::json!({
-                            "case": case, "report": report_id, "channel": r.channel.name(), "score": score,
-                        }),
-                    },
+                    joined_announcement(case, &report_id, p, *score, source),
                 )
             }
         };
@@ -600,14 +591,7 @@ async fn write_one(
             });
             let entry = Entry { actor: &actor, action: "case.report", subject: &c.case_id, outcome: "ok", detail: &detail.to_string() };
             chain.append(tx, entry).await?;
-            announcements.push(Announcement {
-                topic: "case.joined",
-                source,
-                location: r.location,
-                payload: serde_json::json!({
-                    "case": c.case_id, "report": report_id, "channel": r.channel.name(), "score": c.score.total,
-                }),
-            });
+            announcements.push(joined_announcement(&c.case_id, &report_id, p, c.score.total, source));
             return Ok(Intake { report: report_id, case: c.case_id, ticket, created: true, joined: true });
         }
     }
@@ -647,25 +631,40 @@ async fn write_one(
             Err(e) => tracing::warn!(case = case_id, "not indexed for deduplication: {e}"),
         }
     }
-    announcements.push(Announcement {
-        topic: "case.reported",
-        source,
-        location: r.location,
-        payload: reported_payload(&case_id, &report_id, &ticket, p),
-    });
+    announcements.push(reported_announcement(&case_id, &report_id, &ticket, p, source));
     Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false })
 }
 
-/// The `case.reported` payload: what a plugin needs to act on the report
+/// The `case.reported` announcement: what a plugin needs to act on the report
 /// (its words, category, address and grid) and, for a hotline call, a key
 /// for the caller that tells repeat calls apart without the phone number.
-fn reported_payload(case: &str, report: &str, ticket: &str, p: &Pending) -> serde_json::Value {
+fn reported_announcement(case: &str, report: &str, ticket: &str, p: &Pending, source: String) -> Announcement {
     let r = &p.report;
-    serde_json::json!({
-        "case": case, "report": report, "ticket": ticket, "channel": r.channel.name(),
-        "category_code": r.category_code, "area": p.area, "title": p.title, "description": r.description,
-        "address": r.address, "caller": r.caller.as_ref().map(|c| caller_key(&c.phone)),
-    })
+    let payload = CaseReported {
+        case: case.to_owned(),
+        report: report.to_owned(),
+        ticket: ticket.to_owned(),
+        channel: events::Channel::named(r.channel.name()),
+        category_code: r.category_code.clone(),
+        area: p.area.clone(),
+        title: p.title.clone(),
+        description: r.description.clone(),
+        address: r.address.clone(),
+        caller: r.caller.as_ref().map(|c| caller_key(&c.phone)),
+    };
+    Announcement { topic: CaseReported::TOPIC, source, location: r.location, payload: payload.to_json() }
+}
+
+/// The `case.joined` announcement of a report that joined open case `case`.
+fn joined_announcement(case: &str, report: &str, p: &Pending, score: f64, source: String) -> Announcement {
+    let r = &p.report;
+    let payload = CaseJoined {
+        case: case.to_owned(),
+        report: report.to_owned(),
+        channel: events::Channel::named(r.channel.name()),
+        score,
+    };
+    Announcement { topic: CaseJoined::TOPIC, source, location: r.location, payload: payload.to_json() }
 }
 
 /// The first 16 hex digits of the sha256 of a phone number with everything

@@ -19,6 +19,7 @@ pub mod transition;
 use std::sync::Arc;
 
 use serde::Serialize;
+use yiwang_wit::events::{Payload, WarningInfo, WarningRaised};
 use sqlx::Row;
 
 use crate::audit::Audit;
@@ -189,10 +190,10 @@ impl Cases {
         .execute(self.db.pool())
         .await?;
         let (communities, streets) = self.covered(&w.area);
-        let payload = serde_json::json!({
-            "warning": id, "source": source, "info": w, "communities": communities, "streets": streets,
-        });
-        self.announce(&format!("warning.{}", w.category), source, location, payload).await;
+        let info: WarningInfo = serde_json::from_value(serde_json::to_value(w).expect("a warning serialises"))
+            .map_err(|e| anyhow::anyhow!("warning `{id}` does not fit the event contract: {e}"))?;
+        let payload = WarningRaised { warning: id.clone(), source: source.to_owned(), info, communities, streets };
+        self.announce(&payload.topic(), source, location, &payload).await;
         Ok(id)
     }
 
@@ -235,20 +236,22 @@ impl Cases {
         (communities.into_iter().collect(), streets.into_iter().collect())
     }
 
-    async fn announce(&self, topic: &str, source: &str, location: Option<GeoPoint>, payload: serde_json::Value) {
-        announce(&*self.bus, &self.clock, topic, source, location, payload).await;
+    /// Publish `payload` on `topic`, one of the topics its contract type travels on.
+    async fn announce<P: Payload>(&self, topic: &str, source: &str, location: Option<GeoPoint>, payload: &P) {
+        debug_assert!(P::carried_on(topic), "{topic} does not carry {}", P::TOPIC);
+        announce(&*self.bus, &self.clock, topic, source, location, payload.to_json()).await;
     }
 }
 
 /// Publish what was just committed; a bus fault is logged, not undone.
-async fn announce(bus: &dyn Bus, clock: &SharedClock, topic: &str, source: &str, location: Option<GeoPoint>, payload: serde_json::Value) {
+async fn announce(bus: &dyn Bus, clock: &SharedClock, topic: &str, source: &str, location: Option<GeoPoint>, payload: String) {
     let event = Event {
         id: new_id(),
         topic: topic.to_owned(),
         source: source.to_owned(),
         time: clock.now_ms(),
         location,
-        payload: payload.to_string(),
+        payload,
     };
     if let Err(e) = bus.publish(event).await {
         tracing::error!(topic, "could not announce: {e}");

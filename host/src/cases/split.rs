@@ -22,6 +22,7 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use yiwang_wit::events::{CaseJoinConfirmed, CaseSplit, Payload};
 
 use super::Cases;
 use super::history;
@@ -127,9 +128,13 @@ impl Cases {
         tx.commit().await?;
         chain.keep();
 
-        let payload = serde_json::json!({
-            "case": case_id, "report": report_id, "actor": f.actor, "reason": decision.reason});
-        self.announce("case.join-confirmed", &f.actor, f.report.location, payload).await;
+        let payload = CaseJoinConfirmed {
+            case: case_id.to_owned(),
+            report: report_id.to_owned(),
+            actor: f.actor.clone(),
+            reason: decision.reason.clone(),
+        };
+        self.announce(CaseJoinConfirmed::TOPIC, &f.actor, f.report.location, &payload).await;
         self.view(case_id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{case_id}`")))
     }
 
@@ -233,10 +238,17 @@ impl Cases {
                 tracing::warn!(case = new_case, "not indexed for deduplication: {e}");
             }
         }
-        let payload = serde_json::json!({
-            "case": case_id, "report": report_id, "new_case": new_case, "ticket": new_ticket,
-            "category_code": r.category_code, "area": area, "actor": f.actor, "reason": why});
-        self.announce("case.split", &f.actor, r.location, payload).await;
+        let payload = CaseSplit {
+            case: case_id.to_owned(),
+            report: report_id.to_owned(),
+            new_case: new_case.clone(),
+            ticket: new_ticket.clone(),
+            category_code: r.category_code.clone(),
+            area: area.clone(),
+            actor: f.actor.clone(),
+            reason: why.to_owned(),
+        };
+        self.announce(CaseSplit::TOPIC, &f.actor, r.location, &payload).await;
         Ok(SplitOff {
             report: report_id.to_owned(),
             from_case: case_id.to_owned(),

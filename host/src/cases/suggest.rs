@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
+use yiwang_wit::events::{CommandLevel, Payload, RouteSuggested};
 
 use super::Cases;
 use super::engine::Move;
@@ -197,11 +198,16 @@ impl Cases {
                 "case_id: case `{case_id}` was closed meanwhile, or `{plugin}` already has a suggestion pending for it"
             )));
         }
-        let payload = serde_json::json!({
-            "case": case_id, "suggestion": suggestion.id, "plugin": plugin, "department": suggestion.department,
-            "level": suggestion.level, "score": suggestion.score, "reason": suggestion.reason,
-        });
-        self.announce("case.route-suggested", &format!("plugin:{plugin}"), location, payload).await;
+        let payload = RouteSuggested {
+            case: case_id.to_owned(),
+            suggestion: suggestion.id.clone(),
+            plugin: plugin.to_owned(),
+            department: suggestion.department.clone(),
+            level: CommandLevel::named(&suggestion.level),
+            score: suggestion.score,
+            reason: suggestion.reason.clone(),
+        };
+        self.announce(RouteSuggested::TOPIC, &format!("plugin:{plugin}"), location, &payload).await;
         Ok(suggestion)
     }
 

@@ -6,6 +6,7 @@
 //! `case.<action>` after the commit.
 
 use sqlx::Row;
+use yiwang_wit::events::{CaseMoved, CommandLevel};
 
 use super::Cases;
 use super::deadlines::{ClockState, step_of};
@@ -75,12 +76,18 @@ impl Cases {
             self.dedup_index().await?.write().remove(id);
         }
         let action = mv.action;
-        let payload = serde_json::json!({
-            "case": id, "action": action.name(), "from": current.from.stage.name(), "to": applied.to.stage.name(),
-            "department": applied.department, "level": applied.level, "actor": actor, "reason": mv.reason,
-            "suggestion": mv.suggestion,
-        });
-        self.announce(&format!("case.{action}"), &actor, None, payload).await;
+        let payload = CaseMoved {
+            case: id.to_owned(),
+            action: action.name().to_owned(),
+            from: current.from.stage.name().to_owned(),
+            to: applied.to.stage.name().to_owned(),
+            department: applied.department.clone(),
+            level: applied.level.as_deref().map(CommandLevel::named),
+            actor: actor.clone(),
+            reason: mv.reason.clone(),
+            suggestion: mv.suggestion.clone(),
+        };
+        self.announce(&payload.topic(), &actor, None, &payload).await;
         self.view(id).await?.ok_or_else(|| ServiceError::NotFound(format!("no case `{id}`")))
     }
 

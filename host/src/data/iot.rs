@@ -15,6 +15,7 @@ use std::sync::{Arc, OnceLock};
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use tokio::sync::Semaphore;
+use yiwang_wit::events::{self, Payload};
 use utoipa::ToSchema;
 
 use super::Data;
@@ -217,35 +218,24 @@ impl Committed {
     }
 
     fn event(&self, row: usize, source: &str) -> Event {
-        #[derive(Serialize)]
-        struct Payload<'a> {
-            sensor: &'a str,
-            value: f64,
-            unit: &'a str,
-            time: i64,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            lat: Option<f64>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            lon: Option<f64>,
-        }
         let (s, time, value) = self.0.rows[row];
         let sensor = &self.0.sensors[s];
         let at = self.0.positions[row];
-        let payload = Payload {
-            sensor: &sensor.id,
+        let payload = events::Reading {
+            sensor: sensor.id.clone(),
             value,
-            unit: &sensor.unit,
-            time,
+            unit: sensor.unit.clone(),
+            time: Some(time),
             lat: at.map(|p| p.lat),
             lon: at.map(|p| p.lon),
         };
         Event {
             id: new_id(),
-            topic: format!("iot.reading.{}", sensor.kind),
+            topic: events::Reading::topic(&sensor.kind),
             source: source.to_owned(),
             time,
             location: Some(at.unwrap_or_else(|| sensor.location())),
-            payload: serde_json::to_string(&payload).expect("a reading serialises"),
+            payload: payload.to_json(),
         }
     }
 }

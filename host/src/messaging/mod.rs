@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use utoipa::ToSchema;
 
+use yiwang_wit::events::{MessageSent, Payload};
+
 use crate::bus::{Bus, Event};
 use crate::identity::Principal;
 
@@ -54,6 +56,17 @@ pub struct Message {
 }
 
 impl Recipient {
+    /// The recipient as the contract names it (grant rules, `message.sent`).
+    pub fn to_contract(&self) -> yiwang_wit::grants::Recipient {
+        use yiwang_wit::grants::Recipient as R;
+        match self.clone() {
+            Recipient::User { id } => R::User { id },
+            Recipient::Role { org_unit, role } => R::Role { org_unit, role },
+            Recipient::Department { code } => R::Department { code },
+            Recipient::OrgUnit { code } => R::OrgUnit { code },
+        }
+    }
+
     /// Whether a message to this recipient reaches `p`.
     pub fn reaches(&self, p: &Principal) -> bool {
         match self {
@@ -188,14 +201,14 @@ impl Messaging {
         .await
         .map_err(anyhow::Error::from)?;
         // Stored first, then announced: live inboxes (server-sent events) follow the bus.
-        let payload = serde_json::json!({ "message": id, "to": to, "sender": sender, "subject": subject });
+        let payload = MessageSent { message: id.clone(), to: to.to_contract(), sender: sender.to_owned(), subject: subject.to_owned() };
         let event = Event {
             id: new_id(),
-            topic: "message.sent".into(),
+            topic: MessageSent::TOPIC.into(),
             source: sender.to_owned(),
             time: self.clock.now_ms(),
             location: None,
-            payload: payload.to_string(),
+            payload: payload.to_json(),
         };
         if let Err(e) = self.bus.publish(event).await {
             tracing::error!("could not announce message {id}: {e}");

@@ -7,6 +7,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasData, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use yiwang_registry::manifest::Grants;
+use yiwang_wit::grants::Denial;
 
 use super::bindings::yiwang::gov::types::Error;
 use super::bindings::yiwang::gov::{config, logging, types};
@@ -116,13 +117,13 @@ impl CallContext {
         &self.plugin.manifest.grants
     }
 
-    /// The one way a grant is checked: `decision` is the grant rule's answer
-    /// (`Err` says why not); a refusal is counted, audited and returned as the
-    /// plugin's `denied` error.
-    pub async fn authorize(&mut self, action: &str, subject: &str, decision: Result<(), String>) -> Result<(), Error> {
+    /// The one way a grant is checked: `decision` is the contract's grant
+    /// rule's answer (`Grants::check_*`, shared with the SDK's mock host); a
+    /// refusal is counted, audited and returned as the plugin's `denied` error.
+    pub async fn authorize(&mut self, decision: Result<(), Denial>) -> Result<(), Error> {
         match decision {
             Ok(()) => Ok(()),
-            Err(why) => Err(self.deny(action, subject, &why).await),
+            Err(d) => Err(self.deny(&d.action, &d.subject, &d.reason).await),
         }
     }
 

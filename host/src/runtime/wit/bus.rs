@@ -23,11 +23,7 @@ pub struct BusView {
 impl Host for Call<'_, BusView> {
     async fn publish(&mut self, topic: String, payload: String, location: Option<wit::GeoPoint>) -> Result<String, Error> {
         let topic = Topic::parse(&topic).map_err(|e| Error::Invalid(e.to_string()))?;
-        let decision = match self.ctx.grants().publish.iter().any(|p| p.matches(topic.as_str())) {
-            true => Ok(()),
-            false => Err("topic not in grants.publish".to_owned()),
-        };
-        self.ctx.authorize("bus.publish", topic.as_str(), decision).await?;
+        self.ctx.authorize(self.ctx.grants().check_publish(&topic)).await?;
         let plugin = &self.ctx.plugin;
         if !plugin.take_publish_token() {
             plugin.stats.rate_limited.inc();

@@ -21,12 +21,8 @@ pub struct CasesView {
 }
 
 impl Call<'_, CasesView> {
-    async fn check_case_op(&mut self, op: CaseOp, action: &str, subject: &str) -> Result<(), Error> {
-        let decision = match self.ctx.grants().cases.contains(&op) {
-            true => Ok(()),
-            false => Err(format!("`{}` not in grants.cases", op.name())),
-        };
-        self.ctx.authorize(action, subject, decision).await
+    async fn check_case_op(&mut self, op: CaseOp, subject: &str) -> Result<(), Error> {
+        self.ctx.authorize(self.ctx.grants().check_case_op(op, subject)).await
     }
 }
 
@@ -147,7 +143,7 @@ pub(crate) fn validate_area(w: &wit::Warning) -> Result<(), String> {
 
 impl Host for Call<'_, CasesView> {
     async fn open_case(&mut self, draft: wit::CaseDraft) -> Result<String, Error> {
-        self.check_case_op(CaseOp::Open, "cases.open-case", &draft.category_code).await?;
+        self.check_case_op(CaseOp::Open, &draft.category_code).await?;
         let draft = CaseDraft {
             category_code: draft.category_code,
             title: draft.title,
@@ -168,14 +164,14 @@ impl Host for Call<'_, CasesView> {
     }
 
     async fn add_note(&mut self, case_id: String, text: String) -> Result<(), Error> {
-        self.check_case_op(CaseOp::Note, "cases.add-note", &case_id).await?;
+        self.check_case_op(CaseOp::Note, &case_id).await?;
         let principal = self.ctx.plugin.principal.clone();
         let r = self.view.cases.add_note(&case_id, &principal, "note", &text).await;
         r.map_err(|e| self.ctx.service_error("cases.add-note", e))
     }
 
     async fn add_evidence(&mut self, case_id: String, digest: String) -> Result<(), Error> {
-        self.check_case_op(CaseOp::Evidence, "cases.add-evidence", &case_id).await?;
+        self.check_case_op(CaseOp::Evidence, &case_id).await?;
         // Evidence is one thing whoever adds it: a link to a stored media blob
         // (`case_evidence`), as over HTTP.
         let principal = self.ctx.plugin.principal.clone();
@@ -184,12 +180,12 @@ impl Host for Call<'_, CasesView> {
     }
 
     async fn raise_warning(&mut self, warning: wit::Warning) -> Result<String, Error> {
-        self.check_case_op(CaseOp::Warn, "cases.raise-warning", &warning.event).await?;
+        self.check_case_op(CaseOp::Warn, &warning.event).await?;
         store_warning(self.ctx, self.view, &warning).await
     }
 
     async fn suggest_route(&mut self, case_id: String, suggestion: RouteSuggestion) -> Result<String, Error> {
-        self.check_case_op(CaseOp::Route, "cases.suggest-route", &case_id).await?;
+        self.check_case_op(CaseOp::Route, &case_id).await?;
         let level = match suggestion.level {
             CommandLevel::Community => "community",
             CommandLevel::Street => "street",

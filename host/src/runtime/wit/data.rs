@@ -2,7 +2,7 @@
 //! the data set's sharing level second, so a grant cannot widen what a data set's
 //! owner shares.
 
-use yiwang_registry::manifest::DataTarget;
+use yiwang_wit::grants::DataAccess;
 
 use std::sync::Arc;
 
@@ -26,17 +26,11 @@ enum Access {
 impl Call<'_, DataView> {
     /// Check grant and sharing for `dataset`; `Err` is the error to return.
     async fn check_dataset(&mut self, action: &str, dataset: &str, access: Access) -> Result<(), Error> {
-        let target = DataTarget::Dataset(dataset.to_owned());
-        let granted = match access {
-            Access::Read => &self.ctx.grants().data_read,
-            Access::Write => &self.ctx.grants().data_write,
+        let grant_access = match access {
+            Access::Read => DataAccess::Read,
+            Access::Write => DataAccess::Write,
         };
-        let field = match access {
-            Access::Read => "grants.data-read",
-            Access::Write => "grants.data-write",
-        };
-        let decision = if granted.contains(&target) { Ok(()) } else { Err(format!("data set not in {field}")) };
-        self.ctx.authorize(action, dataset, decision).await?;
+        self.ctx.authorize(self.ctx.grants().check_dataset(grant_access, action, dataset)).await?;
         let header = match self.view.data.dataset(dataset).await {
             Ok(Some(h)) => h,
             Ok(None) => return Err(Error::NotFound(format!("no data set `{dataset}`"))),
@@ -47,14 +41,13 @@ impl Call<'_, DataView> {
             Access::Read => header.readable_by(&department),
             Access::Write => header.writable_by(&department),
         };
-        let decision = match allowed {
+        match allowed {
             true => Ok(()),
-            false => Err(format!(
-                "data set is owned by `{}` and not shared with `{department}` for this",
-                header.owner_department
-            )),
-        };
-        self.ctx.authorize(action, dataset, decision).await
+            false => {
+                let why = format!("data set is owned by `{}` and not shared with `{department}` for this", header.owner_department);
+                Err(self.ctx.deny(action, dataset, &why).await)
+            }
+        }
     }
 }
 
@@ -108,20 +101,12 @@ impl Host for Call<'_, DataView> {
             Ok(None) => {
                 // Say "denied" rather than "not found" to a plugin with no sensor grant
                 // at all, so that it cannot probe which sensors exist.
-                let decision = match self.ctx.grants().data_read.iter().any(|t| matches!(t, DataTarget::SensorKind(_))) {
-                    true => Ok(()),
-                    false => Err("no iot:<kind> in grants.data-read".to_owned()),
-                };
-                self.ctx.authorize("data.readings", &sensor, decision).await?;
+                self.ctx.authorize(self.ctx.grants().check_readings(&sensor, None)).await?;
                 return Err(Error::NotFound(format!("no sensor `{sensor}`")));
             }
             Err(e) => return Err(self.ctx.service_error("data.readings", e)),
         };
-        let decision = match self.ctx.grants().data_read.contains(&DataTarget::SensorKind(header.kind.clone())) {
-            true => Ok(()),
-            false => Err(format!("`iot:{}` not in grants.data-read", header.kind)),
-        };
-        self.ctx.authorize("data.readings", &sensor, decision).await?;
+        self.ctx.authorize(self.ctx.grants().check_readings(&sensor, Some(&header.kind))).await?;
         match self.view.data.readings(&sensor, from, to).await {
             Ok(rows) => Ok(rows
                 .into_iter()

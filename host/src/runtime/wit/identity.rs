@@ -31,8 +31,7 @@ impl Host for Call<'_, IdentityView> {
     }
 
     async fn users_with_role(&mut self, org_unit: String, role: String) -> Result<Vec<User>, Error> {
-        let decision = if self.ctx.grants().identity { Ok(()) } else { Err("grants.identity is false".to_owned()) };
-        self.ctx.authorize("identity.users-with-role", &format!("{org_unit}/{role}"), decision).await?;
+        self.ctx.authorize(self.ctx.grants().check_identity(&org_unit, &role)).await?;
         match self.view.identity.users_with_role(&org_unit, &role).await {
             Ok(users) => Ok(users
                 .into_iter()
