@@ -61,17 +61,80 @@ fn chain_hash(prev: &str, seq: i64, at: i64, e: &Entry<'_>) -> String {
     hex::encode(h.finalize())
 }
 
+/// The longest subject a denial record keeps, in characters; a longer one is
+/// cut (and says so), so that a refused request cannot write its whole body
+/// or a crafted path into the log.
+pub const MAX_DENIAL_SUBJECT: usize = 200;
+/// The longest reason a denial record keeps, in characters.
+pub const MAX_DENIAL_DETAIL: usize = 1000;
+/// Identical denials (same actor, action and subject) within this many
+/// milliseconds of the one recorded are counted, not recorded; the next
+/// record after the window says how many there were.
+pub const DENIAL_WINDOW_MS: i64 = 60_000;
+/// How many distinct recent denials are remembered for that count.
+const DENIALS_REMEMBERED: usize = 10_000;
+
+/// When a denial was last recorded, and how many identical ones came since.
+struct Seen {
+    at: i64,
+    suppressed: u64,
+}
+
 /// The audit log service.
 pub struct Audit {
     db: Db,
     clock: SharedClock,
     /// The last (seq, hash), loaded on first use; the lock orders appends.
     head: Mutex<Option<(i64, String)>>,
+    /// Recent denials by (actor, action, subject).
+    denials: parking_lot::Mutex<std::collections::HashMap<(String, String, String), Seen>>,
+}
+
+/// `text` cut to `max` characters, saying how much was left out.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}… ({} more characters)", &text[..cut], text[cut..].chars().count()),
+    }
 }
 
 impl Audit {
     pub fn new(db: Db, clock: SharedClock) -> Self {
-        Audit { db, clock, head: Mutex::new(None) }
+        Audit { db, clock, head: Mutex::new(None), denials: Default::default() }
+    }
+
+    /// Record a refusal: small (subject and reason cut to
+    /// [`MAX_DENIAL_SUBJECT`] and [`MAX_DENIAL_DETAIL`] characters) and once
+    /// per [`DENIAL_WINDOW_MS`] for the same actor, action and subject, so
+    /// that a client knocking on the same closed door cannot flood the log.
+    pub async fn record_denial(&self, actor: &str, action: &str, subject: &str, why: &str) {
+        let subject = clip(subject, MAX_DENIAL_SUBJECT);
+        let now = self.clock.now_ms();
+        let suppressed = {
+            let mut seen = self.denials.lock();
+            let key = (actor.to_owned(), action.to_owned(), subject.clone());
+            match seen.get_mut(&key) {
+                Some(s) if now - s.at < DENIAL_WINDOW_MS => {
+                    s.suppressed += 1;
+                    return;
+                }
+                Some(s) => std::mem::replace(s, Seen { at: now, suppressed: 0 }).suppressed,
+                None => {
+                    if seen.len() >= DENIALS_REMEMBERED {
+                        seen.retain(|_, s| now - s.at < DENIAL_WINDOW_MS);
+                    }
+                    if seen.len() < DENIALS_REMEMBERED {
+                        seen.insert(key, Seen { at: now, suppressed: 0 });
+                    }
+                    0
+                }
+            }
+        };
+        let mut detail = clip(why, MAX_DENIAL_DETAIL);
+        if suppressed > 0 {
+            detail.push_str(&format!(" ({suppressed} identical denials since the last record)"));
+        }
+        self.record(Entry { actor, action, subject: &subject, outcome: "denied", detail: &detail }).await;
     }
 
     /// Append one record in a transaction of its own; returns its sequence number.

@@ -136,9 +136,12 @@ async fn a_folder_of_packages_loads_the_good_and_reports_the_bad() {
 #[test]
 fn every_guest_is_used_by_a_test() {
     // Each guest folder must be named by some test file here, so none rots unseen.
-    let sources: String = ["hostile.rs", "load.rs", "server.rs", "models.rs", "runtime.rs", "routing.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join(f)).unwrap())
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let sources: String = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
         .collect();
     let mut bench = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/bin/yiwang-bench.rs")).unwrap();
     bench.push_str(&sources);

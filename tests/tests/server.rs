@@ -146,6 +146,13 @@ async fn messages_reach_inboxes_and_live_streams() {
     assert_eq!(live.headers()["content-type"], "text/event-stream");
     tokio::time::sleep(Duration::from_millis(100)).await;
 
+    // Who is online is nobody's business: the live stream shows in /metrics
+    // as one series for all streams, never under the user's id.
+    let (status, metrics) = host.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.contains("subscriber=\"sse:inbox\""), "{metrics}");
+    assert!(!metrics.contains("wang.wu"), "/metrics names a user: {metrics}");
+
     let send = |to: serde_json::Value, subject: &str| json!({ "to": to, "subject": subject, "body": "秦淮河水位 4.2 m，超过危险水位。" });
     let (status, _) = host
         .call("POST", "/api/messages", Some(&host.token), Some(send(json!({ "kind": "department", "code": "police" }), "给公安的")))

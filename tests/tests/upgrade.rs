@@ -376,3 +376,31 @@ async fn a_rollback_of_an_installed_plugin_puts_the_earlier_version_back_on_disk
     let manifest = std::fs::read_to_string(plugins.join("good/plugin.toml")).unwrap();
     assert!(manifest.contains("version = \"0.1.0\""), "{manifest}");
 }
+
+/// Every report the watcher sends within `window`.
+async fn reports_within(reports: &mut mpsc::UnboundedReceiver<WatchReport>, window: Duration) -> Vec<WatchReport> {
+    let mut seen = Vec::new();
+    let until = tokio::time::Instant::now() + window;
+    while let Ok(Some(r)) = tokio::time::timeout_at(until, reports.recv()).await {
+        seen.push(r);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_plugins_folder_is_not_read_again_and_again() {
+    let (host, mut reports) = watched_host(&[], UpgradePolicy::default()).await;
+    install_whole(&host.plugins_dir(), "good", |m| m);
+    let r = next_report(&mut reports, "good").await;
+    assert_eq!(r.outcome, "loaded", "{r:?}");
+    // Loading read the package; reading is not a change, so nothing follows.
+    let after = reports_within(&mut reports, Duration::from_secs(2)).await;
+    assert!(after.is_empty(), "the watcher kept reacting to its own reads: {} reports, e.g. {:?}", after.len(), after.first());
+
+    // A refused package is refused once, not over and over.
+    install_whole(&host.plugins_dir(), "trivial", |m| m.replace("version = \"0.1.0\"", "version = \"one\""));
+    let r = next_report(&mut reports, "trivial").await;
+    assert_eq!(r.outcome, "refused", "{r:?}");
+    let after = reports_within(&mut reports, Duration::from_secs(2)).await;
+    assert!(after.is_empty(), "a refused package was read again and again: {} reports, e.g. {:?}", after.len(), after.first());
+}

@@ -7,7 +7,6 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
-use crate::audit::Entry;
 use crate::identity::auth::AuthError;
 use crate::identity::{Principal, Role};
 
@@ -53,11 +52,7 @@ impl AuthUser {
         }
         let actor = format!("user:{}", self.principal.id);
         let detail = format!("requires role `{}`", role.name());
-        state
-            .services
-            .audit
-            .record(Entry { actor: &actor, action, subject: action, outcome: "denied", detail: &detail })
-            .await;
+        state.services.audit.record_denial(&actor, action, action, &detail).await;
         Err(ApiError::Forbidden(format!("{action} requires the `{}` role", role.name())))
     }
 
@@ -73,7 +68,7 @@ impl AuthUser {
     /// is both the record's detail and the answer's message.
     pub async fn deny(&self, state: &AppState, action: &str, subject: &str, why: String) -> ApiError {
         let actor = format!("user:{}", self.principal.id);
-        state.services.audit.record(Entry { actor: &actor, action, subject, outcome: "denied", detail: &why }).await;
+        state.services.audit.record_denial(&actor, action, subject, &why).await;
         ApiError::Forbidden(why)
     }
 }

@@ -137,6 +137,9 @@ async fn send_message(
     Ok((StatusCode::CREATED, Json(Sent { id })))
 }
 
+/// The bus subscriber name of every live inbox stream.
+pub const SSE_SUBSCRIBER: &str = "sse:inbox";
+
 /// Live stream of new messages.
 ///
 /// New messages for the caller as they are sent: `event: message`, data = the
@@ -164,7 +167,9 @@ async fn message_stream(
     user: AuthUser,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let pattern = TopicPattern::parse("message.sent").expect("a valid pattern");
-    let subscription = state.services.bus.subscribe(&format!("sse:{}", user.principal.id), vec![pattern], 256);
+    // Named for what it is, not for whom: the bus's subscriber names are
+    // exported in `/metrics`, which must not say who is online.
+    let subscription = state.services.bus.subscribe(SSE_SUBSCRIBER, vec![pattern], 256);
     let principal = user.principal;
     let stream = futures::stream::unfold((subscription, principal), |(mut sub, principal)| async move {
         loop {

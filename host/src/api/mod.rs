@@ -137,8 +137,20 @@ async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 )]
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let mut body = state.services.metrics.render();
-    // Bus queues are read at scrape time.
-    let stats = state.services.bus.stats();
+    // Bus queues are read at scrape time, summed per subscriber name: every
+    // live inbox stream is one series (`sse:inbox`), so the series neither
+    // name who is online nor grow with the number of connections.
+    let mut stats: Vec<crate::bus::SubscriberStats> = Vec::new();
+    for s in state.services.bus.stats() {
+        match stats.iter_mut().find(|t| t.name == s.name) {
+            Some(t) => {
+                t.queued += s.queued;
+                t.dropped += s.dropped;
+                t.delivered += s.delivered;
+            }
+            None => stats.push(s),
+        }
+    }
     if !stats.is_empty() {
         let mut extra = String::new();
         extra.push_str("# HELP yiwang_bus_queued Events waiting in a subscriber's queue.\n# TYPE yiwang_bus_queued gauge\n");

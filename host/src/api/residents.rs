@@ -88,8 +88,7 @@ async fn verify_resident(
     let actor = format!("user:{}", p.id);
     if !(p.is_staff() && (p.has_role(Role::Dispatcher) || p.has_role(Role::Operator))) {
         let why = "verifying a resident's real name requires the `dispatcher` or `operator` role".to_owned();
-        state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: &id, outcome: "denied", detail: &why }).await;
-        return Err(ApiError::Forbidden(why));
+        return Err(user.deny(&state, ACTION, &id, why).await);
     }
     let identity = &state.services.identity;
     identity.verify_resident(&id, &body.id_number, body.real_name.as_deref(), &p.id).await?;

@@ -33,7 +33,6 @@ struct Current {
     area: Option<String>,
     department: Option<String>,
     version: i64,
-    opened_by: String,
     clock: ClockState,
     pending_ms: i64,
     level: Option<String>,
@@ -66,7 +65,11 @@ impl Cases {
         let mut chain = self.audit.chain().await?;
         let mut tx = self.db.begin_write().await?;
         let current = read(&mut tx, id).await?;
-        let actor = authorise(id, mv.action, who, &current)?;
+        let disposal = match mv.action {
+            Action::PassCheck | Action::FailCheck => last_disposal(&mut tx, id).await?,
+            _ => None,
+        };
+        let actor = authorise(id, mv.action, who, &current, disposal.as_ref())?;
         let applied = self.apply(&mut tx, id, mv, who, &actor, checked, &current).await?;
         self.record(&mut tx, &mut chain, id, mv, &actor, &current, &applied).await?;
         tx.commit().await?;
@@ -338,7 +341,6 @@ async fn read(tx: &mut Tx<'_>, id: &str) -> Result<Current, ServiceError> {
         },
         department: row.try_get(4)?,
         version: row.try_get(5)?,
-        opened_by: row.try_get(6)?,
         clock: ClockState {
             category: row.try_get(7)?,
             area: area.clone(),
@@ -355,20 +357,51 @@ async fn read(tx: &mut Tx<'_>, id: &str) -> Result<Current, ServiceError> {
     })
 }
 
+/// Who disposed of the case last, and for which department.
+struct Disposal {
+    actor: String,
+    department: Option<String>,
+}
+
+/// The case's last `dispose`, if any.
+async fn last_disposal(tx: &mut Tx<'_>, id: &str) -> Result<Option<Disposal>, ServiceError> {
+    let row = sqlx::query(
+        "SELECT actor, step_department FROM case_transitions WHERE case_id = $1 AND action = 'dispose' ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(match row {
+        Some(r) => Some(Disposal { actor: r.try_get(0)?, department: r.try_get(1)? }),
+        None => None,
+    })
+}
+
 /// Who takes the move, as recorded: a person needs a role the action asks
-/// for (or is the reporter checking their own case), the case within their
-/// scope, and for the department's own work, that department.
-fn authorise(id: &str, action: Action, who: Who<'_>, current: &Current) -> Result<String, ServiceError> {
+/// for, the case within their scope, and for the department's own work, that
+/// department. Checking (核查) is separated from doing: whoever disposed of
+/// the case, and anyone of the department that disposed of it, may not check it.
+fn authorise(id: &str, action: Action, who: Who<'_>, current: &Current, disposal: Option<&Disposal>) -> Result<String, ServiceError> {
     let (actor, scope) = match who {
         Who::Person { actor, scope } => (actor, scope),
         Who::System(name) => return Ok(name.to_owned()),
     };
-    let reporter_checks = matches!(action, Action::PassCheck | Action::FailCheck) && current.opened_by == actor.id;
-    if !reporter_checks && !action.roles().iter().any(|r| actor.has_role(*r)) {
+    if !action.roles().iter().any(|r| actor.has_role(*r)) {
         let roles: Vec<&str> = action.roles().iter().map(|r| Role::name(*r)).collect();
         return Err(ServiceError::Forbidden(format!("`{action}` requires the role {}", roles.join(" or "))));
     }
-    if !reporter_checks && !scope.covers(current.area.as_deref()) {
+    if let Some(d) = disposal {
+        let same_person = d.actor == format!("user:{}", actor.id);
+        let same_department = d.department.is_some() && actor.department == d.department;
+        if same_person || same_department {
+            return Err(ServiceError::Forbidden(format!(
+                "`{action}`: the case was disposed of by {} for `{}`; the one who did the work, or their department, does not check it",
+                d.actor,
+                d.department.as_deref().unwrap_or("-")
+            )));
+        }
+    }
+    if !scope.covers(current.area.as_deref()) {
         return Err(ServiceError::Forbidden(format!(
             "case `{id}` lies in org unit `{}`, outside {scope}",
             current.area.as_deref().unwrap_or("-")

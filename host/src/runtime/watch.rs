@@ -24,6 +24,20 @@ pub const DEFAULT_QUIET: Duration = Duration::from_millis(10);
 /// How long a plugin's folder must stay gone before the plugin is unloaded.
 const REMOVAL_GRACE: Duration = Duration::from_millis(200);
 
+/// Whether a file-system event changes what the folder holds: a file or folder
+/// created, written, renamed or removed, or its permissions changed; not an
+/// open, a read, a close after reading, or a new access time.
+fn changes(kind: &notify::EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode, MetadataKind, ModifyKind};
+    use notify::EventKind;
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Modify(ModifyKind::Metadata(MetadataKind::AccessTime)) => false,
+        _ => true,
+    }
+}
+
 /// Watches a plugins folder while it lives; dropping it stops the watching.
 pub struct PluginWatcher {
     _watcher: notify::RecommendedWatcher,
@@ -60,6 +74,9 @@ impl Runtime {
         let dir = dir.canonicalize().unwrap_or_else(|_| dir.to_owned());
         let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
         let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+            // Reading a package (as applying one does) is no change to it:
+            // reacting to reads would read it again, for ever.
+            Ok(event) if !changes(&event.kind) => {}
             Ok(event) => {
                 for path in event.paths {
                     let _ = tx.send(path);

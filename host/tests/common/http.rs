@@ -95,6 +95,15 @@ impl Host {
         (r.status, r.json())
     }
 
+    /// Take `action` on `case` as `token`, with the body's other fields from `extra`.
+    pub async fn transition(&self, case: &str, token: &str, action: &str, extra: Value) -> (u16, Value) {
+        let mut body = serde_json::json!({ "action": action });
+        for (k, v) in extra.as_object().expect("extra fields are an object") {
+            body[k] = v.clone();
+        }
+        self.post(&format!("/api/cases/{case}/transitions"), token, body).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> (u16, Value) {
         self.call("GET", path, token, None).await
     }
