@@ -180,6 +180,12 @@ pub enum PackageError {
         /// What was wrong.
         message: String,
     },
+    /// A package file is not a regular file (a FIFO, a device, a folder, …).
+    #[error("{file}: not a regular file")]
+    NotAFile {
+        /// The file.
+        file: String,
+    },
     /// A file is too large.
     #[error("{file}: {size} bytes is more than the limit of {limit} bytes")]
     TooLarge {
@@ -336,7 +342,7 @@ impl Package {
 
     /// Read a `.ywpkg` file (all of [`unpack`]'s checks apply).
     pub fn read_archive(path: &Path) -> Result<Package, PackageError> {
-        let bytes = read_limited(path, MAX_ARCHIVE_BYTES)?;
+        let bytes = read_package_file(path, MAX_ARCHIVE_BYTES)?;
         unpack_named(&bytes, Some(path.display().to_string()))
     }
 
@@ -405,9 +411,25 @@ pub(crate) fn replace_dir(from: &Path, to: &Path) -> Result<(), PathError> {
     Ok(())
 }
 
-fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PackageError> {
-    let file = fs::File::open(path).map_err(at(path))?;
-    let size = file.metadata().map_err(at(path))?.len();
+/// Read one file of a package folder, once, into memory: a regular file of at
+/// most `limit` bytes. Anything else — a FIFO, a device, a folder — is refused
+/// without being waited on (it is opened non-blocking), so that a planted FIFO
+/// cannot hang whoever reads the folder. Use the bytes returned for every
+/// check and for the digest: reading a file twice could see two contents.
+pub fn read_package_file(path: &Path, limit: u64) -> Result<Vec<u8>, PackageError> {
+    let mut options = fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NONBLOCK);
+    }
+    let file = options.open(path).map_err(at(path))?;
+    let meta = file.metadata().map_err(at(path))?;
+    if !meta.is_file() {
+        return Err(PackageError::NotAFile { file: path.display().to_string() });
+    }
+    let size = meta.len();
     if size > limit {
         return Err(PackageError::TooLarge {
             file: path.display().to_string(),
@@ -430,15 +452,15 @@ fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, PackageError> {
 /// Read an installed package folder (see [`Package::read_folder`]).
 pub fn read_folder(path: &Path) -> Result<Package, PackageError> {
     let manifest_path = path.join(MANIFEST_FILE);
-    let manifest_bytes = read_limited(&manifest_path, MAX_MANIFEST_BYTES)?;
+    let manifest_bytes = read_package_file(&manifest_path, MAX_MANIFEST_BYTES)?;
     let manifest_text = String::from_utf8(manifest_bytes).map_err(|_| PackageError::Archive {
         source_name: Some(path.display().to_string()),
         message: format!("{MANIFEST_FILE} is not UTF-8"),
     })?;
-    let component = read_limited(&path.join(COMPONENT_FILE), MAX_COMPONENT_BYTES)?;
+    let component = read_package_file(&path.join(COMPONENT_FILE), MAX_COMPONENT_BYTES)?;
     let signature_path = path.join(SIGNATURE_FILE);
     let signature = if signature_path.exists() {
-        let bytes = read_limited(&signature_path, MAX_SIGNATURE_BYTES)?;
+        let bytes = read_package_file(&signature_path, MAX_SIGNATURE_BYTES)?;
         Some(parse_signature(&bytes, &signature_path.display().to_string())?)
     } else {
         None

@@ -149,3 +149,22 @@ fn every_guest_is_used_by_a_test() {
         assert!(bench.contains(&format!("\"{}\"", g.name)), "test guest `{}` is used by no test", g.name);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifo_in_a_package_is_refused_without_waiting_on_it() {
+    let host = TestHost::with_guests(&[]).await;
+    let dir = host.plugins_dir();
+    let folder = yiwang_tests::install_guest(&dir, "good", |m| m);
+    // Nobody will ever write to this FIFO: opening it to read would wait for ever.
+    let manifest = folder.join("plugin.toml");
+    std::fs::remove_file(&manifest).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&manifest).status().unwrap();
+    assert!(made.success(), "mkfifo failed");
+    let loaded = tokio::time::timeout(std::time::Duration::from_secs(10), host.runtime.load_dir(&dir))
+        .await
+        .expect("reading a FIFO named plugin.toml hung the loader");
+    let e = loaded[0].as_ref().err().expect("a FIFO is no manifest");
+    assert!(e.message.contains("not a regular file"), "{e}");
+    // The server kept serving meanwhile, and still does.
+    assert_eq!(host.get_json("/healthz").await.0, 200);
+}

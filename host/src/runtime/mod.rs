@@ -168,7 +168,7 @@ impl Runtime {
     /// Load one package folder as a new plugin (an error if one of that name
     /// is loaded; [`Runtime::apply_package`] upgrades instead).
     pub async fn load_package(self: &Arc<Self>, folder: &Path) -> Result<Arc<LoadedPlugin>, LoadError> {
-        let package = Package::read(folder)?;
+        let package = Package::read_off_runtime(folder).await?;
         if self.plugins.read().contains_key(&package.manifest().name) {
             let name = package.manifest().name.clone();
             return Err(package.error("name", format!("a plugin named `{name}` is already loaded")));

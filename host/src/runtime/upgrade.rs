@@ -26,35 +26,59 @@ pub struct Package {
 
 impl Package {
     /// Read `folder/plugin.toml`, `folder/plugin.wasm` and, if present,
-    /// `folder/signature.toml`; a signature that does not match the contents
-    /// (a tampered package) is refused here.
+    /// `folder/signature.toml`, each once into memory (regular files only,
+    /// within the package limits); the grants, the digest and the signature
+    /// check all use exactly those bytes. A signature that does not match the
+    /// contents (a tampered package) is refused here. This reads files: call
+    /// it off the async runtime ([`Package::read_off_runtime`]).
     pub fn read(folder: &Path) -> Result<Package, LoadError> {
+        use yiwang_registry::package::{MAX_COMPONENT_BYTES, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, SIGNATURE_FILE};
         let manifest_path = folder.join(MANIFEST_FILE);
-        let manifest = Manifest::load(&manifest_path)?;
-        let error = |file: &Path, field: &str, message: String| LoadError {
-            plugin: Some(manifest.name.clone()),
+        let unnamed = |file: &Path, field: &str, message: String| LoadError {
+            plugin: None,
             file: file.to_owned(),
             field: field.to_owned(),
             message,
         };
-        let text = std::fs::read_to_string(&manifest_path).map_err(|e| error(&manifest_path, "-", format!("cannot read: {e}")))?;
+        let text = yiwang_registry::package::read_package_file(&manifest_path, MAX_MANIFEST_BYTES)
+            .map_err(|e| unnamed(&manifest_path, "-", format!("cannot read: {e}")))?;
+        let text = String::from_utf8(text).map_err(|_| unnamed(&manifest_path, "-", "not UTF-8".into()))?;
+        let manifest = Manifest::parse(&text, &manifest_path)?;
+        let error = |file: &Path, field: &str, message: String| LoadError { plugin: Some(manifest.name.clone()), ..unnamed(file, field, message) };
         let wasm_path = folder.join(COMPONENT_FILE);
-        let bytes = std::fs::read(&wasm_path).map_err(|e| error(&wasm_path, "component", format!("cannot read: {e}")))?;
+        let bytes = yiwang_registry::package::read_package_file(&wasm_path, MAX_COMPONENT_BYTES)
+            .map_err(|e| error(&wasm_path, "component", format!("cannot read: {e}")))?;
         let digest = yiwang_registry::content_digest(text.as_bytes(), &bytes);
-        let signature_path = folder.join(yiwang_registry::package::SIGNATURE_FILE);
-        let signature = match std::fs::read_to_string(&signature_path) {
+        let signature_path = folder.join(SIGNATURE_FILE);
+        let signature = match yiwang_registry::package::read_package_file(&signature_path, MAX_SIGNATURE_BYTES) {
             Ok(sig) => {
-                let sig = yiwang_registry::Signature::from_toml(&sig)
+                let sig = std::str::from_utf8(&sig)
+                    .map_err(|_| "not UTF-8".to_owned())
+                    .and_then(yiwang_registry::Signature::from_toml)
                     .map_err(|m| error(&signature_path, "signature", format!("malformed: {m}")))?;
                 sig.verify_parts(&manifest.name, &manifest.version, &digest)
                     .map_err(|e| error(&signature_path, "signature", e.to_string()))?;
                 Some(sig)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(yiwang_registry::PackageError::Io(e)) if e.source.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(error(&signature_path, "signature", format!("cannot read: {e}"))),
         };
         let inner = yiwang_registry::Package { manifest, manifest_text: text, component: bytes, digest, signature };
         Ok(Package { manifest_path, wasm_path, inner })
+    }
+
+    /// [`Package::read`] on a blocking thread, so that a slow or stuck file
+    /// system never stalls the async runtime (and the HTTP server with it).
+    pub async fn read_off_runtime(folder: &Path) -> Result<Package, LoadError> {
+        let owned = folder.to_owned();
+        tokio::task::spawn_blocking(move || Package::read(&owned)).await.unwrap_or_else(|e| {
+            Err(LoadError {
+                plugin: None,
+                file: folder.join(MANIFEST_FILE),
+                field: "-".into(),
+                message: format!("reading the package failed: {e}"),
+            })
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -167,7 +191,7 @@ impl Runtime {
     /// fails any check, or whose `init` fails, is refused and the running
     /// version keeps serving.
     pub async fn apply_package(self: &Arc<Self>, folder: &Path, actor: &str) -> Result<Applied, LoadError> {
-        let package = Package::read(folder)?;
+        let package = Package::read_off_runtime(folder).await?;
         let name = package.manifest().name.clone();
         let Some(slot) = self.slot(&name) else {
             self.refuse_rolled_back(&package).await?;
