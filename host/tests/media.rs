@@ -608,10 +608,11 @@ mod http {
         // Another resident may not, and the refusal is audited.
         let a = host.get(&format!("/api/media/{sha}"), &res_b).await;
         assert_eq!(a.status, 403);
-        assert_eq!(a.message(), "media are readable by staff accounts and by their uploaders");
+        assert_eq!(a.message(), "media are readable by their uploaders, and by staff within the area of a case that holds them");
         assert_eq!(host.get(&format!("/api/media/{sha}/meta"), &res_b).await.status, 403);
+        // The same refusal again within a minute is counted, not recorded again.
         let refused = host.services.audit.find(Some("user:res.b"), Some("media.read"), 10).await.unwrap();
-        assert_eq!(refused.len(), 2, "{refused:?}");
+        assert_eq!(refused.len(), 1, "{refused:?}");
         assert!(refused.iter().all(|r| r.outcome == "denied" && r.subject == sha), "{refused:?}");
 
         // Uploading the same bytes stores nothing new and answers 200 with the

@@ -2,10 +2,12 @@
 //! evidence a case holds.
 //!
 //! Who may do what: any signed-in account uploads (residents too: 随手拍
-//! reports carry photos); a blob and its metadata are readable by staff
-//! accounts and by whoever uploaded those bytes; a case's evidence is linked
-//! and listed by staff accounts. A non-staff caller who did not upload a blob
-//! is refused whether or not it exists, so a digest reveals nothing.
+//! reports carry photos); a blob and its metadata are readable by whoever
+//! uploaded those bytes, and by staff whose scope covers the area of a case
+//! that holds the blob (as evidence or as a report's photo; city-level staff
+//! everywhere); a case's evidence is linked and listed by staff whose scope
+//! covers the case. A caller who may not read a blob is refused whether or not
+//! it exists, so a digest reveals nothing.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -25,7 +27,7 @@ use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
-use crate::identity::Principal;
+use crate::identity::{Principal, Scope};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -37,6 +39,19 @@ pub fn router() -> OpenApiRouter<AppState> {
 
 fn is_staff(p: &Principal) -> bool {
     p.is_staff()
+}
+
+/// Refuse `action` on case `case_id` unless the caller is staff whose scope
+/// covers the case's area (404 when there is no such case).
+async fn case_in_scope(state: &AppState, user: &AuthUser, action: &str, case_id: &str) -> Result<(), ApiError> {
+    user.require_staff(state, action, case_id).await?;
+    let area = state.services.cases.area_of(case_id).await?.ok_or_else(|| ApiError::NotFound(format!("no case `{case_id}`")))?;
+    let scope = state.services.identity.scope(&user.principal).await?;
+    if !scope.covers(area.as_deref()) {
+        let why = format!("case `{case_id}` lies in org unit `{}`, outside {scope}", area.as_deref().unwrap_or("-"));
+        return Err(user.deny(state, action, case_id, why).await);
+    }
+    Ok(())
 }
 
 /// Metadata as a caller sees it: the first uploader is named to staff and to
@@ -59,9 +74,18 @@ async fn readable(state: &AppState, user: &AuthUser, sha256: &str) -> Result<Med
     }
     let media = &state.services.media;
     let p = &user.principal;
-    if !is_staff(p) && !media.is_uploader(sha256, &p.id).await? {
-        let why = "media are readable by staff accounts and by their uploaders".to_owned();
-        return Err(user.deny(state, ACTION, sha256, why).await);
+    if !media.is_uploader(sha256, &p.id).await? {
+        let why = "media are readable by their uploaders, and by staff within the area of a case that holds them";
+        if !is_staff(p) {
+            return Err(user.deny(state, ACTION, sha256, why.to_owned()).await);
+        }
+        let scope = state.services.identity.scope(p).await?;
+        if scope != Scope::All {
+            let areas = media.case_areas(sha256).await?;
+            if !areas.iter().any(|a| scope.covers(a.as_deref())) {
+                return Err(user.deny(state, ACTION, sha256, format!("{why}; none lies within {scope}")).await);
+            }
+        }
     }
     media.info(sha256).await?.ok_or_else(|| ApiError::NotFound(format!("no media `{sha256}`")))
 }
@@ -243,7 +267,7 @@ async fn add_evidence(
     JsonBody(body): JsonBody<AddEvidence>,
 ) -> Result<(StatusCode, Json<Evidence>), ApiError> {
     const ACTION: &str = "case.evidence.add";
-    user.require_staff(&state, ACTION, &case_id).await?;
+    case_in_scope(&state, &user, ACTION, &case_id).await?;
     let p = &user.principal;
     let linked = state.services.media.add_evidence(&case_id, &body.sha256, &p.id, &body.note).await?;
     let (status, evidence) = match linked {
@@ -287,7 +311,7 @@ async fn list_evidence(
     user: AuthUser,
     Path(case_id): Path<String>,
 ) -> Result<Json<EvidenceList>, ApiError> {
-    user.require_staff(&state, "case.evidence.read", &case_id).await?;
+    case_in_scope(&state, &user, "case.evidence.read", &case_id).await?;
     let evidence = state.services.media.evidence(&case_id).await?;
     Ok(Json(EvidenceList { case: case_id, evidence }))
 }

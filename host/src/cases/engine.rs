@@ -420,6 +420,17 @@ impl Cases {
 }
 
 impl Cases {
+    /// The area a case lies in (`Some(None)` for a case with no area), or
+    /// `None` when there is no such case: what every read of something a case
+    /// holds is scoped by.
+    pub async fn area_of(&self, id: &str) -> Result<Option<Option<String>>, ServiceError> {
+        let row = sqlx::query("SELECT area FROM cases WHERE id = $1").bind(id).fetch_optional(self.db.pool()).await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
     /// The case behind a ticket, with its reporter and channel.
     pub async fn by_ticket(&self, ticket: &str) -> Result<Option<(String, String, String)>, ServiceError> {
         let row = sqlx::query("SELECT id, opened_by, channel FROM cases WHERE ticket = $1")

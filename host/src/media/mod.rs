@@ -611,6 +611,21 @@ impl Media {
         }
     }
 
+    /// The areas of the cases that hold blob `sha256`, as evidence or as a
+    /// report's photo (`None` for a case with no area): whom it may be shown to.
+    pub async fn case_areas(&self, sha256: &str) -> Result<Vec<Option<String>>, MediaError> {
+        check_sha256(sha256)?;
+        let rows = sqlx::query(
+            "SELECT c.area FROM case_evidence e JOIN cases c ON c.id = e.case_id WHERE e.sha256 = $1 \
+             UNION ALL SELECT c.area FROM reports r JOIN cases c ON c.id = r.case_id WHERE r.evidence LIKE $2",
+        )
+        .bind(sha256)
+        .bind(format!("%\"{sha256}\"%"))
+        .fetch_all(self.db.pool())
+        .await?;
+        rows.iter().map(|r| r.try_get::<Option<String>, _>(0).map_err(MediaError::from)).collect()
+    }
+
     /// The evidence a case holds, in the order it was added.
     pub async fn evidence(&self, case_id: &str) -> Result<Vec<Evidence>, MediaError> {
         let mut conn = self.db.pool().acquire().await?;
