@@ -55,3 +55,39 @@ async fn evidence_and_photos_stay_within_the_case_s_area() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(host.get("/api/cases/no-such-case/evidence", &handler).await.0, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_with_no_area_is_the_command_centre_s_and_its_caller_is_the_hotline_s() {
+    let host = start(false).await;
+    host.services.space.load_geojson(CITY).await.unwrap();
+    let operator = host.user("op.12345", Some("hotline12345"), STAFF, &[Role::Dispatcher], "320100").await;
+    let city = host.user("disp.city", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+    let street = host.user("cg.west", Some("chengguan"), STAFF, &[Role::Handler, Role::Dispatcher], "320102001").await;
+
+    // A call with an address and no point: the case has no area.
+    let call = json!({
+        "channel": "hotline", "category_code": "020501", "description": "长江路口有人占道卖水果",
+        "address": "长江路与碑亭巷交叉口", "caller": { "name": "李先生", "phone": "13800002222" },
+    });
+    let (status, intake) = host.post("/api/reports", &operator, call).await;
+    assert_eq!(status, 201, "{intake}");
+    let case = intake["case"].as_str().unwrap().to_owned();
+    let path = format!("/api/cases/{case}");
+
+    // Not every street's: a street's staff neither read nor move it.
+    let (status, body) = host.get(&path, &street).await;
+    assert_eq!(status, 403, "a street's staff read a case with no area: {body}");
+    let (status, body) = host.transition(&case, &street, "accept", json!({})).await;
+    assert_eq!(status, 403, "a street's dispatcher accepted a case with no area: {body}");
+
+    // The command centre reads it, without the caller's name and phone.
+    let (status, view) = host.get(&path, &city).await;
+    assert_eq!(status, 200, "{view}");
+    let report = &view["reports"][0];
+    assert_eq!((report["caller_name"].clone(), report["caller_phone"].clone()), (json!(null), json!(null)), "{view}");
+    assert!(!view.to_string().contains("13800002222"), "{view}");
+    // The hotline, which calls back, sees them.
+    let (status, view) = host.get(&path, &operator).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["reports"][0]["caller_phone"], "13800002222", "{view}");
+}

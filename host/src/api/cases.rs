@@ -29,7 +29,7 @@ use crate::api::error::ErrorBody;
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
-use crate::identity::Role;
+use crate::identity::{Principal, Role};
 use crate::messaging::Recipient;
 use crate::error::ServiceError;
 
@@ -138,11 +138,23 @@ async fn get_case(State(state): State<AppState>, user: AuthUser, Path(id): Path<
     }
     let view = state.services.cases.view(&id).await?.ok_or_else(|| ApiError::NotFound(format!("no case `{id}`")))?;
     let scope = state.services.identity.scope(&user.principal).await?;
-    if !scope.covers(view.area.as_deref()) {
+    if !scope.covers_case(view.area.as_deref()) {
         let why = format!("case `{id}` lies in org unit `{}`, outside {scope}", view.area.as_deref().unwrap_or("-"));
         return Err(user.deny(&state, ACTION, &id, why).await);
     }
-    Ok(Json(view))
+    Ok(Json(for_reader(view, &user.principal)))
+}
+
+/// A case as `reader` may see it: a hotline caller's name and phone are kept
+/// for the staff who call back (the 12345 hotline), blanked for everyone else.
+pub(super) fn for_reader(mut view: CaseView, reader: &Principal) -> CaseView {
+    if !reader.calls_back() {
+        for r in &mut view.reports {
+            r.caller_name = None;
+            r.caller_phone = None;
+        }
+    }
+    view
 }
 
 /// Move a case.
@@ -195,7 +207,7 @@ async fn move_case(
                 }
             }
             // The engine audited the transition in the transaction that stored it.
-            Ok(Json(view))
+            Ok(Json(for_reader(view, &user.principal)))
         }
         Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, &action, &id, why).await),
         Err(e) => Err(e.into()),
@@ -271,7 +283,7 @@ async fn rate_case(
     let (case_id, reporter, channel) =
         cases.by_ticket(&ticket).await?.ok_or_else(|| ApiError::NotFound(format!("no ticket `{ticket}`")))?;
     let p = &user.principal;
-    let hotline_callback = channel == "hotline" && p.is_staff() && p.department.as_deref() == Some("hotline12345");
+    let hotline_callback = channel == "hotline" && p.calls_back();
     if reporter != p.id && !hotline_callback {
         return Err(user.deny(&state, ACTION, &case_id, "only the reporter (or the hotline, for a call) rates a case".into()).await);
     }
@@ -403,6 +415,6 @@ async fn manual_queue(State(state): State<AppState>, user: AuthUser) -> Result<J
     }
     let scope = state.services.identity.scope(p).await?;
     let mut cases = state.services.cases.manual_queue().await?;
-    cases.retain(|c| scope.covers(c.area.as_deref()));
-    Ok(Json(cases))
+    cases.retain(|c| scope.covers_case(c.area.as_deref()));
+    Ok(Json(cases.into_iter().map(|c| for_reader(c, p)).collect()))
 }

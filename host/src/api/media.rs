@@ -47,7 +47,7 @@ async fn case_in_scope(state: &AppState, user: &AuthUser, action: &str, case_id:
     user.require_staff(state, action, case_id).await?;
     let area = state.services.cases.area_of(case_id).await?.ok_or_else(|| ApiError::NotFound(format!("no case `{case_id}`")))?;
     let scope = state.services.identity.scope(&user.principal).await?;
-    if !scope.covers(area.as_deref()) {
+    if !scope.covers_case(area.as_deref()) {
         let why = format!("case `{case_id}` lies in org unit `{}`, outside {scope}", area.as_deref().unwrap_or("-"));
         return Err(user.deny(state, action, case_id, why).await);
     }
@@ -82,7 +82,7 @@ async fn readable(state: &AppState, user: &AuthUser, sha256: &str) -> Result<Med
         let scope = state.services.identity.scope(p).await?;
         if scope != Scope::All {
             let areas = media.case_areas(sha256).await?;
-            if !areas.iter().any(|a| scope.covers(a.as_deref())) {
+            if !areas.iter().any(|a| scope.covers_case(a.as_deref())) {
                 return Err(user.deny(state, ACTION, sha256, format!("{why}; none lies within {scope}")).await);
             }
         }

@@ -57,7 +57,7 @@ async fn confirm_joined_report(
     let who = Who::Person { actor: &user.principal, scope: &scope };
     match state.services.cases.confirm_report(&id, &report, &decision, who).await {
         // Audited by the engine, in the transaction that stored it.
-        Ok(view) => Ok(Json(view)),
+        Ok(view) => Ok(Json(super::cases::for_reader(view, &user.principal))),
         Err(ServiceError::Forbidden(why)) => Err(user.deny(&state, ACTION, &id, why).await),
         Err(e) => Err(e.into())}
 }

@@ -314,7 +314,7 @@ impl Cases {
                 if !actor.has_role(Role::Dispatcher) {
                     return Err(ServiceError::Forbidden(format!("`{action}` requires the role {}", Role::Dispatcher.name())));
                 }
-                if !scope.covers(area.as_deref()) {
+                if !scope.covers_case(area.as_deref()) {
                     return Err(ServiceError::Forbidden(format!(
                         "case `{case_id}` lies in org unit `{}`, outside {scope}",
                         area.as_deref().unwrap_or("-")

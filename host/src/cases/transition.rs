@@ -401,7 +401,7 @@ fn authorise(id: &str, action: Action, who: Who<'_>, current: &Current, disposal
             )));
         }
     }
-    if !scope.covers(current.area.as_deref()) {
+    if !scope.covers_case(current.area.as_deref()) {
         return Err(ServiceError::Forbidden(format!(
             "case `{id}` lies in org unit `{}`, outside {scope}",
             current.area.as_deref().unwrap_or("-")
@@ -431,7 +431,7 @@ async fn merge(tx: &mut Tx<'_>, id: &str, into: &str, who: Who<'_>) -> Result<()
     let stage: String = target.try_get(0)?;
     let target_area: Option<String> = target.try_get(1)?;
     if let Who::Person { scope, .. } = who
-        && !scope.covers(target_area.as_deref())
+        && !scope.covers_case(target_area.as_deref())
     {
         return Err(ServiceError::Forbidden(format!("into: case `{into}` lies outside {scope}")));
     }

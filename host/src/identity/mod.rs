@@ -92,6 +92,9 @@ impl AccountKind {
     }
 }
 
+/// The department that takes hotline calls and calls their callers back.
+pub const HOTLINE_DEPARTMENT: &str = "hotline12345";
+
 /// Who is calling: a user with their roles, as every route sees them.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Principal {
@@ -109,6 +112,12 @@ impl Principal {
     /// Whether the principal is a member of staff (not a resident, not a plugin).
     pub fn is_staff(&self) -> bool {
         self.kind == AccountKind::Staff
+    }
+
+    /// Whether the principal calls hotline reporters back (回访): the staff
+    /// of the 12345 hotline. Only they see a caller's name and phone.
+    pub fn calls_back(&self) -> bool {
+        self.is_staff() && self.department.as_deref() == Some(HOTLINE_DEPARTMENT)
     }
 
     /// Whether the principal is a resident.
@@ -139,6 +148,17 @@ impl Scope {
         match (self, area) {
             (Scope::All, _) | (_, None) => true,
             (Scope::Units(units), Some(area)) => units.iter().any(|u| area.starts_with(u.as_str())),
+        }
+    }
+
+    /// Whether a case placed in `area` is within this scope. A case with no
+    /// area (a hotline call with an address but no point) belongs to the
+    /// command centre: only a city-wide scope covers it, never every scope.
+    pub fn covers_case(&self, area: Option<&str>) -> bool {
+        match (self, area) {
+            (Scope::All, _) => true,
+            (Scope::Units(_), None) => false,
+            (Scope::Units(_), Some(_)) => self.covers(area),
         }
     }
 
