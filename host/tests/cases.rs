@@ -572,6 +572,11 @@ mod http {
     }
 
     fn cap_alert(id: &str, msg_type: &str, references: &str, polygon: &str) -> String {
+        cap_alert_from("weather@example.cn", "Actual", id, msg_type, references, polygon)
+    }
+
+    /// A CAP alert from `sender` with `status`.
+    fn cap_alert_from(sender: &str, status: &str, id: &str, msg_type: &str, references: &str, polygon: &str) -> String {
         let refs = if references.is_empty() { String::new() } else { format!("<references>{references}</references>") };
         let info = if polygon.is_empty() {
             String::new()
@@ -586,8 +591,8 @@ mod http {
         };
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\
-             <identifier>{id}</identifier><sender>weather@example.cn</sender><sent>2027-07-15T08:00:00+08:00</sent>\
-             <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}{info}</alert>"
+             <identifier>{id}</identifier><sender>{sender}</sender><sent>2027-07-15T08:00:00+08:00</sent>\
+             <status>{status}</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}{info}</alert>"
         )
     }
 
@@ -723,5 +728,44 @@ mod http {
         ok(&host, &vending, &dispatcher, "escalate", json!({"reason": "区级协调不了"})).await;
         let (status, body) = step(&host, &vending, &dispatcher, "escalate", json!({"reason": "再升"})).await;
         assert_eq!(status, 409, "{body}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idempotency_key_belongs_to_its_caller() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let wang = host.user("wang", None, AccountKind::Resident, &[Role::Resident], "320102001001").await;
+        let zhou = host.user("zhou", None, AccountKind::Resident, &[Role::Resident], "320102002001").await;
+        let photo = [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00][..], &[7u8; 2000][..]].concat();
+        let r = host.raw("POST", "/api/media?filename=stall.jpg", &wang, "image/jpeg", &photo).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let sha = r.json()["sha256"].as_str().unwrap().to_owned();
+        let report = |description: &str, lon: f64| json!({
+            "channel": "snapshot", "idempotency_key": "k-1", "category_code": "020501",
+            "description": description, "location": {"lat": 32.045, "lon": lon}, "evidence": [sha],
+        });
+        let (status, first) = host.post("/api/reports", &wang, report("门前占道经营", 118.785)).await;
+        assert_eq!(status, 201, "{first}");
+        // Another resident with the same key: their own report, case and ticket.
+        let (status, other) = host.post("/api/reports", &zhou, report("丹凤街垃圾满溢", 118.815)).await;
+        assert_eq!(status, 201, "{other}");
+        assert_eq!(other["created"], true, "{other}");
+        assert_ne!(other["report"], first["report"]);
+        assert_ne!(other["ticket"], first["ticket"], "never another caller's ticket");
+        use sqlx::Row;
+        let row = sqlx::query("SELECT reporter, description FROM reports WHERE id = $1")
+            .bind(other["report"].as_str().unwrap())
+            .fetch_one(host.services.db.pool())
+            .await
+            .unwrap();
+        assert_eq!((row.get::<String, _>(0), row.get::<String, _>(1)), ("zhou".to_owned(), "丹凤街垃圾满溢".to_owned()));
+        // The same caller, the same key and body: the original; another body: 409.
+        let (status, again) = host.post("/api/reports", &wang, report("门前占道经营", 118.785)).await;
+        assert_eq!((status, &again["report"], again["created"].as_bool()), (200, &first["report"], Some(false)), "{again}");
+        let (status, body) = host.post("/api/reports", &wang, report("换了内容", 118.785)).await;
+        assert_eq!(status, 409, "{body}");
+        assert!(message(&body).contains("k-1"), "{body}");
+        let (status, again) = host.post("/api/reports", &zhou, report("丹凤街垃圾满溢", 118.815)).await;
+        assert_eq!((status, &again["report"]), (200, &other["report"]), "{again}");
     }
 }

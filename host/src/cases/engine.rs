@@ -65,7 +65,9 @@ pub struct Caller {
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     pub channel: Channel,
-    /// Makes a resubmission harmless: the same key on the same channel returns the original.
+    /// Makes a resubmission harmless: the same caller's same key on the same
+    /// channel returns the original; another caller's key is theirs alone, and
+    /// the key sent again with another body is refused (409).
     #[serde(default)]
     pub idempotency_key: Option<String>,
     /// A category code (`GET /api/categories`).
