@@ -543,7 +543,9 @@ mod http {
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
         let again = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", form.as_bytes()).await;
-        assert_eq!((again.status, again.json()[0]["service_request_id"].as_str()), (200, Some(id.as_str())), "a resubmission");
+        // `device_id` names the phone, not the request: the same post again is a
+        // second report, which the deduplication joins to the open case.
+        assert_eq!((again.status, again.json()[0]["service_request_id"].as_str()), (201, Some(id.as_str())), "a second report, joined");
         let bad = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", b"service_code=000000&lat=32.0&long=118.7").await;
         assert_eq!(bad.status, 400);
         assert!(bad.json()[0]["description"].as_str().unwrap().contains("not a known category"), "{}", bad.body);
@@ -767,5 +769,35 @@ mod http {
         assert!(message(&body).contains("k-1"), "{body}");
         let (status, again) = host.post("/api/reports", &zhou, report("丹凤街垃圾满溢", 118.815)).await;
         assert_eq!((status, &again["report"]), (200, &other["report"]), "{again}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open311_device_id_names_the_phone_not_the_request() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let form = |code: &str, lon: &str, description: &str| {
+            format!("service_code={code}&lat=32.045&long={lon}&description={description}&device_id=phone-7")
+        };
+        let post = |body: String| {
+            let host = &host;
+            async move { host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", body.as_bytes()).await }
+        };
+        let r = post(form("020501", "118.785", "vending")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let first = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        // Another report from the same phone is another request.
+        let r = post(form("010110", "118.815", "manhole")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let second = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        assert_ne!(first, second, "the second report is not lost");
+        for (id, code) in [(&first, "020501"), (&second, "010110")] {
+            let r = host.raw("GET", &format!("/open311/v2/requests/{id}.json"), "", "application/json", b"").await;
+            assert_eq!((r.status, r.json()[0]["service_code"].as_str()), (200, Some(code)), "{}", r.body);
+        }
+        // The phone is kept with each report.
+        use sqlx::Row;
+        let rows = sqlx::query("SELECT device_id FROM reports WHERE channel = 'open311'").fetch_all(host.services.db.pool()).await.unwrap();
+        let devices: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(devices, [Some("phone-7".to_owned()), Some("phone-7".to_owned())]);
     }
 }

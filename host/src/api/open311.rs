@@ -282,16 +282,18 @@ struct PostRequest {
     long: Option<f64>,
     address_string: Option<String>,
     description: Option<String>,
-    /// Makes a resubmission harmless, as with the intake's idempotency key.
-    #[serde(alias = "idempotency_key")]
+    /// The device the report is sent from (GeoReport v2: the phone, not the
+    /// request); kept with the report, never used to tell reports apart.
     device_id: Option<String>}
 
 /// Post a request.
 ///
 /// Form-encoded (`application/x-www-form-urlencoded`, as the standard has it)
-/// or JSON: `service_code`, `lat`, `long`, `address_string`, `description`;
-/// `api_key`, `email`, names and phone are accepted and not stored. The
-/// report is on disk before the answer, `[{"service_request_id", "service_notice"}]`.
+/// or JSON: `service_code`, `lat`, `long`, `address_string`, `description`,
+/// `device_id` (the sending phone, kept with the report; two posts from one
+/// phone are two requests); `api_key`, `email`, names and phone are accepted
+/// and not stored. The report is on disk before the answer,
+/// `[{"service_request_id", "service_notice"}]`.
 #[utoipa::path(
     post,
     path = "/open311/v2/{file}",
@@ -328,7 +330,7 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
     }
     let report = NewReport {
         channel: Channel::Open311,
-        idempotency_key: req.device_id,
+        idempotency_key: None,
         category_code: code,
         title: None,
         description: req.description.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| "（Open311 请求，无描述）".into()),
@@ -336,7 +338,8 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
         address: req.address_string,
         evidence: vec![],
         caller: None};
-    match state.services.cases.intake(&report, None).await {
+    let device = req.device_id.as_deref().filter(|d| !d.is_empty());
+    match state.services.cases.intake_from_device(&report, None, device).await {
         Ok(intake) => {
             let status = if intake.created { StatusCode::CREATED } else { StatusCode::OK };
             let record = vec![

@@ -212,7 +212,7 @@ impl Cases {
                 address: None,
                 evidence: vec![],
                 caller: None};
-            let intake = self.intake_in(&report, Some(importer), Some(grid.clone())).await.map_err(|e| match e {
+            let intake = self.intake_in(&report, Some(importer), Some(grid.clone()), None).await.map_err(|e| match e {
                 ServiceError::Invalid(m) => ServiceError::Invalid(format!("parameter `category_code`: {m}")),
                 other => other})?;
             sqlx::query("INSERT INTO cap_alert_cases (root, grid, case_id) VALUES ($1, $2, $3) ON CONFLICT (root, grid) DO NOTHING")

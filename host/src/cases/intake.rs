@@ -66,6 +66,9 @@ pub(crate) struct Pending {
     /// For a report with an idempotency key: whose key it is and the sha256
     /// of the report as sent.
     keyed: Option<Keyed>,
+    /// The device it was sent from (Open311 `device_id`): who sent it, never
+    /// which report it is.
+    device: Option<String>,
     reply: oneshot::Sender<Result<Intake, ServiceError>>,
 }
 
@@ -99,16 +102,29 @@ struct Announcement {
 impl Cases {
     /// Take in a report: it and its case are on disk when this returns.
     pub async fn intake(&self, r: &NewReport, reporter: Option<&str>) -> Result<Intake, ServiceError> {
-        self.intake_in(r, reporter, None).await
+        self.intake_in(r, reporter, None, None).await
+    }
+
+    /// [`Cases::intake`] of a report sent from a device (Open311's
+    /// `device_id`), kept with the report; it identifies the sender's device,
+    /// so two reports from one device are two reports.
+    pub async fn intake_from_device(&self, r: &NewReport, reporter: Option<&str>, device: Option<&str>) -> Result<Intake, ServiceError> {
+        if let Some(d) = device
+            && (d.is_empty() || d.len() > 256 || d.chars().any(char::is_control))
+        {
+            return Err(ServiceError::Invalid("device_id: 1-256 characters, no control characters".into()));
+        }
+        self.intake_in(r, reporter, None, device.map(str::to_owned)).await
     }
 
     /// [`Cases::intake`] into a given grid cell (a CAP alert's area), rather
-    /// than the one under the location.
+    /// than the one under the location, and from a device.
     pub(crate) async fn intake_in(
         &self,
         r: &NewReport,
         reporter: Option<&str>,
         grid: Option<String>,
+        device: Option<String>,
     ) -> Result<Intake, ServiceError> {
         r.check()?;
         let keyed = Keyed::of(r, reporter);
@@ -155,6 +171,7 @@ impl Cases {
             received,
             accept_due,
             keyed,
+            device,
             reply,
         };
         let stopped = || ServiceError::Storage(anyhow::anyhow!("the intake writer has stopped"));
@@ -561,7 +578,7 @@ async fn write_plain(
             if k > 0 {
                 sql.push(',');
             }
-            sql.push_str(&marks.row(14));
+            sql.push_str(&marks.row(REPORT_WIDTH));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (p, id, title, case) in chunk {
@@ -727,10 +744,11 @@ async fn taken(tx: &mut sqlx::AnyConnection, p: &Pending) -> Result<Result<Intak
 
 /// Store the report of `p` under `case_id`; 0 when its idempotency key is taken.
 async fn insert_report(tx: &mut sqlx::AnyConnection, id: &str, p: &Pending, title: &str, case_id: &str) -> Result<u64, sqlx::Error> {
+    let marks: Vec<String> = (1..=REPORT_WIDTH + 3).map(|n| format!("${n}")).collect();
     let sql = format!(
-        "INSERT INTO reports ({REPORT_COLUMNS}, idempotency_key, idempotency_scope, request_hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) \
-         ON CONFLICT (channel, idempotency_scope, idempotency_key) DO NOTHING"
+        "INSERT INTO reports ({REPORT_COLUMNS}, idempotency_key, idempotency_scope, request_hash) VALUES ({}) \
+         ON CONFLICT (channel, idempotency_scope, idempotency_key) DO NOTHING",
+        marks.join(", ")
     );
     let done = bind_report(sqlx::query(sqlx::AssertSqlSafe(sql)), p, id, title, case_id)
         .bind(p.report.idempotency_key.as_deref())
@@ -743,7 +761,9 @@ async fn insert_report(tx: &mut sqlx::AnyConnection, id: &str, p: &Pending, titl
 
 /// The columns of a report row, in the order [`bind_report`] binds them.
 const REPORT_COLUMNS: &str = "id, channel, reporter, caller_name, caller_phone, category_code, title, description, \
-     lat, lon, address, evidence, received, case_id";
+     lat, lon, address, evidence, received, case_id, device_id";
+/// How many [`REPORT_COLUMNS`] there are.
+const REPORT_WIDTH: usize = 15;
 
 /// Bind the [`REPORT_COLUMNS`] of the report of `p`, stored as `id` under `case`.
 fn bind_report<'q>(
@@ -768,4 +788,5 @@ fn bind_report<'q>(
         .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
         .bind(p.received)
         .bind(case)
+        .bind(p.device.as_deref())
 }
