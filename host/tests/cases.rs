@@ -800,4 +800,63 @@ mod http {
         let devices: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
         assert_eq!(devices, [Some("phone-7".to_owned()), Some("phone-7".to_owned())]);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open311_finds_an_old_request_among_many_and_filters_as_the_standard_says() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let get = |path: String| {
+            let host = &host;
+            async move { host.raw("GET", &path, "", "application/json", b"").await }
+        };
+        let r = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", b"service_code=010110&address_string=oldest").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let oldest = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        // 1,100 reports in a later second, taken in together.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let mut tasks = Vec::new();
+        for n in 0..1100 {
+            let cases = host.services.cases.clone();
+            tasks.push(tokio::spawn(async move {
+                let report = NewReport {
+                    channel: Channel::Open311,
+                    idempotency_key: None,
+                    category_code: "020501".into(),
+                    title: None,
+                    description: format!("第{n}处占道经营"),
+                    location: None,
+                    address: Some(format!("中山路{n}号")),
+                    evidence: vec![],
+                    caller: None,
+                };
+                cases.intake(&report, None).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let r = get(format!("/open311/v2/requests/{oldest}.json")).await;
+        assert_eq!(r.status, 200, "the oldest request is still found: {}", r.body);
+        let r = get(format!("/open311/v2/requests.json?service_request_id={oldest}")).await;
+        assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.body);
+        let r = get("/open311/v2/requests.json?service_code=010110".into()).await;
+        assert_eq!(r.json().as_array().unwrap().len(), 1, "filtered before the limit: {}", r.body);
+        // A status list, as the standard allows.
+        let r = get("/open311/v2/requests.json?status=open,closed&service_code=010110".into()).await;
+        assert_eq!((r.status, r.json().as_array().map(Vec::len)), (200, Some(1)), "{}", r.body);
+        let r = get("/open311/v2/requests.json?status=closed&service_code=010110".into()).await;
+        assert_eq!(r.json(), json!([]));
+        let r = get("/open311/v2/requests.json?status=open,pending".into()).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        // A date range ending before the later reports holds the oldest only.
+        let created = get(format!("/open311/v2/requests/{oldest}.json")).await.json()[0]["requested_datetime"].as_str().unwrap().to_owned();
+        let at = yiwang::protocols::cap::CapTime::parse(&created).unwrap().epoch_ms;
+        let stamp = |ms: i64| yiwang::protocols::cap::CapTime::from_epoch_ms(ms, 480).to_string().replace('+', "%2B");
+        let r = get(format!("/open311/v2/requests.json?start_date={}&end_date={}", stamp(at - 60_000), stamp(at + 1_000))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let ids: Vec<String> = r.json().as_array().unwrap().iter().map(|x| x["service_request_id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, [oldest.clone()], "the period holds the oldest alone");
+        let r = get(format!("/open311/v2/requests.json?start_date={}&end_date={}", stamp(at + 1_000), stamp(at - 60_000))).await;
+        assert_eq!(r.status, 400, "an end before the start: {}", r.body);
+    }
 }

@@ -6,7 +6,9 @@
 //!   through the one intake on the `open311` channel; anonymous reports are
 //!   accepted, as the standard expects;
 //! - `GET requests.{json,xml}`: requests filtered by `service_request_id`
-//!   (comma-separated), `service_code`, `start_date`, `end_date`, `status`;
+//!   (comma-separated, overriding the rest), `service_code` (comma-separated),
+//!   `start_date`, `end_date`, `status` (`open`, `closed` or `open,closed`),
+//!   all in the query before its limit of 1,000;
 //! - `GET requests/{id}.{json,xml}`: one request.
 //!
 //! A request's id is the case's public ticket number; its status is `open`
@@ -177,9 +179,11 @@ struct RequestFilter {
 ///
 /// `services.json`/`services.xml` list the categories; `requests.json`/
 /// `requests.xml` list requests, filtered by `service_request_id`
-/// (comma-separated), `service_code`, `start_date`, `end_date` (W3C date-times)
-/// and `status` (`open`, `closed`), newest first, at most 1,000 (90 days
-/// without dates). Open to anyone.
+/// (comma-separated; it overrides every other filter), `service_code`
+/// (comma-separated), `start_date`, `end_date` (W3C date-times) and `status`
+/// (`open`, `closed`, or both comma-separated), newest first, at most 1,000
+/// (90 days without dates). Every filter is applied before the limit, so an
+/// old request is always found by its id. Open to anyone.
 #[utoipa::path(
     get,
     path = "/open311/v2/{file}",
@@ -363,14 +367,27 @@ async fn requests(state: &AppState, f: &RequestFilter) -> Result<Vec<Vec<(&'stat
     };
     let end = date("end_date", &f.end_date)?.unwrap_or(now + 1);
     let start = date("start_date", &f.start_date)?.unwrap_or(end - 90 * 24 * 3_600_000);
-    let tickets: Option<Vec<String>> =
-        f.service_request_id.as_deref().map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect());
-    let open = match f.status.as_deref() {
-        None => None,
-        Some("open") => Some(true),
-        Some("closed") => Some(false),
-        Some(s) => return Err(ServiceError::Invalid(format!("status: `{s}` is not open or closed")))};
-    let filter = PublicFilter { tickets, service_code: f.service_code.clone(), start, end, open };
+    if end <= start {
+        return Err(ServiceError::Invalid("end_date: not after start_date".into()));
+    }
+    let list = |v: &Option<String>| -> Option<Vec<String>> {
+        v.as_deref().map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+    };
+    // `status` is one value or a comma-separated list of them.
+    let mut statuses = (false, false);
+    for s in list(&f.status).unwrap_or_default() {
+        match s.as_str() {
+            "open" => statuses.0 = true,
+            "closed" => statuses.1 = true,
+            other => return Err(ServiceError::Invalid(format!("status: `{other}` is not open or closed"))),
+        }
+    }
+    let open = match statuses {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    };
+    let filter = PublicFilter { tickets: list(&f.service_request_id), service_codes: list(&f.service_code), start, end, open };
     let found = state.services.cases.public_requests(&filter).await?;
     Ok(found
         .into_iter()
