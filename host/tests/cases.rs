@@ -608,9 +608,7 @@ mod http {
             let host = &host;
             async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
         };
-        // The first community of the west street (its four grid cells), then the street.
-        let community = "32.041,118.781 32.049,118.781 32.049,118.799 32.041,118.799 32.041,118.781";
-        let street = "32.041,118.781 32.059,118.781 32.059,118.799 32.041,118.799 32.041,118.781";
+        let (community, street) = (WEST_COMMUNITY, WEST_STREET);
 
         let r = post(handler.clone(), cap_alert("a1", "Alert", "", community)).await;
         assert_eq!(r.status, 403, "a handler does not import alerts");
@@ -730,6 +728,104 @@ mod http {
         ok(&host, &vending, &dispatcher, "escalate", json!({"reason": "区级协调不了"})).await;
         let (status, body) = step(&host, &vending, &dispatcher, "escalate", json!({"reason": "再升"})).await;
         assert_eq!(status, 409, "{body}");
+    }
+
+    /// The number of cases stored.
+    async fn case_count(host: &Host) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) FROM cases").fetch_one(host.services.db.pool()).await.unwrap().get(0)
+    }
+
+    /// The first community of the west street (its four grid cells), then the street.
+    const WEST_COMMUNITY: &str = "32.041,118.781 32.049,118.781 32.049,118.799 32.041,118.799 32.041,118.781";
+    const WEST_STREET: &str = "32.041,118.781 32.059,118.781 32.059,118.799 32.041,118.799 32.041,118.781";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cap_import_and_cancel_stay_within_the_callers_area_and_sender() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        // A community leader of the east street, and one of the community the alert reaches.
+        let east = host.user("dfj", Some("command-center"), STAFF, &[Role::Leader], "320102002001").await;
+        let west = host.user("cjl", Some("command-center"), STAFF, &[Role::Leader], "320102001001").await;
+        let post = |token: String, xml: String| {
+            let host = &host;
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+
+        // An alert reaching another community's grid cells: refused, nothing opened or stored.
+        let r = post(east.clone(), cap_alert("b1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("32010200100101"), "names a grid cell outside: {}", r.body);
+        assert_eq!(case_count(&host).await, 0);
+        // The community's own leader imports it; the cases are opened by them.
+        let r = post(west.clone(), cap_alert("b1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let opened: Vec<String> = r.json()["cases_opened"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        assert_eq!(opened.len(), 4, "{}", r.body);
+        // Nor may they widen it past their community.
+        let refs = "weather@example.cn,b1,2027-07-15T08:00:00+08:00";
+        let r = post(west.clone(), cap_alert("b2", "Update", refs, WEST_STREET)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+
+        // A Cancel or Update from another sender: refused, even from the command centre.
+        let r = post(dispatcher.clone(), cap_alert_from("prank@example.cn", "Actual", "b3", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("weather@example.cn"), "{}", r.body);
+        let r = post(dispatcher.clone(), cap_alert_from("prank@example.cn", "Actual", "b4", "Update", refs, WEST_STREET)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        // The right sender's Cancel, from a leader of another community: refused.
+        let r = post(east.clone(), cap_alert("b5", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        for case in &opened {
+            let (_, view) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
+            assert_eq!(view["stage"], "reported", "{view}");
+        }
+
+        // The command centre's Cancel is taken, and recorded as the dispatcher's.
+        let r = post(dispatcher.clone(), cap_alert("b6", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["cases_cancelled"].as_array().unwrap().len(), 4, "{}", r.body);
+        let (_, view) = host.get(&format!("/api/cases/{}", opened[0]), &dispatcher).await;
+        let last = view["transitions"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["action"].as_str(), last["actor"].as_str()), (Some("reject"), Some("user:disp")), "{view}");
+        let audit = host.services.audit.find(None, None, 1000).await.unwrap();
+        assert!(audit.iter().all(|r| r.actor != "host:cap"), "no record names the host");
+        assert_eq!(audit.iter().filter(|r| r.actor == "user:disp" && r.action == "case.reject").count(), 4);
+        assert_eq!(audit.iter().filter(|r| r.action == "cap.import" && r.outcome == "denied").count(), 5, "every refusal is audited");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cap_alert_that_is_not_actual_is_stored_and_opens_no_case() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let post = |xml: String| {
+            let (host, token) = (&host, dispatcher.clone());
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+        for status in ["Test", "Exercise", "System", "Draft"] {
+            let r = post(cap_alert_from("weather@example.cn", status, &format!("t-{status}"), "Alert", "", WEST_COMMUNITY)).await;
+            assert_eq!(r.status, 201, "{status}: {}", r.body);
+            let body = r.json();
+            assert_eq!(body["status"], status, "{body}");
+            assert_eq!((body["cases_opened"].as_array().unwrap().len(), body["warnings"].as_array().unwrap().len()), (0, 0), "{body}");
+            let again = post(cap_alert_from("weather@example.cn", status, &format!("t-{status}"), "Alert", "", WEST_COMMUNITY)).await;
+            assert_eq!((again.status, again.json()["status"].as_str()), (200, Some(status)), "stored: {}", again.body);
+        }
+        assert_eq!(case_count(&host).await, 0);
+
+        // A real alert, then a Test Cancel of it: the cases stay.
+        let r = post(cap_alert("r1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!((r.status, r.json()["status"].as_str()), (201, Some("Actual")), "{}", r.body);
+        assert_eq!(r.json()["cases_opened"].as_array().unwrap().len(), 4);
+        let refs = "weather@example.cn,r1,2027-07-15T08:00:00+08:00";
+        let r = post(cap_alert_from("weather@example.cn", "Test", "r2", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["cases_cancelled"], json!([]), "{}", r.body);
+        let r = post(cap_alert_from("weather@example.cn", "Exercise", "r3", "Update", refs, WEST_STREET)).await;
+        assert_eq!(r.json()["cases_opened"], json!([]), "{}", r.body);
+        assert_eq!(case_count(&host).await, 4);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,6 +6,19 @@
 //!   grid cells the chain did not cover yet; a `Cancel` rejects the chain's
 //!   cases still waiting to be accepted. Update and Cancel find the chain
 //!   through `references`. Importing the same alert again changes nothing.
+//! - Only an alert whose `status` is `Actual` acts. CAP 1.2 makes the others
+//!   not actionable here (`Exercise` is for designated exercise participants,
+//!   `System` for the alerting network itself, `Test` is to be disregarded,
+//!   `Draft` is a preliminary template): they are stored and answered with
+//!   their status, and raise no warning, open, update or cancel no case. An
+//!   `Actual` Update or Cancel follows only `Actual` alerts.
+//! - Who may import: the [`Importer`]'s area (the scope of its dispatcher,
+//!   leader and operator roles) must cover every grid cell the alert reaches
+//!   — the cells its areas cover and, for an Update or Cancel, the cells of
+//!   the chain's cases; an Update or Cancel must come from the `sender` of the
+//!   alert it references. Everything is checked before anything is written.
+//!   The cases it opens and the moves a Cancel makes are recorded as the
+//!   importer's.
 //! - *Export* (`GET /api/warnings/{id}/cap`): a warning a plugin raised, as a
 //!   CAP 1.2 alert.
 //!
@@ -16,7 +29,8 @@ use serde::Serialize;
 use sqlx::Row;
 
 use super::Cases;
-use crate::protocols::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Scope, Severity, Status, Urgency};
+use crate::identity::Scope;
+use crate::protocols::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Severity, Status, Urgency};
 use super::engine::{Channel, Move, NewReport, Who};
 use super::lifecycle::{Action, Stage};
 use crate::bus::GeoPoint;
@@ -27,12 +41,22 @@ const FALLBACK_CATEGORY: &str = "020604";
 /// The most grid cells one alert may open cases for.
 const MAX_GRIDS: usize = 2000;
 
+/// Who imports an alert: the caller as recorded (`user:<id>`) and the part
+/// of the city their importing roles cover.
+#[derive(Debug, Clone)]
+pub struct Importer {
+    pub actor: String,
+    pub scope: Scope,
+}
+
 /// What importing an alert did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportedAlert {
     /// `sender/identifier`.
     pub alert: String,
     pub msg_type: String,
+    /// The alert's CAP `status`; only `Actual` opens, updates or cancels cases.
+    pub status: String,
     /// The first alert of its chain.
     pub root: String,
     pub warnings: Vec<String>,
@@ -48,68 +72,68 @@ fn key(sender: &str, identifier: &str) -> String {
 }
 
 impl Cases {
-    /// Import one CAP alert (see the module).
-    pub async fn import_alert(&self, xml: &str, importer: &str) -> Result<ImportedAlert, AlertError> {
+    /// Import one CAP alert for `importer` (see the module).
+    pub async fn import_alert(&self, xml: &str, importer: &Importer) -> Result<ImportedAlert, AlertError> {
         let alert = cap::parse(xml).map_err(|e| AlertError::Format(e.to_string()))?;
         let this = key(&alert.sender, &alert.identifier);
-        let known = sqlx::query("SELECT msg_type, root FROM cap_alerts WHERE sender = $1 AND identifier = $2")
+        let actual = alert.status == Status::Actual;
+        let root = match alert.msg_type {
+            MsgType::Alert => this.clone(),
+            _ => match self.referenced_root(&alert, actual).await? {
+                Some(root) => root,
+                // Not actionable: kept as its own chain when it names nothing stored.
+                None if !actual => this.clone(),
+                None => {
+                    return Err(ServiceError::Invalid(format!(
+                        "references: names no imported alert ({})",
+                        alert.referenced_identifiers().join(", ")
+                    ))
+                    .into());
+                }
+            },
+        };
+        let mut grids = Vec::new();
+        for info in &alert.infos {
+            grids.extend(self.grids_of(info)?);
+        }
+        self.check_reach(&alert, &root, &grids, importer).await?;
+
+        let known = sqlx::query("SELECT msg_type, root, status FROM cap_alerts WHERE sender = $1 AND identifier = $2")
             .bind(&alert.sender)
             .bind(&alert.identifier)
             .fetch_optional(self.db.pool())
             .await
             .map_err(ServiceError::from)?;
         if let Some(r) = known {
-            let root: String = r.try_get(1).map_err(ServiceError::from)?;
             return Ok(ImportedAlert {
                 alert: this,
                 msg_type: r.try_get(0).map_err(ServiceError::from)?,
-                root,
+                status: r.try_get(2).map_err(ServiceError::from)?,
+                root: r.try_get(1).map_err(ServiceError::from)?,
                 warnings: vec![],
                 cases_opened: vec![],
                 cases_cancelled: vec![],
                 created: false});
         }
-        let root = match alert.msg_type {
-            MsgType::Alert => this.clone(),
-            _ => {
-                let mut root = None;
-                for r in &alert.references {
-                    let row = sqlx::query("SELECT root FROM cap_alerts WHERE sender = $1 AND identifier = $2")
-                        .bind(&r.sender)
-                        .bind(&r.identifier)
-                        .fetch_optional(self.db.pool())
-                        .await
-                        .map_err(ServiceError::from)?;
-                    if let Some(row) = row {
-                        root = Some(row.try_get::<String, _>(0).map_err(ServiceError::from)?);
-                        break;
-                    }
-                }
-                root.ok_or_else(|| {
-                    ServiceError::Invalid(format!(
-                        "references: names no imported alert ({})",
-                        alert.referenced_identifiers().join(", ")
-                    ))
-                })?
-            }
-        };
 
         let mut out = ImportedAlert {
             alert: this.clone(),
             msg_type: alert.msg_type.as_str().to_owned(),
+            status: alert.status.as_str().to_owned(),
             root: root.clone(),
             warnings: vec![],
             cases_opened: vec![],
             cases_cancelled: vec![],
             created: true};
         match alert.msg_type {
+            _ if !actual => {}
             MsgType::Alert | MsgType::Update => {
                 for info in &alert.infos {
                     out.warnings.push(self.raise_cap_warning(&alert, info).await?);
-                    out.cases_opened.extend(self.open_for_area(&alert, info, &root, importer).await?);
+                    out.cases_opened.extend(self.open_for_area(info, &root, importer).await?);
                 }
             }
-            MsgType::Cancel => out.cases_cancelled = self.cancel_chain(&root, &this).await?,
+            MsgType::Cancel => out.cases_cancelled = self.cancel_chain(&root, &this, &importer.actor).await?,
             MsgType::Ack | MsgType::Error => {}
         }
         sqlx::query(
@@ -125,11 +149,87 @@ impl Cases {
         .bind(out.warnings.first())
         .bind(xml)
         .bind(self.clock.now_ms())
-        .bind(i64::from(alert.msg_type == MsgType::Cancel))
+        .bind(i64::from(actual && alert.msg_type == MsgType::Cancel))
         .execute(self.db.pool())
         .await
         .map_err(ServiceError::from)?;
         Ok(out)
+    }
+
+    /// The root of the chain the first stored alert in `alert`'s references
+    /// belongs to (only `Actual` alerts when `actual`); `Forbidden` when that
+    /// alert came from another sender.
+    async fn referenced_root(&self, alert: &Alert, actual: bool) -> Result<Option<String>, ServiceError> {
+        for r in &alert.references {
+            let row = sqlx::query("SELECT root, status FROM cap_alerts WHERE sender = $1 AND identifier = $2")
+                .bind(&r.sender)
+                .bind(&r.identifier)
+                .fetch_optional(self.db.pool())
+                .await?;
+            let Some(row) = row else { continue };
+            let status: String = row.try_get(1)?;
+            if actual && status != Status::Actual.as_str() {
+                continue;
+            }
+            if r.sender != alert.sender {
+                return Err(ServiceError::Forbidden(format!(
+                    "references: alert `{}` was sent by `{}`; an {} of it comes from the same sender, not `{}`",
+                    r.identifier,
+                    r.sender,
+                    alert.msg_type.as_str(),
+                    alert.sender
+                )));
+            }
+            return Ok(Some(row.try_get(0)?));
+        }
+        Ok(None)
+    }
+
+    /// Refuse an alert reaching a grid cell outside the importer's area: the
+    /// cells of its areas, and for an Update or Cancel those of its chain.
+    async fn check_reach(&self, alert: &Alert, root: &str, grids: &[(String, GeoPoint)], importer: &Importer) -> Result<(), ServiceError> {
+        let mut reached: Vec<String> = grids.iter().map(|(g, _)| g.clone()).collect();
+        if alert.msg_type != MsgType::Alert {
+            let rows = sqlx::query("SELECT grid FROM cap_alert_cases WHERE root = $1").bind(root).fetch_all(self.db.pool()).await?;
+            for r in &rows {
+                reached.push(r.try_get(0)?);
+            }
+        }
+        reached.sort();
+        match reached.iter().find(|g| !importer.scope.covers(Some(g.as_str()))) {
+            Some(outside) => Err(ServiceError::Forbidden(format!(
+                "area: the alert reaches grid cell `{outside}`, outside {}; it is imported by a dispatcher, leader or operator whose area covers every cell it reaches",
+                importer.scope
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The grid cells `info`'s areas cover, each with the point its case is placed at.
+    fn grids_of(&self, info: &Info) -> Result<Vec<(String, GeoPoint)>, ServiceError> {
+        let mut grids: Vec<(String, GeoPoint)> = Vec::new();
+        for area in &info.areas {
+            for c in &area.circles {
+                for g in self.space.grids_within_radius(c.centre, c.radius_km * 1000.0)? {
+                    grids.push((g.code, c.centre));
+                }
+            }
+            for ring in &area.polygons {
+                let polygon = crate::space::polygon_from_ring(ring)?;
+                for g in self.space.grids_within_polygon(&polygon)? {
+                    grids.push((g.code, ring[0]));
+                }
+            }
+        }
+        grids.sort_by(|a, b| a.0.cmp(&b.0));
+        grids.dedup_by(|a, b| a.0 == b.0);
+        if grids.len() > MAX_GRIDS {
+            return Err(ServiceError::Invalid(format!(
+                "area: covers {} grid cells; at most {MAX_GRIDS} get a case each",
+                grids.len()
+            )));
+        }
+        Ok(grids)
     }
 
     async fn raise_cap_warning(&self, alert: &Alert, info: &Info) -> Result<String, ServiceError> {
@@ -163,29 +263,8 @@ impl Cases {
     }
 
     /// Open a case for each grid cell of `info`'s areas the chain does not cover yet.
-    async fn open_for_area(&self, alert: &Alert, info: &Info, root: &str, importer: &str) -> Result<Vec<String>, ServiceError> {
-        let mut grids: Vec<(String, GeoPoint)> = Vec::new();
-        for area in &info.areas {
-            for c in &area.circles {
-                for g in self.space.grids_within_radius(c.centre, c.radius_km * 1000.0)? {
-                    grids.push((g.code, c.centre));
-                }
-            }
-            for ring in &area.polygons {
-                let polygon = crate::space::polygon_from_ring(ring)?;
-                for g in self.space.grids_within_polygon(&polygon)? {
-                    grids.push((g.code, ring[0]));
-                }
-            }
-        }
-        grids.sort_by(|a, b| a.0.cmp(&b.0));
-        grids.dedup_by(|a, b| a.0 == b.0);
-        if grids.len() > MAX_GRIDS {
-            return Err(ServiceError::Invalid(format!(
-                "area: covers {} grid cells; at most {MAX_GRIDS} get a case each",
-                grids.len()
-            )));
-        }
+    async fn open_for_area(&self, info: &Info, root: &str, importer: &Importer) -> Result<Vec<String>, ServiceError> {
+        let grids = self.grids_of(info)?;
         let category = info
             .parameters
             .iter()
@@ -212,7 +291,7 @@ impl Cases {
                 address: None,
                 evidence: vec![],
                 caller: None};
-            let intake = self.intake_in(&report, Some(importer), Some(grid.clone()), None).await.map_err(|e| match e {
+            let intake = self.intake_in(&report, Some(&importer.actor), Some(grid.clone()), None).await.map_err(|e| match e {
                 ServiceError::Invalid(m) => ServiceError::Invalid(format!("parameter `category_code`: {m}")),
                 other => other})?;
             sqlx::query("INSERT INTO cap_alert_cases (root, grid, case_id) VALUES ($1, $2, $3) ON CONFLICT (root, grid) DO NOTHING")
@@ -223,12 +302,12 @@ impl Cases {
                 .await?;
             opened.push(intake.case);
         }
-        let _ = alert;
         Ok(opened)
     }
 
-    /// Reject the chain's cases still waiting to be accepted.
-    async fn cancel_chain(&self, root: &str, by: &str) -> Result<Vec<String>, ServiceError> {
+    /// Reject the chain's cases still waiting to be accepted, as `actor` (the
+    /// importer, whose area and sender were checked for the whole chain).
+    async fn cancel_chain(&self, root: &str, by: &str, actor: &str) -> Result<Vec<String>, ServiceError> {
         let rows = sqlx::query(
             "SELECT a.case_id FROM cap_alert_cases a JOIN cases c ON c.id = a.case_id WHERE a.root = $1 AND c.status = $2",
         )
@@ -240,7 +319,7 @@ impl Cases {
         for r in &rows {
             let id: String = r.try_get(0)?;
             let mv = Move { action: Action::Reject, reason: format!("CAP Cancel {by}"), department: None, extension_hours: None, into: None, suggestion: None };
-            match self.transition(&id, &mv, Who::System("host:cap")).await {
+            match self.transition(&id, &mv, Who::System(actor)).await {
                 Ok(_) => cancelled.push(id),
                 // Moved meanwhile: it stays with the people handling it.
                 Err(ServiceError::Conflict(_)) => {}
@@ -297,7 +376,7 @@ impl Cases {
             status: Status::Actual,
             msg_type: MsgType::Alert,
             source: None,
-            scope: Scope::Public,
+            scope: cap::Scope::Public,
             restriction: None,
             addresses: None,
             codes: vec![],

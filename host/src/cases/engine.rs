@@ -203,7 +203,9 @@ pub struct Route {
 pub enum Who<'a> {
     /// A person, checked for role, area and department.
     Person { actor: &'a Principal, scope: &'a Scope },
-    /// The host itself (a citizen's unsatisfied rating, …), named in the record.
+    /// The host itself (a citizen's unsatisfied rating, …), or a caller the
+    /// host authorised for the whole act beforehand (a CAP Cancel, checked
+    /// for area and sender), named in the record.
     System(&'a str)}
 
 /// A citizen's rating of a closed case.
