@@ -955,4 +955,42 @@ mod http {
         let r = get(format!("/open311/v2/requests.json?start_date={}&end_date={}", stamp(at + 1_000), stamp(at - 60_000))).await;
         assert_eq!(r.status, 400, "an end before the start: {}", r.body);
     }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trusted_senders_alerts_are_imported_by_the_command_centre_alone() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let operator = host.user("ops", None, STAFF, &[Role::Operator], "320100").await;
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let west = host.user("cjl", Some("command-center"), STAFF, &[Role::Leader], "320102001001").await;
+        let post = |token: String, xml: String| {
+            let host = &host;
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+        // The list is the operator's.
+        let senders = json!({"senders": [{"sender": "weather@example.cn", "note": "市气象台"}]});
+        assert_eq!(host.put("/api/cap/trusted-senders", &dispatcher, senders.clone()).await.0, 403);
+        let (status, body) = host.put("/api/cap/trusted-senders", &operator, json!({"senders": [{"sender": " "}]})).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(message(&body).contains("senders[0].sender"), "{body}");
+        let (status, body) = host.put("/api/cap/trusted-senders", &operator, senders).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, list) = host.get("/api/cap/trusted-senders", &operator).await;
+        assert_eq!((status, list["senders"][0]["sender"].as_str(), list["senders"][0]["note"].as_str()), (200, Some("weather@example.cn"), Some("市气象台")), "{list}");
+        assert_eq!(list["senders"][0]["added_by"], "user:ops", "{list}");
+
+        // A local leader does not speak in a trusted sender's name, even for their own area.
+        let r = post(west.clone(), cap_alert("w1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("trusted"), "{}", r.body);
+        // The command centre imports it; another sender's alert for their area stays theirs to import.
+        let r = post(dispatcher.clone(), cap_alert("w1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = post(west.clone(), cap_alert_from("community@example.cn", "Actual", "c1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        // Nor does the local leader cancel the trusted sender's alert.
+        let r = post(west.clone(), cap_alert("w2", "Cancel", "weather@example.cn,w1,2027-07-15T08:00:00+08:00", "")).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(case_count(&host).await, 8);
+    }
 }

@@ -1,6 +1,6 @@
 //! CAP alerts over HTTP: import an alert, export a warning.
 
-use crate::cases::alerts::{AlertError, ImportedAlert, Importer};
+use crate::cases::alerts::{AlertError, ImportedAlert, Importer, NewTrustedSenders, TrustedSenders};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -11,8 +11,8 @@ use utoipa_axum::routes;
 use crate::protocols::cap;
 use crate::api::auth::AuthUser;
 use crate::api::error::ErrorBody;
-use crate::api::openapi::{Forbidden, Unauthorized};
-use crate::api::{ApiError, AppState};
+use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
+use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
 use crate::identity::Role;
 
@@ -20,7 +20,64 @@ use crate::identity::Role;
 const IMPORTING: [Role; 3] = [Role::Dispatcher, Role::Leader, Role::Operator];
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(import_cap_alert)).routes(routes!(export_warning))
+    OpenApiRouter::new()
+        .routes(routes!(import_cap_alert))
+        .routes(routes!(export_warning))
+        .routes(routes!(get_trusted_senders, put_trusted_senders))
+}
+
+/// The trusted CAP senders.
+///
+/// Senders (official warning services) whose alerts the command centre alone
+/// imports: only a dispatcher, leader or operator role held at city level may
+/// import, update or cancel an alert naming one as its `sender`. Operators.
+#[utoipa::path(
+    get,
+    path = "/api/cap/trusted-senders",
+    tag = "cases",
+    responses(
+        (status = 200, description = "The list, by sender", body = TrustedSenders),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn get_trusted_senders(State(state): State<AppState>, user: AuthUser) -> Result<Json<TrustedSenders>, ApiError> {
+    user.require(&state, Role::Operator, "cap.trusted-senders.read").await?;
+    Ok(Json(state.services.cases.trusted_senders().await?))
+}
+
+/// Replace the trusted CAP senders.
+///
+/// The whole list at once, in one transaction; a sender already listed keeps
+/// who added it and when. A blank, overlong or repeated sender answers `422`
+/// naming it (`senders[0].sender`). Operators only.
+#[utoipa::path(
+    put,
+    path = "/api/cap/trusted-senders",
+    tag = "cases",
+    request_body = NewTrustedSenders,
+    responses(
+        (status = 200, description = "Stored; the list as it now stands", body = TrustedSenders),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, description = "A sender is blank, too long or listed twice; the message names it", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn put_trusted_senders(
+    State(state): State<AppState>,
+    user: AuthUser,
+    JsonBody(list): JsonBody<NewTrustedSenders>,
+) -> Result<Json<TrustedSenders>, ApiError> {
+    const ACTION: &str = "cap.trusted-senders.set";
+    user.require(&state, Role::Operator, ACTION).await?;
+    let actor = format!("user:{}", user.principal.id);
+    let stored = state.services.cases.set_trusted_senders(&list, &actor).await?;
+    let detail = stored.senders.iter().map(|s| s.sender.as_str()).collect::<Vec<_>>().join(", ");
+    state.services.audit.record(Entry { actor: &actor, action: ACTION, subject: "cap-trusted-senders", outcome: "ok", detail: &detail }).await;
+    Ok(Json(stored))
 }
 
 /// Import a CAP 1.2 alert.

@@ -16,7 +16,10 @@
 //!   leader and operator roles) must cover every grid cell the alert reaches
 //!   — the cells its areas cover and, for an Update or Cancel, the cells of
 //!   the chain's cases; an Update or Cancel must come from the `sender` of the
-//!   alert it references. Everything is checked before anything is written.
+//!   alert it references. A sender on the operator's list of trusted senders
+//!   (table `cap_trusted_senders`) is imported by the command centre alone (a
+//!   role held at city level), so no one else speaks, updates or cancels in
+//!   its name. Everything is checked before anything is written.
 //!   The cases it opens and the moves a Cancel makes are recorded as the
 //!   importer's.
 //! - *Export* (`GET /api/warnings/{id}/cap`): a warning a plugin raised, as a
@@ -25,7 +28,7 @@
 //! A case's category is the info's parameter `category_code` when it names a
 //! known category, `020604` (其他) otherwise.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
@@ -47,6 +50,41 @@ const MAX_GRIDS: usize = 2000;
 pub struct Importer {
     pub actor: String,
     pub scope: Scope,
+}
+
+/// The CAP senders the operator trusts.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrustedSenders {
+    pub senders: Vec<TrustedSender>,
+}
+
+/// A trusted CAP sender, as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrustedSender {
+    /// The alert's `sender`, exactly.
+    pub sender: String,
+    pub note: String,
+    /// Who put it on the list (`user:<id>`), and when (epoch ms).
+    pub added_by: String,
+    pub added: i64,
+}
+
+/// The list of trusted CAP senders to store, replacing the one before.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedSenders {
+    pub senders: Vec<NewTrustedSender>,
+}
+
+/// A sender to trust.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedSender {
+    /// The alert's `sender`, exactly: 1-256 characters.
+    pub sender: String,
+    /// Who it is (市气象台, …).
+    #[serde(default)]
+    pub note: String,
 }
 
 /// What importing an alert did.
@@ -188,6 +226,17 @@ impl Cases {
     /// Refuse an alert reaching a grid cell outside the importer's area: the
     /// cells of its areas, and for an Update or Cancel those of its chain.
     async fn check_reach(&self, alert: &Alert, root: &str, grids: &[(String, GeoPoint)], importer: &Importer) -> Result<(), ServiceError> {
+        let trusted = sqlx::query("SELECT 1 FROM cap_trusted_senders WHERE sender = $1")
+            .bind(&alert.sender)
+            .fetch_optional(self.db.pool())
+            .await?
+            .is_some();
+        if trusted && importer.scope != Scope::All {
+            return Err(ServiceError::Forbidden(format!(
+                "sender: `{}` is a trusted sender; its alerts are imported by the command centre (a dispatcher, leader or operator role held at city level)",
+                alert.sender
+            )));
+        }
         let mut reached: Vec<String> = grids.iter().map(|(g, _)| g.clone()).collect();
         if alert.msg_type != MsgType::Alert {
             let rows = sqlx::query("SELECT grid FROM cap_alert_cases WHERE root = $1").bind(root).fetch_all(self.db.pool()).await?;
@@ -327,6 +376,50 @@ impl Cases {
         }
         sqlx::query("UPDATE cap_alerts SET cancelled = 1 WHERE sender || '/' || identifier = $1").bind(root).execute(self.db.pool()).await?;
         Ok(cancelled)
+    }
+
+    /// The trusted CAP senders, by sender.
+    pub async fn trusted_senders(&self) -> Result<TrustedSenders, ServiceError> {
+        let rows = sqlx::query("SELECT sender, note, added_by, added FROM cap_trusted_senders ORDER BY sender")
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut senders = Vec::with_capacity(rows.len());
+        for r in &rows {
+            senders.push(TrustedSender { sender: r.try_get(0)?, note: r.try_get(1)?, added_by: r.try_get(2)?, added: r.try_get(3)? });
+        }
+        Ok(TrustedSenders { senders })
+    }
+
+    /// Replace the trusted CAP senders with `list`, in one transaction; a
+    /// sender already on the list keeps who added it and when, a new one is
+    /// added by `actor` now.
+    pub async fn set_trusted_senders(&self, list: &NewTrustedSenders, actor: &str) -> Result<TrustedSenders, ServiceError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in list.senders.iter().enumerate() {
+            if s.sender.trim().is_empty() || s.sender.len() > 256 || s.sender.chars().any(char::is_control) {
+                return Err(ServiceError::Invalid(format!("senders[{i}].sender: 1-256 characters, not blank, no control characters")));
+            }
+            if !seen.insert(s.sender.as_str()) {
+                return Err(ServiceError::Invalid(format!("senders[{i}].sender: `{}` is listed twice", s.sender)));
+            }
+        }
+        let before: std::collections::BTreeMap<String, TrustedSender> =
+            self.trusted_senders().await?.senders.into_iter().map(|s| (s.sender.clone(), s)).collect();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM cap_trusted_senders").execute(&mut *tx).await?;
+        for s in &list.senders {
+            let (added_by, added) = before.get(&s.sender).map_or((actor, now), |b| (b.added_by.as_str(), b.added));
+            sqlx::query("INSERT INTO cap_trusted_senders (sender, note, added_by, added) VALUES ($1, $2, $3, $4)")
+                .bind(&s.sender)
+                .bind(&s.note)
+                .bind(added_by)
+                .bind(added)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.trusted_senders().await
     }
 
     /// A stored warning as a CAP 1.2 alert.
