@@ -763,6 +763,12 @@ mod http {
         assert_eq!(r.status, 201, "{}", r.body);
         let opened: Vec<String> = r.json()["cases_opened"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
         assert_eq!(opened.len(), 4, "{}", r.body);
+        // Nor import an alert whose area covers no grid cell (its reach unbounded).
+        let nowhere = cap_alert_from("community@example.cn", "Actual", "b0", "Alert", "", WEST_COMMUNITY)
+            .replace(&format!("<polygon>{WEST_COMMUNITY}</polygon>"), "");
+        let r = post(west.clone(), nowhere.clone()).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("info[0]"), "{}", r.body);
         // Nor may they widen it past their community.
         let refs = "weather@example.cn,b1,2027-07-15T08:00:00+08:00";
         let r = post(west.clone(), cap_alert("b2", "Update", refs, WEST_STREET)).await;
@@ -792,7 +798,7 @@ mod http {
         let audit = host.services.audit.find(None, None, 1000).await.unwrap();
         assert!(audit.iter().all(|r| r.actor != "host:cap"), "no record names the host");
         assert_eq!(audit.iter().filter(|r| r.actor == "user:disp" && r.action == "case.reject").count(), 4);
-        assert_eq!(audit.iter().filter(|r| r.action == "cap.import" && r.outcome == "denied").count(), 5, "every refusal is audited");
+        assert_eq!(audit.iter().filter(|r| r.action == "cap.import" && r.outcome == "denied").count(), 6, "every refusal is audited");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,8 @@
 //! - Who may import: the [`Importer`]'s area (the scope of its dispatcher,
 //!   leader and operator roles) must cover every grid cell the alert reaches
 //!   — the cells its areas cover and, for an Update or Cancel, the cells of
-//!   the chain's cases; an Update or Cancel must come from the `sender` of the
+//!   the chain's cases (an `info` covering no cell is for a city-level role
+//!   alone); an Update or Cancel must come from the `sender` of the
 //!   alert it references. A sender on the operator's list of trusted senders
 //!   (table `cap_trusted_senders`) is imported by the command centre alone (a
 //!   role held at city level), so no one else speaks, updates or cancels in
@@ -123,7 +124,7 @@ impl Cases {
                 None if !actual => this.clone(),
                 None => {
                     return Err(ServiceError::Invalid(format!(
-                        "references: names no imported alert ({})",
+                        "references: names no imported Actual alert ({})",
                         alert.referenced_identifiers().join(", ")
                     ))
                     .into());
@@ -131,8 +132,18 @@ impl Cases {
             },
         };
         let mut grids = Vec::new();
-        for info in &alert.infos {
-            grids.extend(self.grids_of(info)?);
+        for (i, info) in alert.infos.iter().enumerate() {
+            let covered = self.grids_of(info)?;
+            // An info that names no grid cell has a reach no area check can
+            // bound (its warning still goes out): the command centre's alone.
+            if covered.is_empty() && importer.scope != Scope::All && matches!(alert.msg_type, MsgType::Alert | MsgType::Update) {
+                return Err(ServiceError::Forbidden(format!(
+                    "info[{i}]: its area covers no grid cell, so its reach is not within {}; such an alert is imported by the command centre (a role held at city level)",
+                    importer.scope
+                ))
+                .into());
+            }
+            grids.extend(covered);
         }
         self.check_reach(&alert, &root, &grids, importer).await?;
 
