@@ -543,7 +543,9 @@ mod http {
         assert_eq!(r.status, 201, "{}", r.body);
         let id = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
         let again = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", form.as_bytes()).await;
-        assert_eq!((again.status, again.json()[0]["service_request_id"].as_str()), (200, Some(id.as_str())), "a resubmission");
+        // `device_id` names the phone, not the request: the same post again is a
+        // second report, which the deduplication joins to the open case.
+        assert_eq!((again.status, again.json()[0]["service_request_id"].as_str()), (201, Some(id.as_str())), "a second report, joined");
         let bad = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", b"service_code=000000&lat=32.0&long=118.7").await;
         assert_eq!(bad.status, 400);
         assert!(bad.json()[0]["description"].as_str().unwrap().contains("not a known category"), "{}", bad.body);
@@ -572,6 +574,11 @@ mod http {
     }
 
     fn cap_alert(id: &str, msg_type: &str, references: &str, polygon: &str) -> String {
+        cap_alert_from("weather@example.cn", "Actual", id, msg_type, references, polygon)
+    }
+
+    /// A CAP alert from `sender` with `status`.
+    fn cap_alert_from(sender: &str, status: &str, id: &str, msg_type: &str, references: &str, polygon: &str) -> String {
         let refs = if references.is_empty() { String::new() } else { format!("<references>{references}</references>") };
         let info = if polygon.is_empty() {
             String::new()
@@ -586,8 +593,8 @@ mod http {
         };
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<alert xmlns=\"urn:oasis:names:tc:emergency:cap:1.2\">\
-             <identifier>{id}</identifier><sender>weather@example.cn</sender><sent>2027-07-15T08:00:00+08:00</sent>\
-             <status>Actual</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}{info}</alert>"
+             <identifier>{id}</identifier><sender>{sender}</sender><sent>2027-07-15T08:00:00+08:00</sent>\
+             <status>{status}</status><msgType>{msg_type}</msgType><scope>Public</scope>{refs}{info}</alert>"
         )
     }
 
@@ -601,9 +608,7 @@ mod http {
             let host = &host;
             async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
         };
-        // The first community of the west street (its four grid cells), then the street.
-        let community = "32.041,118.781 32.049,118.781 32.049,118.799 32.041,118.799 32.041,118.781";
-        let street = "32.041,118.781 32.059,118.781 32.059,118.799 32.041,118.799 32.041,118.781";
+        let (community, street) = (WEST_COMMUNITY, WEST_STREET);
 
         let r = post(handler.clone(), cap_alert("a1", "Alert", "", community)).await;
         assert_eq!(r.status, 403, "a handler does not import alerts");
@@ -723,5 +728,275 @@ mod http {
         ok(&host, &vending, &dispatcher, "escalate", json!({"reason": "区级协调不了"})).await;
         let (status, body) = step(&host, &vending, &dispatcher, "escalate", json!({"reason": "再升"})).await;
         assert_eq!(status, 409, "{body}");
+    }
+
+    /// The number of cases stored.
+    async fn case_count(host: &Host) -> i64 {
+        use sqlx::Row;
+        sqlx::query("SELECT COUNT(*) FROM cases").fetch_one(host.services.db.pool()).await.unwrap().get(0)
+    }
+
+    /// The first community of the west street (its four grid cells), then the street.
+    const WEST_COMMUNITY: &str = "32.041,118.781 32.049,118.781 32.049,118.799 32.041,118.799 32.041,118.781";
+    const WEST_STREET: &str = "32.041,118.781 32.059,118.781 32.059,118.799 32.041,118.799 32.041,118.781";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cap_import_and_cancel_stay_within_the_callers_area_and_sender() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        // A community leader of the east street, and one of the community the alert reaches.
+        let east = host.user("dfj", Some("command-center"), STAFF, &[Role::Leader], "320102002001").await;
+        let west = host.user("cjl", Some("command-center"), STAFF, &[Role::Leader], "320102001001").await;
+        let post = |token: String, xml: String| {
+            let host = &host;
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+
+        // An alert reaching another community's grid cells: refused, nothing opened or stored.
+        let r = post(east.clone(), cap_alert("b1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("32010200100101"), "names a grid cell outside: {}", r.body);
+        assert_eq!(case_count(&host).await, 0);
+        // The community's own leader imports it; the cases are opened by them.
+        let r = post(west.clone(), cap_alert("b1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let opened: Vec<String> = r.json()["cases_opened"].as_array().unwrap().iter().map(|c| c.as_str().unwrap().to_owned()).collect();
+        assert_eq!(opened.len(), 4, "{}", r.body);
+        // Nor import an alert whose area covers no grid cell (its reach unbounded).
+        let nowhere = cap_alert_from("community@example.cn", "Actual", "b0", "Alert", "", WEST_COMMUNITY)
+            .replace(&format!("<polygon>{WEST_COMMUNITY}</polygon>"), "");
+        let r = post(west.clone(), nowhere.clone()).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("info[0]"), "{}", r.body);
+        // Nor may they widen it past their community.
+        let refs = "weather@example.cn,b1,2027-07-15T08:00:00+08:00";
+        let r = post(west.clone(), cap_alert("b2", "Update", refs, WEST_STREET)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+
+        // A Cancel or Update from another sender: refused, even from the command centre.
+        let r = post(dispatcher.clone(), cap_alert_from("prank@example.cn", "Actual", "b3", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("weather@example.cn"), "{}", r.body);
+        let r = post(dispatcher.clone(), cap_alert_from("prank@example.cn", "Actual", "b4", "Update", refs, WEST_STREET)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        // The right sender's Cancel, from a leader of another community: refused.
+        let r = post(east.clone(), cap_alert("b5", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        for case in &opened {
+            let (_, view) = host.get(&format!("/api/cases/{case}"), &dispatcher).await;
+            assert_eq!(view["stage"], "reported", "{view}");
+        }
+
+        // The command centre's Cancel is taken, and recorded as the dispatcher's.
+        let r = post(dispatcher.clone(), cap_alert("b6", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["cases_cancelled"].as_array().unwrap().len(), 4, "{}", r.body);
+        let (_, view) = host.get(&format!("/api/cases/{}", opened[0]), &dispatcher).await;
+        let last = view["transitions"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!((last["action"].as_str(), last["actor"].as_str()), (Some("reject"), Some("user:disp")), "{view}");
+        let audit = host.services.audit.find(None, None, 1000).await.unwrap();
+        assert!(audit.iter().all(|r| r.actor != "host:cap"), "no record names the host");
+        assert_eq!(audit.iter().filter(|r| r.actor == "user:disp" && r.action == "case.reject").count(), 4);
+        assert_eq!(audit.iter().filter(|r| r.action == "cap.import" && r.outcome == "denied").count(), 6, "every refusal is audited");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cap_alert_that_is_not_actual_is_stored_and_opens_no_case() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let post = |xml: String| {
+            let (host, token) = (&host, dispatcher.clone());
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+        for status in ["Test", "Exercise", "System", "Draft"] {
+            let r = post(cap_alert_from("weather@example.cn", status, &format!("t-{status}"), "Alert", "", WEST_COMMUNITY)).await;
+            assert_eq!(r.status, 201, "{status}: {}", r.body);
+            let body = r.json();
+            assert_eq!(body["status"], status, "{body}");
+            assert_eq!((body["cases_opened"].as_array().unwrap().len(), body["warnings"].as_array().unwrap().len()), (0, 0), "{body}");
+            let again = post(cap_alert_from("weather@example.cn", status, &format!("t-{status}"), "Alert", "", WEST_COMMUNITY)).await;
+            assert_eq!((again.status, again.json()["status"].as_str()), (200, Some(status)), "stored: {}", again.body);
+        }
+        assert_eq!(case_count(&host).await, 0);
+
+        // A real alert, then a Test Cancel of it: the cases stay.
+        let r = post(cap_alert("r1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!((r.status, r.json()["status"].as_str()), (201, Some("Actual")), "{}", r.body);
+        assert_eq!(r.json()["cases_opened"].as_array().unwrap().len(), 4);
+        let refs = "weather@example.cn,r1,2027-07-15T08:00:00+08:00";
+        let r = post(cap_alert_from("weather@example.cn", "Test", "r2", "Cancel", refs, "")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert_eq!(r.json()["cases_cancelled"], json!([]), "{}", r.body);
+        let r = post(cap_alert_from("weather@example.cn", "Exercise", "r3", "Update", refs, WEST_STREET)).await;
+        assert_eq!(r.json()["cases_opened"], json!([]), "{}", r.body);
+        assert_eq!(case_count(&host).await, 4);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_idempotency_key_belongs_to_its_caller() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let wang = host.user("wang", None, AccountKind::Resident, &[Role::Resident], "320102001001").await;
+        let zhou = host.user("zhou", None, AccountKind::Resident, &[Role::Resident], "320102002001").await;
+        let photo = [&[0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00][..], &[7u8; 2000][..]].concat();
+        let r = host.raw("POST", "/api/media?filename=stall.jpg", &wang, "image/jpeg", &photo).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let sha = r.json()["sha256"].as_str().unwrap().to_owned();
+        let report = |description: &str, lon: f64| json!({
+            "channel": "snapshot", "idempotency_key": "k-1", "category_code": "020501",
+            "description": description, "location": {"lat": 32.045, "lon": lon}, "evidence": [sha],
+        });
+        let (status, first) = host.post("/api/reports", &wang, report("门前占道经营", 118.785)).await;
+        assert_eq!(status, 201, "{first}");
+        // Another resident with the same key: their own report, case and ticket.
+        let (status, other) = host.post("/api/reports", &zhou, report("丹凤街垃圾满溢", 118.815)).await;
+        assert_eq!(status, 201, "{other}");
+        assert_eq!(other["created"], true, "{other}");
+        assert_ne!(other["report"], first["report"]);
+        assert_ne!(other["ticket"], first["ticket"], "never another caller's ticket");
+        use sqlx::Row;
+        let row = sqlx::query("SELECT reporter, description FROM reports WHERE id = $1")
+            .bind(other["report"].as_str().unwrap())
+            .fetch_one(host.services.db.pool())
+            .await
+            .unwrap();
+        assert_eq!((row.get::<String, _>(0), row.get::<String, _>(1)), ("zhou".to_owned(), "丹凤街垃圾满溢".to_owned()));
+        // The same caller, the same key and body: the original; another body: 409.
+        let (status, again) = host.post("/api/reports", &wang, report("门前占道经营", 118.785)).await;
+        assert_eq!((status, &again["report"], again["created"].as_bool()), (200, &first["report"], Some(false)), "{again}");
+        let (status, body) = host.post("/api/reports", &wang, report("换了内容", 118.785)).await;
+        assert_eq!(status, 409, "{body}");
+        assert!(message(&body).contains("k-1"), "{body}");
+        let (status, again) = host.post("/api/reports", &zhou, report("丹凤街垃圾满溢", 118.815)).await;
+        assert_eq!((status, &again["report"]), (200, &other["report"]), "{again}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open311_device_id_names_the_phone_not_the_request() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let form = |code: &str, lon: &str, description: &str| {
+            format!("service_code={code}&lat=32.045&long={lon}&description={description}&device_id=phone-7")
+        };
+        let post = |body: String| {
+            let host = &host;
+            async move { host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", body.as_bytes()).await }
+        };
+        let r = post(form("020501", "118.785", "vending")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let first = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        // Another report from the same phone is another request.
+        let r = post(form("010110", "118.815", "manhole")).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let second = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        assert_ne!(first, second, "the second report is not lost");
+        for (id, code) in [(&first, "020501"), (&second, "010110")] {
+            let r = host.raw("GET", &format!("/open311/v2/requests/{id}.json"), "", "application/json", b"").await;
+            assert_eq!((r.status, r.json()[0]["service_code"].as_str()), (200, Some(code)), "{}", r.body);
+        }
+        // The phone is kept with each report.
+        use sqlx::Row;
+        let rows = sqlx::query("SELECT device_id FROM reports WHERE channel = 'open311'").fetch_all(host.services.db.pool()).await.unwrap();
+        let devices: Vec<Option<String>> = rows.iter().map(|r| r.get(0)).collect();
+        assert_eq!(devices, [Some("phone-7".to_owned()), Some("phone-7".to_owned())]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn open311_finds_an_old_request_among_many_and_filters_as_the_standard_says() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let get = |path: String| {
+            let host = &host;
+            async move { host.raw("GET", &path, "", "application/json", b"").await }
+        };
+        let r = host.raw("POST", "/open311/v2/requests.json", "", "application/x-www-form-urlencoded", b"service_code=010110&address_string=oldest").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let oldest = r.json()[0]["service_request_id"].as_str().unwrap().to_owned();
+        // 1,100 reports in a later second, taken in together.
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let mut tasks = Vec::new();
+        for n in 0..1100 {
+            let cases = host.services.cases.clone();
+            tasks.push(tokio::spawn(async move {
+                let report = NewReport {
+                    channel: Channel::Open311,
+                    idempotency_key: None,
+                    category_code: "020501".into(),
+                    title: None,
+                    description: format!("第{n}处占道经营"),
+                    location: None,
+                    address: Some(format!("中山路{n}号")),
+                    evidence: vec![],
+                    caller: None,
+                };
+                cases.intake(&report, None).await.unwrap()
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let r = get(format!("/open311/v2/requests/{oldest}.json")).await;
+        assert_eq!(r.status, 200, "the oldest request is still found: {}", r.body);
+        let r = get(format!("/open311/v2/requests.json?service_request_id={oldest}")).await;
+        assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.body);
+        let r = get("/open311/v2/requests.json?service_code=010110".into()).await;
+        assert_eq!(r.json().as_array().unwrap().len(), 1, "filtered before the limit: {}", r.body);
+        // A status list, as the standard allows.
+        let r = get("/open311/v2/requests.json?status=open,closed&service_code=010110".into()).await;
+        assert_eq!((r.status, r.json().as_array().map(Vec::len)), (200, Some(1)), "{}", r.body);
+        let r = get("/open311/v2/requests.json?status=closed&service_code=010110".into()).await;
+        assert_eq!(r.json(), json!([]));
+        let r = get("/open311/v2/requests.json?status=open,pending".into()).await;
+        assert_eq!(r.status, 400, "{}", r.body);
+        // A date range ending before the later reports holds the oldest only.
+        let created = get(format!("/open311/v2/requests/{oldest}.json")).await.json()[0]["requested_datetime"].as_str().unwrap().to_owned();
+        let at = yiwang::protocols::cap::CapTime::parse(&created).unwrap().epoch_ms;
+        let stamp = |ms: i64| yiwang::protocols::cap::CapTime::from_epoch_ms(ms, 480).to_string().replace('+', "%2B");
+        let r = get(format!("/open311/v2/requests.json?start_date={}&end_date={}", stamp(at - 60_000), stamp(at + 1_000))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let ids: Vec<String> = r.json().as_array().unwrap().iter().map(|x| x["service_request_id"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(ids, [oldest.clone()], "the period holds the oldest alone");
+        let r = get(format!("/open311/v2/requests.json?start_date={}&end_date={}", stamp(at + 1_000), stamp(at - 60_000))).await;
+        assert_eq!(r.status, 400, "an end before the start: {}", r.body);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_trusted_senders_alerts_are_imported_by_the_command_centre_alone() {
+        let host = start(false).await;
+        host.services.space.load_geojson(CITY).await.unwrap();
+        let operator = host.user("ops", None, STAFF, &[Role::Operator], "320100").await;
+        let dispatcher = host.user("disp", Some("command-center"), STAFF, &[Role::Dispatcher], "320100").await;
+        let west = host.user("cjl", Some("command-center"), STAFF, &[Role::Leader], "320102001001").await;
+        let post = |token: String, xml: String| {
+            let host = &host;
+            async move { host.raw("POST", "/api/cap/alerts", &token, "application/xml", xml.as_bytes()).await }
+        };
+        // The list is the operator's.
+        let senders = json!({"senders": [{"sender": "weather@example.cn", "note": "市气象台"}]});
+        assert_eq!(host.put("/api/cap/trusted-senders", &dispatcher, senders.clone()).await.0, 403);
+        let (status, body) = host.put("/api/cap/trusted-senders", &operator, json!({"senders": [{"sender": " "}]})).await;
+        assert_eq!(status, 422, "{body}");
+        assert!(message(&body).contains("senders[0].sender"), "{body}");
+        let (status, body) = host.put("/api/cap/trusted-senders", &operator, senders).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, list) = host.get("/api/cap/trusted-senders", &operator).await;
+        assert_eq!((status, list["senders"][0]["sender"].as_str(), list["senders"][0]["note"].as_str()), (200, Some("weather@example.cn"), Some("市气象台")), "{list}");
+        assert_eq!(list["senders"][0]["added_by"], "user:ops", "{list}");
+
+        // A local leader does not speak in a trusted sender's name, even for their own area.
+        let r = post(west.clone(), cap_alert("w1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert!(message(&r.json()).contains("trusted"), "{}", r.body);
+        // The command centre imports it; another sender's alert for their area stays theirs to import.
+        let r = post(dispatcher.clone(), cap_alert("w1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        let r = post(west.clone(), cap_alert_from("community@example.cn", "Actual", "c1", "Alert", "", WEST_COMMUNITY)).await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        // Nor does the local leader cancel the trusted sender's alert.
+        let r = post(west.clone(), cap_alert("w2", "Cancel", "weather@example.cn,w1,2027-07-15T08:00:00+08:00", "")).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+        assert_eq!(case_count(&host).await, 8);
     }
 }

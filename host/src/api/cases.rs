@@ -49,9 +49,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// Take in a report.
 ///
 /// Any channel but `warning` and `cap-alert`, as the caller's account allows.
-/// The report and its case are on disk before the `201`; a resubmission with
-/// the same `idempotency_key` on the same channel answers `200` with the
-/// original. An unknown category answers `422` listing the known codes.
+/// The report and its case are on disk before the `201`; the caller's
+/// resubmission with the same `idempotency_key` on the same channel answers
+/// `200` with the original, and `409` when the body differs. A key is the
+/// caller's own: another caller's same key is another report. An unknown
+/// category answers `422` listing the known codes.
 #[utoipa::path(
     post,
     path = "/api/reports",
@@ -59,10 +61,11 @@ pub fn router() -> OpenApiRouter<AppState> {
     request_body = NewReport,
     responses(
         (status = 201, description = "Taken in", body = Intake),
-        (status = 200, description = "The same submission as before", body = Intake),
+        (status = 200, description = "The caller's same submission as before", body = Intake),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
+        (status = 409, description = "The caller used this idempotency key before for another report", body = ErrorBody),
         (status = 422, description = "A field is invalid; the message names it", body = ErrorBody),
     ),
     security(("bearer" = [])),

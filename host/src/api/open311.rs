@@ -6,7 +6,9 @@
 //!   through the one intake on the `open311` channel; anonymous reports are
 //!   accepted, as the standard expects;
 //! - `GET requests.{json,xml}`: requests filtered by `service_request_id`
-//!   (comma-separated), `service_code`, `start_date`, `end_date`, `status`;
+//!   (comma-separated, overriding the rest), `service_code` (comma-separated),
+//!   `start_date`, `end_date`, `status` (`open`, `closed` or `open,closed`),
+//!   all in the query before its limit of 1,000;
 //! - `GET requests/{id}.{json,xml}`: one request.
 //!
 //! A request's id is the case's public ticket number; its status is `open`
@@ -177,9 +179,11 @@ struct RequestFilter {
 ///
 /// `services.json`/`services.xml` list the categories; `requests.json`/
 /// `requests.xml` list requests, filtered by `service_request_id`
-/// (comma-separated), `service_code`, `start_date`, `end_date` (W3C date-times)
-/// and `status` (`open`, `closed`), newest first, at most 1,000 (90 days
-/// without dates). Open to anyone.
+/// (comma-separated; it overrides every other filter), `service_code`
+/// (comma-separated), `start_date`, `end_date` (W3C date-times) and `status`
+/// (`open`, `closed`, or both comma-separated), newest first, at most 1,000
+/// (90 days without dates). Every filter is applied before the limit, so an
+/// old request is always found by its id. Open to anyone.
 #[utoipa::path(
     get,
     path = "/open311/v2/{file}",
@@ -282,16 +286,18 @@ struct PostRequest {
     long: Option<f64>,
     address_string: Option<String>,
     description: Option<String>,
-    /// Makes a resubmission harmless, as with the intake's idempotency key.
-    #[serde(alias = "idempotency_key")]
+    /// The device the report is sent from (GeoReport v2: the phone, not the
+    /// request); kept with the report, never used to tell reports apart.
     device_id: Option<String>}
 
 /// Post a request.
 ///
 /// Form-encoded (`application/x-www-form-urlencoded`, as the standard has it)
-/// or JSON: `service_code`, `lat`, `long`, `address_string`, `description`;
-/// `api_key`, `email`, names and phone are accepted and not stored. The
-/// report is on disk before the answer, `[{"service_request_id", "service_notice"}]`.
+/// or JSON: `service_code`, `lat`, `long`, `address_string`, `description`,
+/// `device_id` (the sending phone, kept with the report; two posts from one
+/// phone are two requests); `api_key`, `email`, names and phone are accepted
+/// and not stored. The report is on disk before the answer,
+/// `[{"service_request_id", "service_notice"}]`.
 #[utoipa::path(
     post,
     path = "/open311/v2/{file}",
@@ -328,7 +334,7 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
     }
     let report = NewReport {
         channel: Channel::Open311,
-        idempotency_key: req.device_id,
+        idempotency_key: None,
         category_code: code,
         title: None,
         description: req.description.filter(|d| !d.trim().is_empty()).unwrap_or_else(|| "（Open311 请求，无描述）".into()),
@@ -336,7 +342,8 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
         address: req.address_string,
         evidence: vec![],
         caller: None};
-    match state.services.cases.intake(&report, None).await {
+    let device = req.device_id.as_deref().filter(|d| !d.is_empty());
+    match state.services.cases.intake_from_device(&report, None, device).await {
         Ok(intake) => {
             let status = if intake.created { StatusCode::CREATED } else { StatusCode::OK };
             let record = vec![
@@ -360,14 +367,27 @@ async fn requests(state: &AppState, f: &RequestFilter) -> Result<Vec<Vec<(&'stat
     };
     let end = date("end_date", &f.end_date)?.unwrap_or(now + 1);
     let start = date("start_date", &f.start_date)?.unwrap_or(end - 90 * 24 * 3_600_000);
-    let tickets: Option<Vec<String>> =
-        f.service_request_id.as_deref().map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect());
-    let open = match f.status.as_deref() {
-        None => None,
-        Some("open") => Some(true),
-        Some("closed") => Some(false),
-        Some(s) => return Err(ServiceError::Invalid(format!("status: `{s}` is not open or closed")))};
-    let filter = PublicFilter { tickets, service_code: f.service_code.clone(), start, end, open };
+    if end <= start {
+        return Err(ServiceError::Invalid("end_date: not after start_date".into()));
+    }
+    let list = |v: &Option<String>| -> Option<Vec<String>> {
+        v.as_deref().map(|s| s.split(',').map(|x| x.trim().to_owned()).filter(|x| !x.is_empty()).collect())
+    };
+    // `status` is one value or a comma-separated list of them.
+    let mut statuses = (false, false);
+    for s in list(&f.status).unwrap_or_default() {
+        match s.as_str() {
+            "open" => statuses.0 = true,
+            "closed" => statuses.1 = true,
+            other => return Err(ServiceError::Invalid(format!("status: `{other}` is not open or closed"))),
+        }
+    }
+    let open = match statuses {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    };
+    let filter = PublicFilter { tickets: list(&f.service_request_id), service_codes: list(&f.service_code), start, end, open };
     let found = state.services.cases.public_requests(&filter).await?;
     Ok(found
         .into_iter()

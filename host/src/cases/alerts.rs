@@ -6,17 +6,35 @@
 //!   grid cells the chain did not cover yet; a `Cancel` rejects the chain's
 //!   cases still waiting to be accepted. Update and Cancel find the chain
 //!   through `references`. Importing the same alert again changes nothing.
+//! - Only an alert whose `status` is `Actual` acts. CAP 1.2 makes the others
+//!   not actionable here (`Exercise` is for designated exercise participants,
+//!   `System` for the alerting network itself, `Test` is to be disregarded,
+//!   `Draft` is a preliminary template): they are stored and answered with
+//!   their status, and raise no warning, open, update or cancel no case. An
+//!   `Actual` Update or Cancel follows only `Actual` alerts.
+//! - Who may import: the [`Importer`]'s area (the scope of its dispatcher,
+//!   leader and operator roles) must cover every grid cell the alert reaches
+//!   — the cells its areas cover and, for an Update or Cancel, the cells of
+//!   the chain's cases (an `info` covering no cell is for a city-level role
+//!   alone); an Update or Cancel must come from the `sender` of the
+//!   alert it references. A sender on the operator's list of trusted senders
+//!   (table `cap_trusted_senders`) is imported by the command centre alone (a
+//!   role held at city level), so no one else speaks, updates or cancels in
+//!   its name. Everything is checked before anything is written.
+//!   The cases it opens and the moves a Cancel makes are recorded as the
+//!   importer's.
 //! - *Export* (`GET /api/warnings/{id}/cap`): a warning a plugin raised, as a
 //!   CAP 1.2 alert.
 //!
 //! A case's category is the info's parameter `category_code` when it names a
 //! known category, `020604` (其他) otherwise.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::Cases;
-use crate::protocols::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Scope, Severity, Status, Urgency};
+use crate::identity::Scope;
+use crate::protocols::cap::{self, Alert, Area, CapEnum, CapTime, Category, Certainty, Circle, Info, MsgType, Severity, Status, Urgency};
 use super::engine::{Channel, Move, NewReport, Who};
 use super::lifecycle::{Action, Stage};
 use crate::bus::GeoPoint;
@@ -27,12 +45,57 @@ const FALLBACK_CATEGORY: &str = "020604";
 /// The most grid cells one alert may open cases for.
 const MAX_GRIDS: usize = 2000;
 
+/// Who imports an alert: the caller as recorded (`user:<id>`) and the part
+/// of the city their importing roles cover.
+#[derive(Debug, Clone)]
+pub struct Importer {
+    pub actor: String,
+    pub scope: Scope,
+}
+
+/// The CAP senders the operator trusts.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrustedSenders {
+    pub senders: Vec<TrustedSender>,
+}
+
+/// A trusted CAP sender, as stored.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct TrustedSender {
+    /// The alert's `sender`, exactly.
+    pub sender: String,
+    pub note: String,
+    /// Who put it on the list (`user:<id>`), and when (epoch ms).
+    pub added_by: String,
+    pub added: i64,
+}
+
+/// The list of trusted CAP senders to store, replacing the one before.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedSenders {
+    pub senders: Vec<NewTrustedSender>,
+}
+
+/// A sender to trust.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTrustedSender {
+    /// The alert's `sender`, exactly: 1-256 characters.
+    pub sender: String,
+    /// Who it is (市气象台, …).
+    #[serde(default)]
+    pub note: String,
+}
+
 /// What importing an alert did.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportedAlert {
     /// `sender/identifier`.
     pub alert: String,
     pub msg_type: String,
+    /// The alert's CAP `status`; only `Actual` opens, updates or cancels cases.
+    pub status: String,
     /// The first alert of its chain.
     pub root: String,
     pub warnings: Vec<String>,
@@ -48,68 +111,78 @@ fn key(sender: &str, identifier: &str) -> String {
 }
 
 impl Cases {
-    /// Import one CAP alert (see the module).
-    pub async fn import_alert(&self, xml: &str, importer: &str) -> Result<ImportedAlert, AlertError> {
+    /// Import one CAP alert for `importer` (see the module).
+    pub async fn import_alert(&self, xml: &str, importer: &Importer) -> Result<ImportedAlert, AlertError> {
         let alert = cap::parse(xml).map_err(|e| AlertError::Format(e.to_string()))?;
         let this = key(&alert.sender, &alert.identifier);
-        let known = sqlx::query("SELECT msg_type, root FROM cap_alerts WHERE sender = $1 AND identifier = $2")
+        let actual = alert.status == Status::Actual;
+        let root = match alert.msg_type {
+            MsgType::Alert => this.clone(),
+            _ => match self.referenced_root(&alert, actual).await? {
+                Some(root) => root,
+                // Not actionable: kept as its own chain when it names nothing stored.
+                None if !actual => this.clone(),
+                None => {
+                    return Err(ServiceError::Invalid(format!(
+                        "references: names no imported Actual alert ({})",
+                        alert.referenced_identifiers().join(", ")
+                    ))
+                    .into());
+                }
+            },
+        };
+        let mut grids = Vec::new();
+        for (i, info) in alert.infos.iter().enumerate() {
+            let covered = self.grids_of(info)?;
+            // An info that names no grid cell has a reach no area check can
+            // bound (its warning still goes out): the command centre's alone.
+            if covered.is_empty() && importer.scope != Scope::All && matches!(alert.msg_type, MsgType::Alert | MsgType::Update) {
+                return Err(ServiceError::Forbidden(format!(
+                    "info[{i}]: its area covers no grid cell, so its reach is not within {}; such an alert is imported by the command centre (a role held at city level)",
+                    importer.scope
+                ))
+                .into());
+            }
+            grids.extend(covered);
+        }
+        self.check_reach(&alert, &root, &grids, importer).await?;
+
+        let known = sqlx::query("SELECT msg_type, root, status FROM cap_alerts WHERE sender = $1 AND identifier = $2")
             .bind(&alert.sender)
             .bind(&alert.identifier)
             .fetch_optional(self.db.pool())
             .await
             .map_err(ServiceError::from)?;
         if let Some(r) = known {
-            let root: String = r.try_get(1).map_err(ServiceError::from)?;
             return Ok(ImportedAlert {
                 alert: this,
                 msg_type: r.try_get(0).map_err(ServiceError::from)?,
-                root,
+                status: r.try_get(2).map_err(ServiceError::from)?,
+                root: r.try_get(1).map_err(ServiceError::from)?,
                 warnings: vec![],
                 cases_opened: vec![],
                 cases_cancelled: vec![],
                 created: false});
         }
-        let root = match alert.msg_type {
-            MsgType::Alert => this.clone(),
-            _ => {
-                let mut root = None;
-                for r in &alert.references {
-                    let row = sqlx::query("SELECT root FROM cap_alerts WHERE sender = $1 AND identifier = $2")
-                        .bind(&r.sender)
-                        .bind(&r.identifier)
-                        .fetch_optional(self.db.pool())
-                        .await
-                        .map_err(ServiceError::from)?;
-                    if let Some(row) = row {
-                        root = Some(row.try_get::<String, _>(0).map_err(ServiceError::from)?);
-                        break;
-                    }
-                }
-                root.ok_or_else(|| {
-                    ServiceError::Invalid(format!(
-                        "references: names no imported alert ({})",
-                        alert.referenced_identifiers().join(", ")
-                    ))
-                })?
-            }
-        };
 
         let mut out = ImportedAlert {
             alert: this.clone(),
             msg_type: alert.msg_type.as_str().to_owned(),
+            status: alert.status.as_str().to_owned(),
             root: root.clone(),
             warnings: vec![],
             cases_opened: vec![],
             cases_cancelled: vec![],
             created: true};
         match alert.msg_type {
+            _ if !actual => {}
             MsgType::Alert | MsgType::Update => {
                 for info in &alert.infos {
                     out.warnings.push(self.raise_cap_warning(&alert, info).await?);
-                    out.cases_opened.extend(self.open_for_area(&alert, info, &root, importer).await?);
+                    out.cases_opened.extend(self.open_for_area(info, &root, importer).await?);
                 }
             }
-            MsgType::Cancel => out.cases_cancelled = self.cancel_chain(&root, &this).await?,
+            MsgType::Cancel => out.cases_cancelled = self.cancel_chain(&root, &this, &importer.actor).await?,
             MsgType::Ack | MsgType::Error => {}
         }
         sqlx::query(
@@ -125,11 +198,98 @@ impl Cases {
         .bind(out.warnings.first())
         .bind(xml)
         .bind(self.clock.now_ms())
-        .bind(i64::from(alert.msg_type == MsgType::Cancel))
+        .bind(i64::from(actual && alert.msg_type == MsgType::Cancel))
         .execute(self.db.pool())
         .await
         .map_err(ServiceError::from)?;
         Ok(out)
+    }
+
+    /// The root of the chain the first stored alert in `alert`'s references
+    /// belongs to (only `Actual` alerts when `actual`); `Forbidden` when that
+    /// alert came from another sender.
+    async fn referenced_root(&self, alert: &Alert, actual: bool) -> Result<Option<String>, ServiceError> {
+        for r in &alert.references {
+            let row = sqlx::query("SELECT root, status FROM cap_alerts WHERE sender = $1 AND identifier = $2")
+                .bind(&r.sender)
+                .bind(&r.identifier)
+                .fetch_optional(self.db.pool())
+                .await?;
+            let Some(row) = row else { continue };
+            let status: String = row.try_get(1)?;
+            if actual && status != Status::Actual.as_str() {
+                continue;
+            }
+            if r.sender != alert.sender {
+                return Err(ServiceError::Forbidden(format!(
+                    "references: alert `{}` was sent by `{}`; an {} of it comes from the same sender, not `{}`",
+                    r.identifier,
+                    r.sender,
+                    alert.msg_type.as_str(),
+                    alert.sender
+                )));
+            }
+            return Ok(Some(row.try_get(0)?));
+        }
+        Ok(None)
+    }
+
+    /// Refuse an alert reaching a grid cell outside the importer's area: the
+    /// cells of its areas, and for an Update or Cancel those of its chain.
+    async fn check_reach(&self, alert: &Alert, root: &str, grids: &[(String, GeoPoint)], importer: &Importer) -> Result<(), ServiceError> {
+        let trusted = sqlx::query("SELECT 1 FROM cap_trusted_senders WHERE sender = $1")
+            .bind(&alert.sender)
+            .fetch_optional(self.db.pool())
+            .await?
+            .is_some();
+        if trusted && importer.scope != Scope::All {
+            return Err(ServiceError::Forbidden(format!(
+                "sender: `{}` is a trusted sender; its alerts are imported by the command centre (a dispatcher, leader or operator role held at city level)",
+                alert.sender
+            )));
+        }
+        let mut reached: Vec<String> = grids.iter().map(|(g, _)| g.clone()).collect();
+        if alert.msg_type != MsgType::Alert {
+            let rows = sqlx::query("SELECT grid FROM cap_alert_cases WHERE root = $1").bind(root).fetch_all(self.db.pool()).await?;
+            for r in &rows {
+                reached.push(r.try_get(0)?);
+            }
+        }
+        reached.sort();
+        match reached.iter().find(|g| !importer.scope.covers(Some(g.as_str()))) {
+            Some(outside) => Err(ServiceError::Forbidden(format!(
+                "area: the alert reaches grid cell `{outside}`, outside {}; it is imported by a dispatcher, leader or operator whose area covers every cell it reaches",
+                importer.scope
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The grid cells `info`'s areas cover, each with the point its case is placed at.
+    fn grids_of(&self, info: &Info) -> Result<Vec<(String, GeoPoint)>, ServiceError> {
+        let mut grids: Vec<(String, GeoPoint)> = Vec::new();
+        for area in &info.areas {
+            for c in &area.circles {
+                for g in self.space.grids_within_radius(c.centre, c.radius_km * 1000.0)? {
+                    grids.push((g.code, c.centre));
+                }
+            }
+            for ring in &area.polygons {
+                let polygon = crate::space::polygon_from_ring(ring)?;
+                for g in self.space.grids_within_polygon(&polygon)? {
+                    grids.push((g.code, ring[0]));
+                }
+            }
+        }
+        grids.sort_by(|a, b| a.0.cmp(&b.0));
+        grids.dedup_by(|a, b| a.0 == b.0);
+        if grids.len() > MAX_GRIDS {
+            return Err(ServiceError::Invalid(format!(
+                "area: covers {} grid cells; at most {MAX_GRIDS} get a case each",
+                grids.len()
+            )));
+        }
+        Ok(grids)
     }
 
     async fn raise_cap_warning(&self, alert: &Alert, info: &Info) -> Result<String, ServiceError> {
@@ -163,29 +323,8 @@ impl Cases {
     }
 
     /// Open a case for each grid cell of `info`'s areas the chain does not cover yet.
-    async fn open_for_area(&self, alert: &Alert, info: &Info, root: &str, importer: &str) -> Result<Vec<String>, ServiceError> {
-        let mut grids: Vec<(String, GeoPoint)> = Vec::new();
-        for area in &info.areas {
-            for c in &area.circles {
-                for g in self.space.grids_within_radius(c.centre, c.radius_km * 1000.0)? {
-                    grids.push((g.code, c.centre));
-                }
-            }
-            for ring in &area.polygons {
-                let polygon = crate::space::polygon_from_ring(ring)?;
-                for g in self.space.grids_within_polygon(&polygon)? {
-                    grids.push((g.code, ring[0]));
-                }
-            }
-        }
-        grids.sort_by(|a, b| a.0.cmp(&b.0));
-        grids.dedup_by(|a, b| a.0 == b.0);
-        if grids.len() > MAX_GRIDS {
-            return Err(ServiceError::Invalid(format!(
-                "area: covers {} grid cells; at most {MAX_GRIDS} get a case each",
-                grids.len()
-            )));
-        }
+    async fn open_for_area(&self, info: &Info, root: &str, importer: &Importer) -> Result<Vec<String>, ServiceError> {
+        let grids = self.grids_of(info)?;
         let category = info
             .parameters
             .iter()
@@ -212,7 +351,7 @@ impl Cases {
                 address: None,
                 evidence: vec![],
                 caller: None};
-            let intake = self.intake_in(&report, Some(importer), Some(grid.clone())).await.map_err(|e| match e {
+            let intake = self.intake_in(&report, Some(&importer.actor), Some(grid.clone()), None).await.map_err(|e| match e {
                 ServiceError::Invalid(m) => ServiceError::Invalid(format!("parameter `category_code`: {m}")),
                 other => other})?;
             sqlx::query("INSERT INTO cap_alert_cases (root, grid, case_id) VALUES ($1, $2, $3) ON CONFLICT (root, grid) DO NOTHING")
@@ -223,12 +362,12 @@ impl Cases {
                 .await?;
             opened.push(intake.case);
         }
-        let _ = alert;
         Ok(opened)
     }
 
-    /// Reject the chain's cases still waiting to be accepted.
-    async fn cancel_chain(&self, root: &str, by: &str) -> Result<Vec<String>, ServiceError> {
+    /// Reject the chain's cases still waiting to be accepted, as `actor` (the
+    /// importer, whose area and sender were checked for the whole chain).
+    async fn cancel_chain(&self, root: &str, by: &str, actor: &str) -> Result<Vec<String>, ServiceError> {
         let rows = sqlx::query(
             "SELECT a.case_id FROM cap_alert_cases a JOIN cases c ON c.id = a.case_id WHERE a.root = $1 AND c.status = $2",
         )
@@ -240,7 +379,7 @@ impl Cases {
         for r in &rows {
             let id: String = r.try_get(0)?;
             let mv = Move { action: Action::Reject, reason: format!("CAP Cancel {by}"), department: None, extension_hours: None, into: None, suggestion: None };
-            match self.transition(&id, &mv, Who::System("host:cap")).await {
+            match self.transition(&id, &mv, Who::System(actor)).await {
                 Ok(_) => cancelled.push(id),
                 // Moved meanwhile: it stays with the people handling it.
                 Err(ServiceError::Conflict(_)) => {}
@@ -248,6 +387,50 @@ impl Cases {
         }
         sqlx::query("UPDATE cap_alerts SET cancelled = 1 WHERE sender || '/' || identifier = $1").bind(root).execute(self.db.pool()).await?;
         Ok(cancelled)
+    }
+
+    /// The trusted CAP senders, by sender.
+    pub async fn trusted_senders(&self) -> Result<TrustedSenders, ServiceError> {
+        let rows = sqlx::query("SELECT sender, note, added_by, added FROM cap_trusted_senders ORDER BY sender")
+            .fetch_all(self.db.pool())
+            .await?;
+        let mut senders = Vec::with_capacity(rows.len());
+        for r in &rows {
+            senders.push(TrustedSender { sender: r.try_get(0)?, note: r.try_get(1)?, added_by: r.try_get(2)?, added: r.try_get(3)? });
+        }
+        Ok(TrustedSenders { senders })
+    }
+
+    /// Replace the trusted CAP senders with `list`, in one transaction; a
+    /// sender already on the list keeps who added it and when, a new one is
+    /// added by `actor` now.
+    pub async fn set_trusted_senders(&self, list: &NewTrustedSenders, actor: &str) -> Result<TrustedSenders, ServiceError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, s) in list.senders.iter().enumerate() {
+            if s.sender.trim().is_empty() || s.sender.len() > 256 || s.sender.chars().any(char::is_control) {
+                return Err(ServiceError::Invalid(format!("senders[{i}].sender: 1-256 characters, not blank, no control characters")));
+            }
+            if !seen.insert(s.sender.as_str()) {
+                return Err(ServiceError::Invalid(format!("senders[{i}].sender: `{}` is listed twice", s.sender)));
+            }
+        }
+        let before: std::collections::BTreeMap<String, TrustedSender> =
+            self.trusted_senders().await?.senders.into_iter().map(|s| (s.sender.clone(), s)).collect();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin_write().await?;
+        sqlx::query("DELETE FROM cap_trusted_senders").execute(&mut *tx).await?;
+        for s in &list.senders {
+            let (added_by, added) = before.get(&s.sender).map_or((actor, now), |b| (b.added_by.as_str(), b.added));
+            sqlx::query("INSERT INTO cap_trusted_senders (sender, note, added_by, added) VALUES ($1, $2, $3, $4)")
+                .bind(&s.sender)
+                .bind(&s.note)
+                .bind(added_by)
+                .bind(added)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        self.trusted_senders().await
     }
 
     /// A stored warning as a CAP 1.2 alert.
@@ -297,7 +480,7 @@ impl Cases {
             status: Status::Actual,
             msg_type: MsgType::Alert,
             source: None,
-            scope: Scope::Public,
+            scope: cap::Scope::Public,
             restriction: None,
             addresses: None,
             codes: vec![],

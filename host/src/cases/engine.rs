@@ -65,7 +65,9 @@ pub struct Caller {
 #[serde(deny_unknown_fields)]
 pub struct NewReport {
     pub channel: Channel,
-    /// Makes a resubmission harmless: the same key on the same channel returns the original.
+    /// Makes a resubmission harmless: the same caller's same key on the same
+    /// channel returns the original; another caller's key is theirs alone, and
+    /// the key sent again with another body is refused (409).
     #[serde(default)]
     pub idempotency_key: Option<String>,
     /// A category code (`GET /api/categories`).
@@ -201,7 +203,9 @@ pub struct Route {
 pub enum Who<'a> {
     /// A person, checked for role, area and department.
     Person { actor: &'a Principal, scope: &'a Scope },
-    /// The host itself (a citizen's unsatisfied rating, …), named in the record.
+    /// The host itself (a citizen's unsatisfied rating, …), or a caller the
+    /// host authorised for the whole act beforehand (a CAP Cancel, checked
+    /// for area and sender), named in the record.
     System(&'a str)}
 
 /// A citizen's rating of a closed case.

@@ -11,8 +11,12 @@
 //!
 //! Because one writer decides every join in order, two reports of the same
 //! incident arriving together cannot both open a case. An idempotency key
-//! taken by a report in the same batch, or by another node, still resolves to
-//! the original through the unique index on `(channel, idempotency_key)`.
+//! belongs to its caller: the key of a report is `(channel, reporter, key)`,
+//! so the same key from another caller is another report. A key taken by a
+//! report in the same batch, or by another node, still resolves to the
+//! original through the unique index on `(channel, idempotency_scope,
+//! idempotency_key)`; the same key with another body is refused (`Conflict`),
+//! never answered with the original.
 
 use std::sync::Arc;
 
@@ -59,7 +63,31 @@ pub(crate) struct Pending {
     received: i64,
     /// The deadline of the new case's first step (accept), when it has one.
     accept_due: Option<i64>,
+    /// For a report with an idempotency key: whose key it is and the sha256
+    /// of the report as sent.
+    keyed: Option<Keyed>,
+    /// The device it was sent from (Open311 `device_id`): who sent it, never
+    /// which report it is.
+    device: Option<String>,
     reply: oneshot::Sender<Result<Intake, ServiceError>>,
+}
+
+/// Whose idempotency key a report carries, and what it was sent with.
+#[derive(Clone)]
+pub(crate) struct Keyed {
+    /// The reporter, or '' for an anonymous report.
+    scope: String,
+    /// The sha256 of the report as sent (its JSON), hex.
+    hash: String,
+}
+
+impl Keyed {
+    fn of(r: &NewReport, reporter: Option<&str>) -> Option<Keyed> {
+        use sha2::Digest;
+        r.idempotency_key.as_ref()?;
+        let body = serde_json::to_vec(r).expect("a report serialises");
+        Some(Keyed { scope: reporter.unwrap_or_default().to_owned(), hash: hex::encode(sha2::Sha256::digest(&body)) })
+    }
 }
 
 /// What the writer announces once a batch has committed: a `case.reported`
@@ -74,22 +102,36 @@ struct Announcement {
 impl Cases {
     /// Take in a report: it and its case are on disk when this returns.
     pub async fn intake(&self, r: &NewReport, reporter: Option<&str>) -> Result<Intake, ServiceError> {
-        self.intake_in(r, reporter, None).await
+        self.intake_in(r, reporter, None, None).await
+    }
+
+    /// [`Cases::intake`] of a report sent from a device (Open311's
+    /// `device_id`), kept with the report; it identifies the sender's device,
+    /// so two reports from one device are two reports.
+    pub async fn intake_from_device(&self, r: &NewReport, reporter: Option<&str>, device: Option<&str>) -> Result<Intake, ServiceError> {
+        if let Some(d) = device
+            && (d.is_empty() || d.len() > 256 || d.chars().any(char::is_control))
+        {
+            return Err(ServiceError::Invalid("device_id: 1-256 characters, no control characters".into()));
+        }
+        self.intake_in(r, reporter, None, device.map(str::to_owned)).await
     }
 
     /// [`Cases::intake`] into a given grid cell (a CAP alert's area), rather
-    /// than the one under the location.
+    /// than the one under the location, and from a device.
     pub(crate) async fn intake_in(
         &self,
         r: &NewReport,
         reporter: Option<&str>,
         grid: Option<String>,
+        device: Option<String>,
     ) -> Result<Intake, ServiceError> {
         r.check()?;
-        if let Some(key) = &r.idempotency_key
-            && let Some(earlier) = earlier_report(self.db.pool(), r.channel, key).await?
+        let keyed = Keyed::of(r, reporter);
+        if let (Some(key), Some(k)) = (&r.idempotency_key, &keyed)
+            && let Some(earlier) = earlier_report(self.db.pool(), r.channel, key, k).await?
         {
-            return Ok(earlier);
+            return earlier;
         }
         let categories = self.category_names().await?;
         let Some(category_name) = categories.get(&r.category_code).cloned() else {
@@ -128,6 +170,8 @@ impl Cases {
             dedup,
             received,
             accept_due,
+            keyed,
+            device,
             reply,
         };
         let stopped = || ServiceError::Storage(anyhow::anyhow!("the intake writer has stopped"));
@@ -192,23 +236,35 @@ async fn load_dedup_index(db: &Db) -> Result<parking_lot::RwLock<DedupIndex>, Se
     Ok(parking_lot::RwLock::new(index))
 }
 
-/// The report an idempotency key names, as its first answer was.
-pub(crate) async fn earlier_report<'e, E>(db: E, channel: Channel, key: &str) -> Result<Option<Intake>, ServiceError>
+/// The report the caller's idempotency key names, as its first answer was;
+/// `Conflict` when that report was sent with another body.
+pub(crate) async fn earlier_report<'e, E>(
+    db: E,
+    channel: Channel,
+    key: &str,
+    keyed: &Keyed,
+) -> Result<Option<Result<Intake, ServiceError>>, ServiceError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     let row = sqlx::query(
-        "SELECT r.id, r.case_id, c.ticket FROM reports r JOIN cases c ON c.id = r.case_id \
-         WHERE r.channel = $1 AND r.idempotency_key = $2",
+        "SELECT r.id, r.case_id, c.ticket, r.request_hash FROM reports r JOIN cases c ON c.id = r.case_id \
+         WHERE r.channel = $1 AND r.idempotency_scope = $2 AND r.idempotency_key = $3",
     )
     .bind(channel.name())
+    .bind(&keyed.scope)
     .bind(key)
     .fetch_optional(db)
     .await?;
-    Ok(match row {
-        Some(r) => Some(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false, joined: false }),
-        None => None,
-    })
+    let Some(r) = row else { return Ok(None) };
+    // A report stored before bodies were hashed has none; its key alone decides.
+    if r.try_get::<Option<String>, _>(3)?.is_some_and(|hash| hash != keyed.hash) {
+        return Ok(Some(Err(ServiceError::Conflict(format!(
+            "idempotency_key: `{key}` was used before for another report on the `{}` channel; a new report needs a new key",
+            channel.name()
+        )))));
+    }
+    Ok(Some(Ok(Intake { report: r.try_get(0)?, case: r.try_get(1)?, ticket: r.try_get(2)?, created: false, joined: false })))
 }
 
 struct Writer {
@@ -237,7 +293,7 @@ impl Writer {
                     announce(&*self.bus, &self.clock, a.topic, &a.source, a.location, a.payload).await;
                 }
                 for (p, answer) in batch.into_iter().zip(answers) {
-                    let _ = p.reply.send(Ok(answer));
+                    let _ = p.reply.send(answer);
                 }
             }
             Err(e) => {
@@ -250,7 +306,7 @@ impl Writer {
     }
 
     /// Write `batch` in one transaction: all of it or none.
-    async fn commit(&self, batch: &[Pending]) -> Result<(Vec<Intake>, Vec<Announcement>), ServiceError> {
+    async fn commit(&self, batch: &[Pending]) -> Result<(Vec<Result<Intake, ServiceError>>, Vec<Announcement>), ServiceError> {
         let index = self.dedup.get_or_try_init(|| load_dedup_index(&self.db)).await?;
         let mut chain = self.audit.chain().await?;
         let mut tx = self.db.begin_write().await?;
@@ -290,15 +346,17 @@ enum Decision {
 }
 
 /// Write a batch: the reports without an idempotency key together, in a few
-/// multi-row statements; those with one each on its own (its key may be taken).
+/// multi-row statements; those with one each on its own (its key may be
+/// taken). A keyed report whose key the caller used for another body is
+/// answered `Conflict` and leaves the rest of the batch as it is.
 async fn write_batch(
     tx: &mut sqlx::AnyConnection,
     chain: &mut Chain<'_>,
     index: &parking_lot::RwLock<DedupIndex>,
     batch: &[Pending],
     indexed: &mut Vec<String>,
-) -> Result<(Vec<Intake>, Vec<Announcement>), ServiceError> {
-    let mut answers: Vec<Option<Intake>> = vec![None; batch.len()];
+) -> Result<(Vec<Result<Intake, ServiceError>>, Vec<Announcement>), ServiceError> {
+    let mut answers: Vec<Option<Result<Intake, ServiceError>>> = (0..batch.len()).map(|_| None).collect();
     let mut announcements: Vec<(usize, Announcement)> = Vec::new();
     let plain: Vec<usize> = (0..batch.len()).filter(|&i| batch[i].report.idempotency_key.is_none()).collect();
     if !plain.is_empty() {
@@ -421,7 +479,7 @@ async fn write_plain(
     plain: &[usize],
     decisions: &[Decision],
     heads: &Heads,
-    answers: &mut [Option<Intake>],
+    answers: &mut [Option<Result<Intake, ServiceError>>],
     announcements: &mut Vec<(usize, Announcement)>,
 ) -> Result<(), ServiceError> {
     // The new cases first (the reports refer to them).
@@ -510,7 +568,7 @@ async fn write_plain(
         };
         rows.push((p, report_id, title, intake.case.clone()));
         details.push((actor_of(p), intake.case.clone(), detail.to_string()));
-        answers[i] = Some(intake);
+        answers[i] = Some(Ok(intake));
         announcements.push((i, announcement));
     }
     for chunk in crate::db::runs(&rows, ROWS) {
@@ -520,7 +578,7 @@ async fn write_plain(
             if k > 0 {
                 sql.push(',');
             }
-            sql.push_str(&marks.row(14));
+            sql.push_str(&marks.row(REPORT_WIDTH));
         }
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (p, id, title, case) in chunk {
@@ -546,8 +604,9 @@ fn actor_of(p: &Pending) -> String {
 }
 
 /// Write one report inside the batch's transaction: joined to the open case
-/// it repeats, or as a new case; or, if its idempotency key is taken, not at
-/// all, answering with the original.
+/// it repeats, or as a new case; or, if the caller's idempotency key is
+/// taken, not at all, answering with the original (or `Conflict` when the
+/// original had another body). The outer error fails the batch.
 async fn write_one(
     tx: &mut sqlx::AnyConnection,
     chain: &mut Chain<'_>,
@@ -555,7 +614,7 @@ async fn write_one(
     p: &Pending,
     indexed: &mut Vec<String>,
     announcements: &mut Vec<Announcement>,
-) -> Result<Intake, ServiceError> {
+) -> Result<Result<Intake, ServiceError>, ServiceError> {
     let r = &p.report;
     let source = p.reporter.clone().unwrap_or_else(|| "anonymous".to_owned());
     let actor = actor_of(p);
@@ -583,7 +642,7 @@ async fn write_one(
             let title = r.title.clone().unwrap_or(row.try_get(2)?);
             let report_id = new_id();
             if insert_report(tx, &report_id, p, &title, &c.case_id).await? == 0 {
-                return taken(tx, r).await;
+                return taken(tx, p).await;
             }
             let detail = serde_json::json!({
                 "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
@@ -592,7 +651,7 @@ async fn write_one(
             let entry = Entry { actor: &actor, action: "case.report", subject: &c.case_id, outcome: "ok", detail: &detail.to_string() };
             chain.append(tx, entry).await?;
             announcements.push(joined_announcement(&c.case_id, &report_id, p, c.score.total, source));
-            return Ok(Intake { report: report_id, case: c.case_id, ticket, created: true, joined: true });
+            return Ok(Ok(Intake { report: report_id, case: c.case_id, ticket, created: true, joined: true }));
         }
     }
 
@@ -617,7 +676,7 @@ async fn write_one(
     .await?;
     if insert_report(tx, &report_id, p, &p.title, &case_id).await? == 0 {
         sqlx::query("DELETE FROM cases WHERE id = $1").bind(&case_id).execute(&mut *tx).await?;
-        return taken(tx, r).await;
+        return taken(tx, p).await;
     }
     let detail = serde_json::json!({
         "report": report_id, "ticket": ticket, "channel": r.channel.name(), "category": r.category_code,
@@ -632,7 +691,7 @@ async fn write_one(
         }
     }
     announcements.push(reported_announcement(&case_id, &report_id, &ticket, p, source));
-    Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false })
+    Ok(Ok(Intake { report: report_id, case: case_id, ticket, created: true, joined: false }))
 }
 
 /// The `case.reported` announcement: what a plugin needs to act on the report
@@ -675,23 +734,26 @@ pub fn caller_key(phone: &str) -> String {
     hex::encode(&sha2::Sha256::digest(digits.as_bytes())[..8])
 }
 
-/// The answer for a report whose idempotency key an earlier one holds.
-async fn taken(tx: &mut sqlx::AnyConnection, r: &NewReport) -> Result<Intake, ServiceError> {
-    let key = r.idempotency_key.as_deref().unwrap_or_default();
-    earlier_report(&mut *tx, r.channel, key)
-        .await?
-        .ok_or_else(|| ServiceError::Storage(anyhow::anyhow!("idempotency key `{key}` conflicted but names no report")))
+/// The answer for a report whose idempotency key an earlier one of its caller holds.
+async fn taken(tx: &mut sqlx::AnyConnection, p: &Pending) -> Result<Result<Intake, ServiceError>, ServiceError> {
+    let key = p.report.idempotency_key.as_deref().unwrap_or_default();
+    let conflicted = || ServiceError::Storage(anyhow::anyhow!("idempotency key `{key}` conflicted but names no report"));
+    let keyed = p.keyed.as_ref().ok_or_else(conflicted)?;
+    earlier_report(&mut *tx, p.report.channel, key, keyed).await?.ok_or_else(conflicted)
 }
 
 /// Store the report of `p` under `case_id`; 0 when its idempotency key is taken.
 async fn insert_report(tx: &mut sqlx::AnyConnection, id: &str, p: &Pending, title: &str, case_id: &str) -> Result<u64, sqlx::Error> {
+    let marks: Vec<String> = (1..=REPORT_WIDTH + 3).map(|n| format!("${n}")).collect();
     let sql = format!(
-        "INSERT INTO reports ({REPORT_COLUMNS}, idempotency_key) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-         ON CONFLICT (channel, idempotency_key) DO NOTHING"
+        "INSERT INTO reports ({REPORT_COLUMNS}, idempotency_key, idempotency_scope, request_hash) VALUES ({}) \
+         ON CONFLICT (channel, idempotency_scope, idempotency_key) DO NOTHING",
+        marks.join(", ")
     );
     let done = bind_report(sqlx::query(sqlx::AssertSqlSafe(sql)), p, id, title, case_id)
         .bind(p.report.idempotency_key.as_deref())
+        .bind(p.keyed.as_ref().map_or("", |k| k.scope.as_str()))
+        .bind(p.keyed.as_ref().map(|k| k.hash.as_str()))
         .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected())
@@ -699,7 +761,9 @@ async fn insert_report(tx: &mut sqlx::AnyConnection, id: &str, p: &Pending, titl
 
 /// The columns of a report row, in the order [`bind_report`] binds them.
 const REPORT_COLUMNS: &str = "id, channel, reporter, caller_name, caller_phone, category_code, title, description, \
-     lat, lon, address, evidence, received, case_id";
+     lat, lon, address, evidence, received, case_id, device_id";
+/// How many [`REPORT_COLUMNS`] there are.
+const REPORT_WIDTH: usize = 15;
 
 /// Bind the [`REPORT_COLUMNS`] of the report of `p`, stored as `id` under `case`.
 fn bind_report<'q>(
@@ -724,4 +788,5 @@ fn bind_report<'q>(
         .bind(serde_json::to_string(&r.evidence).expect("strings serialise"))
         .bind(p.received)
         .bind(case)
+        .bind(p.device.as_deref())
 }
