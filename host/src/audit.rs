@@ -67,7 +67,7 @@ fn chain_hash(prev: &str, seq: i64, at: i64, e: &Entry<'_>) -> String {
 pub const MAX_DENIAL_SUBJECT: usize = 200;
 /// The longest reason a denial record keeps, in characters.
 pub const MAX_DENIAL_DETAIL: usize = 1000;
-/// Identical denials (same actor, action and subject) within this many
+/// Identical denials (same actor, action, subject and reason) within this many
 /// milliseconds of the one recorded are counted, not recorded; the next
 /// record after the window says how many there were.
 pub const DENIAL_WINDOW_MS: i64 = 60_000;
@@ -86,8 +86,8 @@ pub struct Audit {
     clock: SharedClock,
     /// The last (seq, hash), loaded on first use; the lock orders appends.
     head: Mutex<Option<(i64, String)>>,
-    /// Recent denials by (actor, action, subject).
-    denials: parking_lot::Mutex<std::collections::HashMap<(String, String, String), Seen>>,
+    /// Recent denials by (actor, action, subject, reason).
+    denials: parking_lot::Mutex<std::collections::HashMap<(String, String, String, String), Seen>>,
 }
 
 /// `text` cut to `max` characters, saying how much was left out.
@@ -105,14 +105,15 @@ impl Audit {
 
     /// Record a refusal: small (subject and reason cut to
     /// [`MAX_DENIAL_SUBJECT`] and [`MAX_DENIAL_DETAIL`] characters) and once
-    /// per [`DENIAL_WINDOW_MS`] for the same actor, action and subject, so
+    /// per [`DENIAL_WINDOW_MS`] for the same actor, action, subject and reason, so
     /// that a client knocking on the same closed door cannot flood the log.
     pub async fn record_denial(&self, actor: &str, action: &str, subject: &str, why: &str) {
         let subject = clip(subject, MAX_DENIAL_SUBJECT);
+        let mut detail = clip(why, MAX_DENIAL_DETAIL);
         let now = self.clock.now_ms();
         let suppressed = {
             let mut seen = self.denials.lock();
-            let key = (actor.to_owned(), action.to_owned(), subject.clone());
+            let key = (actor.to_owned(), action.to_owned(), subject.clone(), detail.clone());
             match seen.get_mut(&key) {
                 Some(s) if now - s.at < DENIAL_WINDOW_MS => {
                     s.suppressed += 1;
@@ -130,7 +131,6 @@ impl Audit {
                 }
             }
         };
-        let mut detail = clip(why, MAX_DENIAL_DETAIL);
         if suppressed > 0 {
             detail.push_str(&format!(" ({suppressed} identical denials since the last record)"));
         }
