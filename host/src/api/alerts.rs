@@ -1,7 +1,7 @@
 //! CAP alerts over HTTP: import an alert, export a warning.
 
 use crate::cases::alerts::{AlertError, ImportedAlert, Importer, NewTrustedSenders, TrustedSenders};
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use crate::protocols::cap;
 use crate::api::auth::AuthUser;
-use crate::api::error::ErrorBody;
+use crate::api::error::{ErrorBody, read_body};
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
@@ -18,6 +18,9 @@ use crate::identity::Role;
 
 /// The roles that import CAP alerts, within their area.
 const IMPORTING: [Role; 3] = [Role::Dispatcher, Role::Leader, Role::Operator];
+
+/// The largest CAP alert accepted, in bytes.
+pub const CAP_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -106,13 +109,15 @@ async fn put_trusted_senders(
     ),
     security(("bearer" = [])),
 )]
-async fn import_cap_alert(State(state): State<AppState>, user: AuthUser, body: Bytes) -> Result<Response, ApiError> {
+async fn import_cap_alert(State(state): State<AppState>, user: AuthUser, body: Body) -> Result<Response, ApiError> {
     const ACTION: &str = "cap.import";
     let p = &user.principal;
     if !(p.is_staff() && IMPORTING.iter().any(|r| p.has_role(*r))) {
         let why = "importing CAP alerts requires the `dispatcher`, `leader` or `operator` role".to_owned();
         return Err(user.deny(&state, ACTION, "cap", why).await);
     }
+    // Read only now: a caller who may not import never has their body read.
+    let body = read_body(body, CAP_BODY_LIMIT).await?;
     let xml = std::str::from_utf8(&body).map_err(|_| ApiError::BadRequest("the alert is not UTF-8".into()))?;
     let actor = format!("user:{}", p.id);
     // The area is that of the roles that import, not of every role held.

@@ -69,6 +69,22 @@ pub enum ApiError {
     Internal(#[from] anyhow::Error),
 }
 
+/// Read a request body by hand, after the route's permission check, so that
+/// a refused caller's body is never read into memory: at most `limit` bytes,
+/// `413` past that.
+pub async fn read_body(body: axum::body::Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+        while let Some(s) = source {
+            if s.is::<http_body_util::LengthLimitError>() {
+                return ApiError::PayloadTooLarge(format!("the body is larger than the limit of {limit} bytes"));
+            }
+            source = s.source();
+        }
+        ApiError::BadRequest(format!("cannot read the body: {e}"))
+    })
+}
+
 impl ApiError {
     fn parts(&self) -> (StatusCode, ErrorCode) {
         match self {

@@ -17,7 +17,7 @@
 //! Every refusal answers 403 and leaves an audit record; every write is audited.
 
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ use crate::data::accountability::Accountability;
 use crate::data::records::{ComponentClass, ImportReport, Written};
 use crate::api::ApiQuery;
 use crate::api::auth::AuthUser;
-use crate::api::error::ErrorBody;
+use crate::api::error::{ErrorBody, read_body};
 use crate::api::openapi::{BadRequest, Forbidden, Unauthorized};
 use crate::api::{ApiError, AppState, JsonBody};
 use crate::audit::Entry;
@@ -563,10 +563,12 @@ async fn import_records(
     Path(name): Path<String>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<ImportQuery>,
-    body: Bytes,
+    body: Body,
 ) -> Result<Json<ImportReport>, ApiError> {
     const ACTION: &str = "data.import";
     let (_, scope) = writable(&state, &user, ACTION, &name).await?;
+    // Read only now: a caller who may not write never has their body read.
+    let body = read_body(body, IMPORT_BODY_LIMIT).await?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let format = match &q.format {
         Some(f) => Format::parse(f).ok_or_else(|| ApiError::BadRequest(format!("query `format`: `{f}` is not csv or json")))?,
