@@ -300,11 +300,7 @@ mod http {
     const STAFF: AccountKind = AccountKind::Staff;
 
     async fn step(host: &Host, case: &str, token: &str, action: &str, extra: Value) -> (u16, Value) {
-        let mut body = json!({ "action": action });
-        for (k, v) in extra.as_object().unwrap() {
-            body[k] = v.clone();
-        }
-        host.post(&format!("/api/cases/{case}/transitions"), token, body).await
+        host.transition(case, token, action, extra).await
     }
 
     async fn cg_token_of(host: &Host) -> String {

@@ -37,10 +37,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_evidence, add_evidence))
 }
 
-fn is_staff(p: &Principal) -> bool {
-    p.is_staff()
-}
-
 /// Refuse `action` on case `case_id` unless the caller is staff whose scope
 /// covers the case's area (404 when there is no such case).
 async fn case_in_scope(state: &AppState, user: &AuthUser, action: &str, case_id: &str) -> Result<(), ApiError> {
@@ -59,7 +55,7 @@ async fn case_in_scope(state: &AppState, user: &AuthUser, action: &str, case_id:
 /// holds the same file.
 fn view(info: &MediaInfo, caller: &Principal) -> Value {
     let mut v = json!(info);
-    if !is_staff(caller) && info.uploaded_by != caller.id {
+    if !caller.is_staff() && info.uploaded_by != caller.id {
         v["uploaded_by"] = Value::Null;
     }
     v
@@ -76,7 +72,7 @@ async fn readable(state: &AppState, user: &AuthUser, sha256: &str) -> Result<Med
     let p = &user.principal;
     if !media.is_uploader(sha256, &p.id).await? {
         let why = "media are readable by their uploaders, and by staff within the area of a case that holds them";
-        if !is_staff(p) {
+        if !p.is_staff() {
             return Err(user.deny(state, ACTION, sha256, why.to_owned()).await);
         }
         let scope = state.services.identity.scope(p).await?;
