@@ -57,15 +57,22 @@
 //!   `{case, caller, caller_count, caller_cases, address, address_count, address_cases,
 //!   window_days, repeat}` (`repeat` lists `caller` and/or `address`).
 //!
-//! At most `history-limit` records are read per caller or address.
+//! The reports counted come from two small records per report, read by key ([`Recent`]):
+//! the recent reports of its caller (`caller:<hash>`) and of its address
+//! (`address:<address key>`). Each holds what a later report can still use, and no
+//! more: the reports of the last `repeat-window-days`, and at an address also the
+//! cases closed in the last `false-rectification-days`, at most `history-limit` of
+//! them (the latest). So what a report reads and writes does not grow with the history
+//! of `hotline-cases`: the plugin never queries or scans the data set.
 //!
 //! # 4. 假性整改 (false rectification)
 //!
 //! `case.close` marks a remembered case closed: the event's time and the case's
 //! department (from the event; when it names none, the department the case was
-//! classified to). `case.reopen` marks it reopened: a reopened case was already found
-//! wanting and is not a closure to check against. A new report at time `t` is a
-//! 假性整改 of a remembered case `c` when
+//! classified to); its address's recent reports keep it, closed, for
+//! `false-rectification-days`. `case.reopen` marks it reopened: a reopened case was
+//! already found wanting and is not a closure to check against. A new report at time
+//! `t` is a 假性整改 of a remembered case `c` when
 //!
 //! * `c` has the same address key and is closed, at `t_close ≤ t`, with
 //!   `t − t_close ≤ false-rectification-days`;
@@ -113,8 +120,12 @@ pub const DATASET: &str = "hotline-cases";
 /// Every channel the host knows; a report on another is bad input.
 pub const KNOWN_CHANNELS: [&str; 7] = Channel::NAMES;
 const DAY_MS: i64 = 86_400_000;
-/// Records read per `data::query` call.
-const PAGE: u32 = 500;
+/// The longest record key the host takes, in bytes.
+const MAX_KEY: usize = 256;
+/// `kind` (and key prefix) of the recent reports of a caller.
+pub const CALLER: &str = "caller";
+/// `kind` (and key prefix) of the recent reports of an address.
+pub const ADDRESS: &str = "address";
 /// The longest route reason the host takes, in characters.
 const MAX_REASON_CHARS: usize = 500;
 
@@ -279,6 +290,17 @@ impl Params {
             .unwrap_or_else(|| code.to_owned())
     }
 
+    /// Whether a report at `now` or later can still use `seen` among the recent
+    /// reports of a caller or an address: one reported within the repeat window, or,
+    /// at an address, closed within `false-rectification-days`. (A report timed
+    /// after `now`, from an event delivered late, is kept.)
+    pub fn keeps(&self, kind: &str, seen: &Seen, now: i64) -> bool {
+        let window = self.repeat_window_days.saturating_mul(DAY_MS);
+        let closure = self.false_rectification_days.saturating_mul(DAY_MS);
+        now.saturating_sub(seen.time) <= window
+            || (kind == ADDRESS && seen.closed.is_some_and(|c| now.saturating_sub(c) <= closure))
+    }
+
     /// Whether two category codes match for 假性整改.
     pub fn same_category(&self, a: &str, b: &str) -> bool {
         match self.category_match {
@@ -415,6 +437,120 @@ impl Remembered {
     fn codes(&self) -> Vec<&str> {
         std::iter::once(self.category.as_str()).chain(self.classified.as_deref()).collect()
     }
+
+    /// The case as its address's recent reports hold it.
+    fn seen(&self) -> Seen {
+        Seen {
+            case: self.case.clone(),
+            time: self.time,
+            codes: self.codes().into_iter().map(str::to_owned).collect(),
+            closed: self.closed.filter(|_| self.status == "closed"),
+        }
+    }
+}
+
+/// One report among the recent reports of a caller or an address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(crate = "yiwang_sdk::serde")]
+pub struct Seen {
+    pub case: String,
+    /// When it was reported (the event's time, ms).
+    pub time: i64,
+    /// Its category codes, registered then classified (at an address only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub codes: Vec<String>,
+    /// When it was closed, while it is closed (at an address only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<i64>,
+}
+
+impl Seen {
+    /// The latest time the report counts by: its closure, else its report.
+    fn last(&self) -> i64 {
+        self.closed.map_or(self.time, |c| c.max(self.time))
+    }
+}
+
+/// The recent reports of one caller or one address: a record of `hotline-cases`
+/// under [`Recent::key`], read and written by key for each report of the caller or at
+/// the address. It keeps only what a later report can use ([`Params::keeps`]), at
+/// most `history-limit` reports, so its size does not grow with the history.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(crate = "yiwang_sdk::serde", default)]
+pub struct Recent {
+    /// [`CALLER`] or [`ADDRESS`].
+    pub kind: String,
+    /// The caller's hashed phone, or the address key.
+    pub subject: String,
+    /// Oldest first.
+    pub reports: Vec<Seen>,
+}
+
+impl Recent {
+    /// The record key: `caller:<hash>`, `address:<address key>`, or for an address key
+    /// the host would not take in a record key (too long, or with control characters),
+    /// `address#<64-bit FNV-1a of it, in hex>`.
+    pub fn key(kind: &str, subject: &str) -> String {
+        let key = format!("{kind}:{subject}");
+        if key.len() <= MAX_KEY && !key.chars().any(char::is_control) {
+            return key;
+        }
+        let hash = subject.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        format!("{kind}#{hash:016x}")
+    }
+
+    /// The recent reports of `subject`; none yet if the record is absent, unreadable
+    /// (logged) or, under a hashed key, another subject's.
+    pub fn load(kind: &str, subject: &str) -> Result<Recent, Error> {
+        let key = Recent::key(kind, subject);
+        let empty = Recent { kind: kind.to_owned(), subject: subject.to_owned(), reports: Vec::new() };
+        match data::get_json::<Recent>(DATASET, &key) {
+            Ok(Some(r)) if r.kind == kind && r.subject == subject => Ok(r),
+            Ok(Some(_)) => {
+                warn!("record `{key}` holds another {kind}'s reports; started afresh");
+                Ok(empty)
+            }
+            Ok(None) => Ok(empty),
+            Err(Error::Invalid(m)) => {
+                warn!("record `{key}` is unreadable ({m}); started afresh");
+                Ok(empty)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Adds `seen`, or replaces the report of its case (a redelivered event), in time order.
+    pub fn note(&mut self, seen: Seen) {
+        self.reports.retain(|s| s.case != seen.case);
+        let at = self.reports.partition_point(|s| s.time <= seen.time);
+        self.reports.insert(at, seen);
+    }
+
+    /// Keeps the reports a report at `now` or later can use, at most `limit` of them
+    /// (those that count latest), and stores the record.
+    pub fn save(mut self, p: &Params, now: i64) -> Result<(), Error> {
+        let kind = self.kind.clone();
+        self.reports.retain(|s| p.keeps(&kind, s, now));
+        let limit = p.history_limit as usize;
+        if self.reports.len() > limit {
+            let mut by_last: Vec<i64> = self.reports.iter().map(Seen::last).collect();
+            by_last.sort_unstable();
+            // Drop the reports that count earliest; of those that count at `cut`, the
+            // earlier reported.
+            let cut = by_last[by_last.len() - limit];
+            let below = by_last.iter().filter(|t| **t < cut).count();
+            let mut ties = self.reports.len() - limit - below;
+            self.reports.retain(|s| match s.last().cmp(&cut) {
+                std::cmp::Ordering::Less => false,
+                std::cmp::Ordering::Equal if ties > 0 => {
+                    ties -= 1;
+                    false
+                }
+                _ => true,
+            });
+        }
+        data::put(DATASET, &Recent::key(&kind, &self.subject), &self)
+    }
 }
 
 // -------------------------------------------------------------------------------------
@@ -453,8 +589,8 @@ pub fn text_of(p: &Params, r: &Report) -> String {
 
 /// The earlier remembered reports of `history` within the repeat window before `time`,
 /// the case itself left out; their case ids, oldest first.
-pub fn earlier_within(history: &[Remembered], case: &str, time: i64, window_days: i64) -> Vec<String> {
-    let mut found: Vec<&Remembered> = history
+pub fn earlier_within(history: &[Seen], case: &str, time: i64, window_days: i64) -> Vec<String> {
+    let mut found: Vec<&Seen> = history
         .iter()
         .filter(|h| h.case != case && h.time <= time && time - h.time <= window_days * DAY_MS)
         .collect();
@@ -465,24 +601,24 @@ pub fn earlier_within(history: &[Remembered], case: &str, time: i64, window_days
 /// A closed case that the new report repeats: the case and the category that matched.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Relapse<'h> {
-    pub closed: &'h Remembered,
+    pub closed: &'h Seen,
     pub category: String,
     pub days: f64,
 }
 
-/// The 假性整改 among the remembered reports at the new report's address: closed cases
+/// The 假性整改 among the recent reports at the new report's address: closed cases
 /// of a matching category closed at most `false-rectification-days` before `time`.
-pub fn relapses<'h>(p: &Params, history: &'h [Remembered], case: &str, codes: &[&str], time: i64) -> Vec<Relapse<'h>> {
+pub fn relapses<'h>(p: &Params, history: &'h [Seen], case: &str, codes: &[&str], time: i64) -> Vec<Relapse<'h>> {
     history
         .iter()
-        .filter(|h| h.case != case && h.status == "closed")
+        .filter(|h| h.case != case)
         .filter_map(|h| {
             let closed = h.closed?;
             let since = time - closed;
-            if since < 0 || since > p.false_rectification_days * DAY_MS {
+            if since < 0 || since > p.false_rectification_days.saturating_mul(DAY_MS) {
                 return None;
             }
-            let category = h.codes().into_iter().find(|c| codes.iter().any(|n| p.same_category(c, n)))?;
+            let category = h.codes.iter().find(|c| codes.iter().any(|n| p.same_category(c, n)))?;
             Some(Relapse { closed: h, category: category.to_owned(), days: (since as f64 / DAY_MS as f64 * 10.0).round() / 10.0 })
         })
         .collect()
@@ -534,30 +670,6 @@ fn soft(result: Result<impl Sized, Error>, what: &str) {
     }
 }
 
-/// The remembered reports whose `field` equals `value`, at most `limit`.
-fn history(field: &str, value: &str, limit: u32) -> Result<Vec<Remembered>, Error> {
-    let filter = [data::eq(field, value)];
-    let mut out = Vec::new();
-    let mut offset = 0;
-    loop {
-        let page = data::query(DATASET, &filter, offset, PAGE.min(limit - offset))?;
-        let n = page.len() as u32;
-        for record in page {
-            match record.value_json::<Remembered>() {
-                Ok(r) => out.push(r),
-                Err(e) => warn!("ignored a remembered case: {e}"),
-            }
-        }
-        offset += n;
-        if n < PAGE || offset >= limit {
-            if offset >= limit {
-                info!("read the first {limit} remembered cases with {field} = {value} (history-limit)");
-            }
-            return Ok(out);
-        }
-    }
-}
-
 fn point(p: GeoPoint) -> Point {
     Point { lat: p.lat, lon: p.lon }
 }
@@ -587,8 +699,8 @@ impl EventHandler for Hotline {
         };
         match event.topic.as_str() {
             "case.reported" => on_reported(&p, &event, &payload),
-            "case.close" => on_close(&event),
-            "case.reopen" => on_reopen(&event),
+            "case.close" => on_close(&p, &event),
+            "case.reopen" => on_reopen(&p, &event),
             other => {
                 warn!("skipped event {} on `{other}`: not a topic this plugin handles", event.id);
                 Ok(())
@@ -718,17 +830,15 @@ fn on_reported(p: &Params, event: &Event, payload: &Value) -> Result<(), Error> 
         }
     }
 
-    // 3: repeat callers and addresses.
+    // 3: repeat callers and addresses, from their recent reports (read by key).
     let address_key = report.address.as_deref().and_then(address::key);
-    let by_caller = match &report.caller {
-        Some(c) => earlier_within(&history("caller", c, p.history_limit)?, &report.case, time, p.repeat_window_days),
-        None => Vec::new(),
-    };
-    let at_address = match &address_key {
-        Some(k) => history("address_key", k, p.history_limit)?,
-        None => Vec::new(),
-    };
-    let by_address = earlier_within(&at_address, &report.case, time, p.repeat_window_days);
+    let of_caller = report.caller.as_deref().map(|c| Recent::load(CALLER, c)).transpose()?;
+    let at_address = address_key.as_deref().map(|k| Recent::load(ADDRESS, k)).transpose()?;
+    fn recent(r: &Option<Recent>) -> &[Seen] {
+        r.as_ref().map_or(&[], |r| r.reports.as_slice())
+    }
+    let by_caller = earlier_within(recent(&of_caller), &report.case, time, p.repeat_window_days);
+    let by_address = earlier_within(recent(&at_address), &report.case, time, p.repeat_window_days);
     let mut repeat = Vec::new();
     if by_caller.len() >= p.repeat_caller_min {
         repeat.push("caller");
@@ -772,11 +882,12 @@ fn on_reported(p: &Params, event: &Event, payload: &Value) -> Result<(), Error> 
 
     // 4: 假性整改.
     let codes: Vec<&str> = std::iter::once(report.category_code.as_str()).chain(classified.as_deref()).collect();
-    for relapse in relapses(p, &at_address, &report.case, &codes, time) {
+    for relapse in relapses(p, recent(&at_address), &report.case, &codes, time) {
         supervise(p, event, &report, &relapse)?;
     }
 
-    // Remembered last: a report that failed half-way is handled again if redelivered.
+    // Remembered last: a report that failed half-way is handled again if redelivered
+    // (and then replaces its own entry in the recent reports).
     let remembered = Remembered {
         case: report.case.clone(),
         report: Some(report.report.clone()).filter(|r| !r.is_empty()),
@@ -795,19 +906,33 @@ fn on_reported(p: &Params, event: &Event, payload: &Value) -> Result<(), Error> 
         location: event.location.map(point),
         supervisions: BTreeMap::new(),
     };
+    if let Some(mut r) = of_caller {
+        r.note(Seen { case: report.case.clone(), time, codes: Vec::new(), closed: None });
+        r.save(p, time)?;
+    }
+    if let Some(mut r) = at_address {
+        r.note(remembered.seen());
+        r.save(p, time)?;
+    }
     data::put(DATASET, &report.case, &remembered)
 }
 
 /// Opens the supervision case of one 假性整改, once per (closed case, new case).
 fn supervise(p: &Params, event: &Event, report: &Report, relapse: &Relapse<'_>) -> Result<(), Error> {
-    let closed = relapse.closed;
-    // Read again: an earlier relapse of this report may have written the record.
-    let mut record: Remembered = data::get_json(DATASET, &closed.case)?.unwrap_or_else(|| closed.clone());
+    // The closed case's own record, by key: its department, location and supervisions.
+    let Some(mut record) = data::get_json::<Remembered>(DATASET, &relapse.closed.case)? else {
+        warn!("case {} is among the recent reports at its address but not remembered; not supervised", relapse.closed.case);
+        return Ok(());
+    };
+    let closed_case = record.case.clone();
     if let Some(existing) = record.supervisions.get(&report.case) {
-        info!("假性整改 of {} by {} is supervised already in {existing}", closed.case, report.case);
+        info!("假性整改 of {} by {} is supervised already in {existing}", closed_case, report.case);
         return Ok(());
     }
-    let Some(closed_at) = record.closed else { return Ok(()) };
+    let (Some(closed_at), "closed") = (record.closed, record.status.as_str()) else {
+        debug!("case {} is no longer closed: no 假性整改 against it", record.case);
+        return Ok(());
+    };
     let address = report.address.clone().unwrap_or_default();
     let name = p.category_name(&relapse.category);
     let department = record
@@ -817,8 +942,7 @@ fn supervise(p: &Params, event: &Event, report: &Report, relapse: &Relapse<'_>) 
         .unwrap_or_else(|| p.supervision_fallback_department.clone());
     let description = format!(
         "{address}的{name}问题（案件 {closed_case}，{reported} 受理）已于 {closed_date} 由 {department} 办结，{days} 天后（{now}）市民再次反映（案件 {case}），疑似假性整改。请 {department} 复核整改情况并反馈。",
-        closed_case = closed.case,
-        reported = local_date(closed.time),
+        reported = local_date(record.time),
         closed_date = local_date(closed_at),
         days = relapse.days,
         now = local_date(event.time),
@@ -828,16 +952,16 @@ fn supervise(p: &Params, event: &Event, report: &Report, relapse: &Relapse<'_>) 
         category_code: p.supervision_category.clone(),
         title: truncate(format!("假性整改督办：{address} {name}"), 200),
         description,
-        location: event.location.or(closed.location.map(|l| GeoPoint::new(l.lat, l.lon))),
+        location: event.location.or(record.location.map(|l| GeoPoint::new(l.lat, l.lon))),
         channel: SourceChannel::Department,
         evidence: Vec::new(),
     };
     let supervision = cases::open_case(&draft)?;
     record.supervisions.insert(report.case.clone(), supervision.clone());
-    data::put(DATASET, &closed.case, &record)?;
+    data::put(DATASET, &closed_case, &record)?;
     let reason = format!(
         "假性整改：案件 {} 于 {} 由 {department} 办结，{} 天后同址同类（{} {name}）再次被反映，由原办结部门复核",
-        closed.case,
+        closed_case,
         local_date(closed_at),
         relapse.days,
         relapse.category
@@ -846,7 +970,7 @@ fn supervise(p: &Params, event: &Event, report: &Report, relapse: &Relapse<'_>) 
     soft(cases::suggest_route(&supervision, &suggestion), "the supervision route suggestion");
     let note = format!(
         "假性整改提示：同址同类案件 {} 已于 {} 由 {department} 办结，{} 天后再次被反映；已开督办案件 {supervision}。",
-        closed.case,
+        closed_case,
         local_date(closed_at),
         relapse.days
     );
@@ -855,7 +979,7 @@ fn supervise(p: &Params, event: &Event, report: &Report, relapse: &Relapse<'_>) 
         "hotline.false-rectification",
         &json!({
             "case": report.case,
-            "closed_case": closed.case,
+            "closed_case": closed_case,
             "supervision_case": supervision,
             "department": department,
             "address": address,
@@ -901,7 +1025,7 @@ fn remembered_for(event: &Event, moved: &CaseMoved) -> Result<Option<Remembered>
 }
 
 /// `case.close`: the case is closed now, by its department.
-fn on_close(event: &Event) -> Result<(), Error> {
+fn on_close(p: &Params, event: &Event) -> Result<(), Error> {
     let Some(moved) = moved(event) else { return Ok(()) };
     let Some(mut record) = remembered_for(event, &moved)? else { return Ok(()) };
     record.status = "closed".into();
@@ -909,15 +1033,34 @@ fn on_close(event: &Event) -> Result<(), Error> {
     if let Some(department) = trimmed(moved.department) {
         record.department = Some(department);
     }
-    data::put(DATASET, &record.case.clone(), &record)
+    data::put(DATASET, &record.case.clone(), &record)?;
+    // Its address keeps it, closed, for the reports of the next N days (it may have
+    // left the address's recent reports already: it is added back).
+    match &record.address_key {
+        Some(k) => {
+            let mut recent = Recent::load(ADDRESS, k)?;
+            recent.note(record.seen());
+            recent.save(p, event.time)
+        }
+        None => Ok(()),
+    }
 }
 
 /// `case.reopen`: the case is open again; its closure no longer counts.
-fn on_reopen(event: &Event) -> Result<(), Error> {
+fn on_reopen(p: &Params, event: &Event) -> Result<(), Error> {
     let Some(moved) = moved(event) else { return Ok(()) };
     let Some(mut record) = remembered_for(event, &moved)? else { return Ok(()) };
     record.status = "reopened".into();
-    data::put(DATASET, &record.case.clone(), &record)
+    data::put(DATASET, &record.case.clone(), &record)?;
+    let Some(k) = &record.address_key else { return Ok(()) };
+    let mut recent = Recent::load(ADDRESS, k)?;
+    match recent.reports.iter_mut().find(|s| s.case == record.case) {
+        Some(seen) if seen.closed.is_some() => {
+            seen.closed = None;
+            recent.save(p, event.time)
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -479,3 +479,152 @@ fn the_manifest_s_rules_all_parse() {
     assert_eq!(p.channels, ["hotline", "snapshot"]);
     assert_eq!((p.false_rectification_days, p.category_match), (15, CategoryMatch::Family));
 }
+
+// ---- The cost of a report does not grow with the history ----------------------------------
+
+/// A caller key (16 hex digits) for caller number `n`.
+fn caller_key(n: usize) -> String {
+    format!("{n:016x}")
+}
+
+/// Case ids that sort by time, as the host's (UUIDv7) do.
+fn long_run_case(i: usize) -> String {
+    format!("h{i:06}")
+}
+
+/// A routine hotline report of piled-up garbage.
+fn routine(case: &str, caller: Option<&str>, address: &str) -> Value {
+    json!({
+        "case": case, "report": format!("r-{case}"), "ticket": "T", "channel": "hotline",
+        "category_code": "020101", "area": "32010200100101", "title": "",
+        "description": "小区门口垃圾堆成山，没人清理", "address": address, "caller": caller,
+    })
+}
+
+/// A busy address stays a repeat address after more reports than `history-limit`:
+/// what is read for it is its recent reports, not the first ones ever remembered.
+#[test]
+fn a_busy_address_is_judged_by_its_recent_reports_not_its_first_ones() {
+    let mut m = mock().config("history-limit", "200");
+    for i in 0..=300 {
+        m = m.case(long_run_case(i));
+    }
+    let host = m.install();
+    // One report a day for 300 days, then one more.
+    for i in 0..=300 {
+        deliver(&host, "case.reported", routine(&long_run_case(i), None, "幸福路1号"), T0 + days(i as f64));
+        if i < 300 {
+            host.clear_calls();
+        }
+    }
+    let repeat = host.published().into_iter().find(|p| p.topic == "hotline.repeat").expect("a repeat address");
+    let expected: Vec<String> = (270..300).map(long_run_case).collect();
+    assert_eq!(repeat.payload["address_cases"], json!(expected));
+    assert_eq!(repeat.payload["address_count"], 30);
+    no_denials(&host);
+}
+
+/// Twenty thousand reports over more than a year, some closed: each report reads and
+/// writes a bounded amount (its caller's and its address's recent reports, by key; the
+/// plugin never queries the data set), and repeats and 假性整改 are still found.
+#[test]
+fn a_year_of_reports_costs_the_same_per_report_at_its_end_as_at_its_start() {
+    const N: usize = 20_000;
+    const STEP: i64 = 30 * 60_000;
+    const CALLERS: usize = 500;
+    const ADDRESSES: usize = 40;
+    const CLOSE_EVERY: usize = 97;
+    const CLOSE_AFTER: usize = 50;
+    let address = |i: usize| format!("幸福路{}号", i % ADDRESSES);
+    let time = |i: usize| T0 + i as i64 * STEP;
+
+    let mut m = mock().fail("data.query", Error::Unavailable("no scans: read by key".into()));
+    for i in 0..=N {
+        m = m.case(long_run_case(i));
+    }
+    let host = m.install();
+    let (mut largest, mut most_writes, mut most_recent) = (0usize, 0usize, 0usize);
+    let mut measure = |host: &InstalledHost| {
+        let written = host.data_written();
+        most_writes = most_writes.max(written.len());
+        for w in written {
+            largest = largest.max(w.value.to_string().len());
+            if let Some(reports) = w.value.get("reports").and_then(Value::as_array) {
+                most_recent = most_recent.max(reports.len());
+            }
+        }
+        host.clear_calls();
+    };
+    for i in 0..N {
+        let caller = caller_key(i % CALLERS);
+        deliver(&host, "case.reported", routine(&long_run_case(i), Some(&caller), &address(i)), time(i));
+        measure(&host);
+        if i >= CLOSE_AFTER && (i - CLOSE_AFTER) % CLOSE_EVERY == 0 {
+            close(&host, &long_run_case(i - CLOSE_AFTER), "chengguan", time(i));
+            measure(&host);
+        }
+    }
+    // A report writes itself, its caller's and its address's recent reports, and at
+    // most one closed case it supervises; a record holds at most the 30 days' reports
+    // of an address (one every 20 hours) and is a few kilobytes, however long the run.
+    assert!(most_writes <= 4, "{most_writes} writes for one event");
+    assert!(most_recent <= 38, "{most_recent} reports kept for one caller or address");
+    assert!(largest <= 8 * 1024, "a record of {largest} bytes");
+
+    // The last report: its repeats and 假性整改 as the whole history says.
+    let (caller, at, now) = (caller_key(N % CALLERS), address(N), time(N));
+    deliver(&host, "case.reported", routine(&long_run_case(N), Some(&caller), &at), now);
+    let within = |i: &usize| now - time(*i) <= days(30.0);
+    let by_caller: Vec<String> = (0..N).filter(|i| i % CALLERS == N % CALLERS).filter(within).map(long_run_case).collect();
+    let by_address: Vec<String> = (0..N).filter(|i| i % ADDRESSES == N % ADDRESSES).filter(within).map(long_run_case).collect();
+    let closed: Vec<String> = (0..N - CLOSE_AFTER)
+        .filter(|j| j % CLOSE_EVERY == 0 && j % ADDRESSES == N % ADDRESSES)
+        .filter(|j| now - time(j + CLOSE_AFTER) <= days(15.0))
+        .map(long_run_case)
+        .collect();
+    assert!(by_caller.len() >= 2 && by_address.len() >= 30 && !closed.is_empty(), "the run is long enough");
+    let repeat = host.published().into_iter().find(|p| p.topic == "hotline.repeat").expect("a repeat");
+    assert_eq!((&repeat.payload["caller_cases"], &repeat.payload["address_cases"]), (&json!(by_caller), &json!(by_address)));
+    let supervised: Vec<Value> = host
+        .published()
+        .into_iter()
+        .filter(|p| p.topic == "hotline.false-rectification")
+        .map(|p| p.payload["closed_case"].clone())
+        .collect();
+    assert_eq!(supervised, closed.iter().map(|c| json!(c)).collect::<Vec<_>>());
+    no_denials(&host);
+}
+
+/// What the recent reports of an address keep: the repeat window, the cases closed
+/// within `false-rectification-days`, at most `history-limit` of them, those that count
+/// latest; and a key the host takes, however long the address.
+#[test]
+fn recent_reports_keep_what_a_later_report_can_use_and_no_more() {
+    let host = mock().config("history-limit", "3").install();
+    let p = Params::from_config().unwrap();
+    let seen = |case: &str, time: i64, closed: Option<i64>| Seen { case: case.into(), time, codes: vec!["020101".into()], closed };
+    let mut r = Recent { kind: ADDRESS.into(), subject: "中山路88号".into(), reports: Vec::new() };
+    r.note(seen("old", T0 - days(40.0), None));
+    r.note(seen("closed-late", T0 - days(40.0), Some(T0 - days(10.0))));
+    r.note(seen("closed-long-ago", T0 - days(60.0), Some(T0 - days(20.0))));
+    r.note(seen("a", T0 - days(3.0), None));
+    r.note(seen("b", T0 - days(2.0), None));
+    r.note(seen("b", T0 - days(1.0), None));
+    r.clone().save(&p, T0).unwrap();
+    let kept: Recent = yiwang_sdk::serde_json::from_value(host.record(DATASET, "address:中山路88号").unwrap()).unwrap();
+    let cases: Vec<&str> = kept.reports.iter().map(|s| s.case.as_str()).collect();
+    assert_eq!(cases, ["closed-late", "a", "b"], "time order; a redelivered report once");
+    // Over the limit, the report that counts earliest goes first.
+    r.note(seen("c", T0, None));
+    r.save(&p, T0).unwrap();
+    let kept: Recent = yiwang_sdk::serde_json::from_value(host.record(DATASET, "address:中山路88号").unwrap()).unwrap();
+    let cases: Vec<&str> = kept.reports.iter().map(|s| s.case.as_str()).collect();
+    assert_eq!(cases, ["a", "b", "c"]);
+
+    let long = "幸福里".repeat(100);
+    let key = Recent::key(ADDRESS, &long);
+    assert!(key.starts_with("address#") && key.len() <= 256, "{key}");
+    assert_eq!(key, Recent::key(ADDRESS, &long));
+    assert_ne!(key, Recent::key(ADDRESS, &"幸福里".repeat(101)));
+    assert_eq!(Recent::key(CALLER, CALLER_A), format!("caller:{CALLER_A}"));
+}
