@@ -6,6 +6,7 @@ use yiwang_sdk::prelude::*;
 
 use crate::record::{self, CallIn, EventRecord};
 use crate::settings::{Category, Settings, Signal};
+use crate::tally;
 
 /// Topic of a call-in announcement.
 pub const CALL_IN_TOPIC: &str = "zongzhi.call-in";
@@ -71,12 +72,13 @@ pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
         }
         return Ok(());
     };
-    if record::load(case)?.is_some() {
+    if let Some(known) = record::load(case)? {
         debug!(
             "case {case} is already remembered; the report event {} is a repeat",
             event.id
         );
-        return Ok(());
+        // In case the first time stopped between the record and its tally.
+        return tally::keep(s.local, case, &known, event.time);
     }
     let own = event.source == identity::whoami().id;
     // The community: the grid's, or for an overdue-visit case this plugin opened
@@ -112,6 +114,10 @@ pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
     };
     // Remembered first: a case the plugin acts on is always one it can follow.
     record::store(case, &rec)?;
+    errors.note(
+        &format!("counting case {case} in its week"),
+        tally::keep(s.local, case, &rec, event.time),
+    );
 
     errors.note(
         &format!("the handling note of case {case}"),
@@ -163,13 +169,11 @@ pub fn on_reported(s: &Settings, event: &Event) -> Result<(), Error> {
     errors.finish()
 }
 
-/// The community and street of the overdue visit that opened `case`.
+/// The community and street of the overdue visit that opened `case`, from the
+/// pointer the visit left (by key: no search of the records).
 fn visit_place(case: &str) -> Result<Option<(String, String)>, Error> {
-    let found = data::query(record::EVENTS, &[data::eq("overdue_case", case)], 0, 1)?;
-    Ok(found
-        .first()
-        .and_then(|r| r.value_json::<EventRecord>().ok())
-        .filter(|r| record::is_code(&r.community, 12))
+    Ok(record::load(&record::opened_key(case))?
+        .filter(|r| r.kind == record::KIND_OPENED && record::is_code(&r.community, 12))
         .map(|r| (r.community, r.street)))
 }
 
@@ -264,6 +268,7 @@ pub fn on_move(s: &Settings, event: &Event, action: &str) -> Result<(), Error> {
     }
     // A host that says the level in the event is believed over what the plugin inferred.
     let told_level = p.level.clone();
+    let before = tally::Entry::of(&rec);
     rec.updated = event.time;
     match action {
         "dispatch" => {
@@ -304,7 +309,11 @@ pub fn on_move(s: &Settings, event: &Event, action: &str) -> Result<(), Error> {
             return on_signal(s, event, &p, case, rec, signal);
         }
     }
-    record::store(case, &rec)
+    record::store(case, &rec)?;
+    if tally::Entry::of(&rec) == before {
+        return Ok(());
+    }
+    tally::keep(s.local, case, &rec, event.time)
 }
 
 /// A signal that the street may not resolve the case: call a district department
@@ -382,6 +391,10 @@ fn on_signal(
     record::store(case, &rec)?;
 
     let mut errors = FirstError::default();
+    errors.note(
+        &format!("counting the call-in of case {case} in its week"),
+        tally::keep(s.local, case, &rec, event.time),
+    );
     let suggestion = RouteSuggestion::new(
         category.call_in.clone(),
         CommandLevel::District,

@@ -24,7 +24,7 @@
 //!
 //! A case the plugin opened itself for an overdue visit is remembered and routed
 //! the same way, but not announced twice; without a position it takes its
-//! community from the visit's record.
+//! community from the visit's, found by the case's key (`opened-<case>`).
 //!
 //! # Lifecycle
 //!
@@ -63,14 +63,16 @@
 //! `visit-<resident>-<due>`) *before* opening the case, then opens one case of
 //! `visit-category` on `visit-channel` titled `重点人员走访逾期：<community> <张*>`
 //! (the name masked, no address or other personal data in the description, the
-//! position if known), records `overdue_case`, and tells the community's
-//! `notify-020603` roles. At most `max-visit-cases-per-day` cases a day.
+//! position if known), records `overdue_case` (and an `opened-<case>` record pointing
+//! back to the visit), and tells the community's `notify-020603` roles. At most `max-visit-cases-per-day` cases a day.
 //!
 //! # Weekly report (`time.week`)
 //!
-//! The plugin queries `zongzhi-events` by `week` (paged) and counts per
-//! community: cases per category, open / closed / withdrawn, escalations, overdue
-//! visits with a case. It publishes `zongzhi.weekly-summary` `{week, start, end,
+//! The plugin counts the week's records per community: cases per category, open /
+//! closed / withdrawn, escalations, overdue visits with a case. It reads them from the
+//! week's tallies ([`tally`]), which it keeps as it stores each record, by key: the
+//! report costs what the week holds, not what the plugin has remembered in all (a
+//! week from before the tallies is queried by `week`, paged, as it was). It publishes `zongzhi.weekly-summary` `{week, start, end,
 //! communities: [{community, street, cases, by_category, open, closed,
 //! withdrawn, escalated, overdue_visits}], city, truncated}`, sends each
 //! community's leaders (`role:<community>/leader`) 本周社区平安报告 in a few
@@ -94,6 +96,7 @@ pub mod grid;
 pub mod record;
 pub mod settings;
 pub mod summary;
+pub mod tally;
 pub mod visits;
 
 use settings::Settings;

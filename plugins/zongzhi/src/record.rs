@@ -6,10 +6,13 @@
 //!   kept up to date by the lifecycle events the plugin follows;
 //! * `overdue-visit` (key = `visit-<resident key>-<due ms>`): one overdue period
 //!   of one vulnerable resident and the case opened for it;
-//! * `weekly-summary` (key = `summary-<week>`): that the week's report went out.
+//! * `weekly-summary` (key = `summary-<week>`): that the week's report went out;
+//! * `visit-case` (key = `opened-<case>`): the overdue visit that opened a case, so
+//!   that the case's `case.reported` finds its community by key.
 //!
-//! Every kind carries `week` (the ISO week, in local time, of the day it
-//! happened), which is what the weekly report queries by.
+//! The first three carry `week` (the ISO week, in local time, of the day it
+//! happened); the weekly report counts the cases and visits of a week from the
+//! week's tallies, kept beside them ([`tally`](crate::tally)).
 
 use yiwang_sdk::prelude::*;
 
@@ -24,6 +27,13 @@ pub const KIND_CASE: &str = "case";
 pub const KIND_VISIT: &str = "overdue-visit";
 /// `kind` of a sent weekly report.
 pub const KIND_SUMMARY: &str = "weekly-summary";
+/// `kind` of the pointer from a case the plugin opened to its overdue visit.
+pub const KIND_OPENED: &str = "visit-case";
+
+/// The key of the pointer from `case`, opened for an overdue visit, to the visit.
+pub fn opened_key(case: &str) -> String {
+    format!("opened-{case}")
+}
 
 /// `status` of a case still being handled.
 pub const OPEN: &str = "open";

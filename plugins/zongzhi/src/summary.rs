@@ -9,6 +9,7 @@ use crate::calendar::{self, DAY_MS, LocalTime};
 use crate::grid::{FirstError, payload_of};
 use crate::record::{self, EventRecord};
 use crate::settings::Settings;
+use crate::tally;
 
 /// Topic of the weekly figures.
 pub const SUMMARY_TOPIC: &str = "zongzhi.weekly-summary";
@@ -133,22 +134,10 @@ pub fn tally(records: &[EventRecord]) -> (Vec<CommunityFigures>, Figures) {
     (per.into_values().collect(), city)
 }
 
-/// `time.week`: publish the week's figures, tell each community's leaders theirs
-/// and the department the city's. Once per week.
-pub fn on_week(s: &Settings, event: &Event) -> Result<(), Error> {
-    let Some(p) = payload_of::<WeekEnded>(event) else { return Ok(()) };
-    let week = match check_week(s.local, &p) {
-        Ok(week) => week,
-        Err(why) => {
-            warn!("skipped time.week event {}: {why}", event.id);
-            return Ok(());
-        }
-    };
-    let done_key = format!("summary-{}", week.label);
-    if record::load(&done_key)?.is_some() {
-        info!("the report of {} went out already", week.label);
-        return Ok(());
-    }
+/// The records of a week from before the tallies ([`tally::tallied`]), by a query
+/// of its records (which scans the data set: only for those weeks); and whether the
+/// page limit cut them short.
+fn queried(s: &Settings, week: &Week) -> Result<(Vec<EventRecord>, bool), Error> {
     let (found, truncated) = record::query_all(
         record::EVENTS,
         &[data::eq("week", week.label.as_str())],
@@ -168,6 +157,30 @@ pub fn on_week(s: &Settings, event: &Event) -> Result<(), Error> {
             Err(e) => warn!("left out of the weekly report: {e}"),
         }
     }
+    Ok((records, truncated))
+}
+
+/// `time.week`: publish the week's figures, tell each community's leaders theirs
+/// and the department the city's. Once per week.
+pub fn on_week(s: &Settings, event: &Event) -> Result<(), Error> {
+    let Some(p) = payload_of::<WeekEnded>(event) else { return Ok(()) };
+    let week = match check_week(s.local, &p) {
+        Ok(week) => week,
+        Err(why) => {
+            warn!("skipped time.week event {}: {why}", event.id);
+            return Ok(());
+        }
+    };
+    let done_key = format!("summary-{}", week.label);
+    if record::load(&done_key)?.is_some() {
+        info!("the report of {} went out already", week.label);
+        return Ok(());
+    }
+    let (records, truncated) = if tally::tallied(&week.label)? {
+        (tally::records_of(&week.label)?, false)
+    } else {
+        queried(s, &week)?
+    };
     let (communities, city) = tally(&records);
     let mut errors = FirstError::default();
     let figures = json!({

@@ -787,6 +787,44 @@ mod visits {
         assert!(warnings(&host).is_empty(), "{:?}", warnings(&host));
     }
 
+    /// The community of the visit case reported back is read by the case's key: the
+    /// plugin does not search its records for the visit that opened it (a scan of all
+    /// it has ever remembered). Here, from the state a first host left, with queries
+    /// failing.
+    #[test]
+    fn the_visit_case_reported_back_finds_its_visit_by_key() {
+        let host = mock()
+            .data(
+                record::RESIDENTS,
+                "r-003",
+                resident("王小五", COMMUNITY, json!("2026-11-01"), 7),
+            )
+            .install();
+        deliver(&host, day("2026-11-28")).unwrap();
+        let written = host.data_written();
+        drop(host);
+        let mut builder = mock()
+            .case("case-1")
+            .fail("data.query", Error::Unavailable("no scans: read by key".into()));
+        for w in written {
+            builder = builder.data(w.dataset, w.key, w.value);
+        }
+        let host = builder.install();
+        let back = Event::test(
+            "case.reported",
+            json!({ "case": "case-1", "report": "r1", "ticket": "T", "channel": "patrol", "category_code": "020603",
+                    "area": null, "title": "重点人员走访逾期", "description": "", "address": null, "caller": null }),
+        )
+        .with_source("plugin:zongzhi")
+        .with_time(t());
+        deliver(&host, back).unwrap();
+        let r = event_record(&host, "case-1");
+        assert_eq!((r.kind.as_str(), r.community.as_str()), ("case", COMMUNITY));
+        assert_eq!(host.route_suggestions()[0].suggestion.level, CommandLevel::Community);
+        assert!(host.messages_sent().is_empty());
+        assert!(warnings(&host).is_empty(), "{:?}", warnings(&host));
+    }
+
     #[test]
     fn bad_residents_are_skipped_with_a_logged_reason() {
         let good = resident("张三", COMMUNITY, json!("2026-11-01"), 7);
@@ -1134,5 +1172,219 @@ mod weekly {
         }
         nothing_done(&host);
         assert_eq!(warnings(&host).len(), n, "{:#?}", host.logs());
+    }
+}
+
+/// What the weekly report costs does not depend on how long the plugin has run.
+mod history {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::summary;
+
+    fn week_event(label: &str) -> Event {
+        let start = CST.midnight(calendar::parse_week(label).unwrap());
+        Event::test("time.week", json!({ "week": label, "start": start, "end": start + 7 * DAY_MS }))
+            .with_source("host:clock")
+            .with_time(start + 7 * DAY_MS)
+    }
+
+    fn resident(name: &str, community: &str, last_visit: &str) -> Value {
+        json!({ "name": name, "address": "长江路 1 号", "community": community, "last_visit": last_visit, "visit_every_days": 7 })
+    }
+
+    /// The report of a week read from its tallies is the one a query of the week's
+    /// records gives: cases reported, moved, called in by a signal or by hand, overdue
+    /// visits and their cases, and a case of the week before closed in this one.
+    #[test]
+    fn the_tallies_say_what_a_query_of_the_week_s_records_would() {
+        let mut builder = mock()
+            .data(record::RESIDENTS, "r1", resident("张三", COMMUNITY, "2026-11-10"))
+            .data(record::RESIDENTS, "r2", resident("李四", OTHER_COMMUNITY, "2026-11-12"));
+        for c in ["c0", "c1", "c2", "c3", "c4", "c5", "c6"] {
+            builder = builder.case(c);
+        }
+        let host = builder.install();
+        // 2026-W47: the first case, and the first tally.
+        let w47 = midnight("2026-11-18") + 10 * 3_600_000;
+        deliver(&host, reported("c0", "020601", json!(GRID)).with_time(w47)).unwrap();
+        // 2026-W48: two overdue visits and their cases reported back, without a grid.
+        let start = midnight("2026-11-24");
+        let day = Event::test("time.day", json!({ "day": "2026-11-24", "start": start, "end": start + DAY_MS }))
+            .with_source("host:clock")
+            .with_time(start + DAY_MS);
+        deliver(&host, day).unwrap();
+        for opened in host.cases_opened() {
+            let back = Event::test(
+                "case.reported",
+                json!({ "case": opened.id, "report": "r", "ticket": "T", "channel": "patrol", "category_code": "020603",
+                        "area": null, "title": opened.draft.title, "description": "", "address": null, "caller": null }),
+            )
+            .with_source("plugin:zongzhi")
+            .with_time(start + DAY_MS + 60_000);
+            deliver(&host, back).unwrap();
+        }
+        // Grid events of the week, and their moves.
+        for (case, category, grid) in [
+            ("c1", "020601", GRID),
+            ("c2", "020602", GRID),
+            ("c3", "020601", OTHER_GRID),
+            ("c4", "020602", OTHER_GRID),
+            ("c5", "020602", GRID),
+            ("c6", "020601", GRID),
+        ] {
+            deliver(&host, reported(case, category, json!(grid))).unwrap();
+        }
+        let c4 = host.route_suggestions().into_iter().find(|r| r.case_id == "c4").unwrap().id;
+        for (case, action, extra) in [
+            ("c1", "close", json!({})),
+            ("c2", "void", json!({})),
+            ("c3", "call-in", json!({ "reason": "召集" })),
+            ("c4", "dispatch", json!({ "suggestion": c4 })),
+            ("c4", "return", json!({ "reason": "街道无法处置" })),
+            ("c5", "close", json!({})),
+            ("c5", "reopen", json!({})),
+            ("c0", "close", json!({})),
+        ] {
+            deliver(&host, moved(case, action, extra)).unwrap();
+        }
+        assert!(crate::tally::tallied("2026-W48").unwrap(), "W48 is after the first tally's week");
+        assert!(!crate::tally::tallied("2026-W47").unwrap(), "W47 may hold records from before");
+
+        // What a query of the week's records says.
+        let (found, _) = record::query_all(record::EVENTS, &[data::eq("week", "2026-W48")], 100, 10).unwrap();
+        let records: Vec<EventRecord> = found.iter().map(|r| r.value_json().unwrap()).collect();
+        let (communities, city) = summary::tally(&records);
+        assert_eq!((city.cases, city.overdue_visits, city.escalated, city.closed), (8, 2, 2, 1));
+
+        host.clear_calls();
+        deliver(&host, week_event("2026-W48")).unwrap();
+        let p = &host.published()[0].payload;
+        assert_eq!(p["communities"], yiwang_sdk::serde_json::to_value(&communities).unwrap());
+        assert_eq!(p["city"], yiwang_sdk::serde_json::to_value(&city).unwrap());
+        assert!(host.denials().is_empty(), "{:?}", host.denials());
+    }
+
+    const WEEKS: usize = 40;
+    const PER_WEEK: usize = 500;
+    const COMMUNITIES: usize = 20;
+
+    fn id(week: usize, j: usize) -> String {
+        format!("w{week:02}-{j:03}")
+    }
+
+    fn community(j: usize) -> String {
+        format!("320102001{:03}", j % COMMUNITIES + 1)
+    }
+
+    fn category(j: usize) -> &'static str {
+        if j.is_multiple_of(2) { "020601" } else { "020602" }
+    }
+
+    /// The moves of case `j` of a week: closed (every third), reopened (every
+    /// 39th), voided (every seventh), called in by a dispatcher (every eleventh).
+    fn moves(j: usize) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if j.is_multiple_of(3) {
+            out.push("close");
+        }
+        if j.is_multiple_of(39) {
+            out.push("reopen");
+        }
+        if j.is_multiple_of(7) {
+            out.push("void");
+        }
+        if j.is_multiple_of(11) {
+            out.push("call-in");
+        }
+        out
+    }
+
+    /// Forty weeks of grid events (20,000 reports and their moves, a case's moves
+    /// often in the week after its report) with queries failing: every event reads and
+    /// writes a few small records by key, and each week's report has the figures of
+    /// that week's cases as they stand, from that week's records alone.
+    #[test]
+    fn forty_weeks_of_events_cost_the_same_per_event_and_each_report_reads_its_week() {
+        let first = CST.midnight(calendar::parse_week("2026-W01").unwrap());
+        let time = |week: usize, j: usize| first + week as i64 * 7 * DAY_MS + j as i64 * (7 * DAY_MS / PER_WEEK as i64);
+        let mut builder = mock().fail("data.query", Error::Unavailable("no scans: read by key".into()));
+        for week in 0..WEEKS {
+            for j in 0..PER_WEEK {
+                builder = builder.case(id(week, j));
+            }
+        }
+        let host = builder.install();
+        let (mut most_writes, mut largest) = (0usize, vec![0usize; WEEKS]);
+        let mut measure = |host: &InstalledHost, week: usize| {
+            let written = host.data_written();
+            most_writes = most_writes.max(written.len());
+            for w in written {
+                largest[week] = largest[week].max(w.value.to_string().len());
+            }
+            host.clear_calls();
+        };
+        for week in 0..WEEKS {
+            for j in 0..PER_WEEK {
+                let grid = format!("{}01", community(j));
+                let at = time(week, j);
+                deliver(&host, reported(&id(week, j), category(j), json!(grid)).with_time(at)).unwrap();
+                measure(&host, week);
+                // The moves of the case reported half a week ago: in this week or the last.
+                let (mw, mj) = if j >= PER_WEEK / 2 { (week, j - PER_WEEK / 2) } else if week > 0 { (week - 1, j + PER_WEEK / 2) } else { continue };
+                for action in moves(mj) {
+                    deliver(&host, moved(&id(mw, mj), action, json!({ "reason": "处置" })).with_time(at + 60_000)).unwrap();
+                    measure(&host, week);
+                }
+            }
+        }
+        // A report is remembered, its route remembered and its week's tally kept: a
+        // few writes of a few kilobytes, as large in the last week as in the second
+        // (give or take the digits of longer ids).
+        assert!(most_writes <= 5, "{most_writes} writes for one event");
+        assert!(largest.iter().all(|l| *l <= 8 * 1024), "{largest:?}");
+        assert!(largest[WEEKS - 1] <= largest[1] + 64, "{largest:?}");
+
+        for week in [WEEKS - 2, 5] {
+            let label = CST.week_of(time(week, 0));
+            deliver(&host, week_event(&label)).unwrap();
+            let p = &host.published()[0].payload;
+            assert_eq!(p["week"], json!(label));
+            let mut expected: BTreeMap<String, summary::Figures> = BTreeMap::new();
+            for j in 0..PER_WEEK {
+                let f = expected.entry(community(j)).or_default();
+                f.cases += 1;
+                *f.by_category.entry(category(j).into()).or_default() += 1;
+                let (mut status, mut escalated) = ("open", false);
+                for action in moves(j) {
+                    match action {
+                        "close" => status = "closed",
+                        "reopen" => status = "open",
+                        "void" => status = "withdrawn",
+                        _ => escalated = true,
+                    }
+                }
+                match status {
+                    "closed" => f.closed += 1,
+                    "withdrawn" => f.withdrawn += 1,
+                    _ => f.open += 1,
+                }
+                f.escalated += u32::from(escalated);
+            }
+            let communities: Vec<Value> = expected
+                .iter()
+                .map(|(c, f)| {
+                    let mut v = yiwang_sdk::serde_json::to_value(f).unwrap();
+                    v["community"] = json!(c);
+                    v["street"] = json!(&c[..9]);
+                    v
+                })
+                .collect();
+            assert_eq!(p["communities"], json!(communities), "{label}");
+            assert_eq!(p["city"]["cases"], json!(PER_WEEK), "{label}");
+            assert_eq!(host.messages_sent().len(), COMMUNITIES + 1);
+            host.clear_calls();
+        }
+        assert!(host.denials().is_empty(), "{:?}", host.denials());
     }
 }

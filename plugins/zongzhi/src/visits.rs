@@ -8,6 +8,7 @@ use crate::calendar::{self, DAY_MS, LocalTime};
 use crate::grid::{FirstError, notify, payload_of};
 use crate::record::{self, EventRecord};
 use crate::settings::Settings;
+use crate::tally;
 
 /// The longest visit interval accepted, in days (ten years).
 const MAX_INTERVAL_DAYS: i64 = 3660;
@@ -296,7 +297,34 @@ fn open_visit_case(s: &Settings, event: &Event, day: &Day, r: &Resident, errors:
     rec.case = Some(case.clone());
     rec.overdue_case = Some(case.clone());
     rec.status = record::OPEN.into();
-    errors.note(&format!("remembering case {case} in {key}"), record::store(&key, &rec));
+    if errors
+        .note(&format!("remembering case {case} in {key}"), record::store(&key, &rec))
+        .is_some()
+    {
+        errors.note(
+            &format!("counting the overdue visit {key} in its week"),
+            tally::keep(s.local, &key, &rec, event.time),
+        );
+    }
+    // The way back from the case to the visit, for the case's `case.reported`.
+    let opened = EventRecord {
+        kind: record::KIND_OPENED.into(),
+        case: Some(case.clone()),
+        category: rec.category.clone(),
+        grid: rec.grid.clone(),
+        community: rec.community.clone(),
+        street: rec.street.clone(),
+        time: rec.time,
+        status: record::OPEN.into(),
+        resident: rec.resident.clone(),
+        due: rec.due,
+        updated: event.time,
+        ..EventRecord::default()
+    };
+    errors.note(
+        &format!("remembering that {key} opened case {case}"),
+        record::store(&record::opened_key(&case), &opened),
+    );
     let body = format!("{description}（案件 {case}）处置要求：{}", category.note);
     notify(
         category,
