@@ -559,7 +559,7 @@ fn a_year_of_reports_costs_the_same_per_report_at_its_end_as_at_its_start() {
         let caller = caller_key(i % CALLERS);
         deliver(&host, "case.reported", routine(&long_run_case(i), Some(&caller), &address(i)), time(i));
         measure(&host);
-        if i >= CLOSE_AFTER && (i - CLOSE_AFTER) % CLOSE_EVERY == 0 {
+        if i >= CLOSE_AFTER && (i - CLOSE_AFTER).is_multiple_of(CLOSE_EVERY) {
             close(&host, &long_run_case(i - CLOSE_AFTER), "chengguan", time(i));
             measure(&host);
         }
