@@ -965,3 +965,62 @@ fn the_assessment_is_pure() {
         "not emptied: still armed off"
     );
 }
+
+// ---------------------------------------------------------------------------------
+// The cost of an event does not grow with the history.
+
+/// A guard, not a fix: a year of reports and bin readings, with queries failing.
+/// Each report reads its grid-week and the baseline weeks by key and writes its
+/// grid-week; each reading reads its bin's state and its window of readings and
+/// writes the state. The records stay small (a grid-week keeps at most
+/// `hotspot-max-case-ids` case ids) and their counts stay exact.
+#[test]
+fn a_year_of_reports_and_readings_costs_the_same_per_event() {
+    const WEEKS: i64 = 50;
+    const PER_WEEK: usize = 400;
+    const GRIDS: usize = 10;
+    let grid = |i: usize| format!("3201020010010{}", i % GRIDS);
+    let time = |week: i64, i: usize| local(10) + week * 7 * DAY_MS + i as i64 * (7 * DAY_MS / PER_WEEK as i64);
+    // Bin readings every 30 minutes, filling up and emptied every 12 hours.
+    let readings: Vec<(i64, f64)> = (0..WEEKS * 7 * 48).map(|k| (local(10) + k * 30 * MIN, (k % 24) as f64 * 4.0)).collect();
+    let host = with_cases(host(), WEEKS as usize * PER_WEEK)
+        .sensor("bin-1", "bin-fill", "%", readings.iter().copied())
+        .fail("data.query", Error::Unavailable("no scans: read by key".into()))
+        .install();
+    let (mut most_writes, mut largest, mut warned) = (0usize, 0usize, 0usize);
+    let mut measure = |host: &InstalledHost| {
+        warned += host.warnings_raised().len();
+        let written = host.data_written();
+        most_writes = most_writes.max(written.len());
+        for w in written {
+            largest = largest.max(w.value.to_string().len());
+            if let Some(cases) = w.value.get("cases").and_then(Value::as_array) {
+                assert!(cases.len() <= 50, "{}", w.key);
+            }
+        }
+        host.clear_calls();
+    };
+    let mut next_reading = 0;
+    for week in 0..WEEKS {
+        for i in 0..PER_WEEK {
+            let n = week as usize * PER_WEEK + i;
+            let at = time(week, i);
+            host.deliver::<Chengguan>(reported(&format!("c{n}"), "020501", json!(grid(i))).with_time(at))
+                .unwrap();
+            measure(&host);
+            while next_reading < readings.len() && readings[next_reading].0 <= at {
+                let (t, v) = readings[next_reading];
+                host.deliver::<Chengguan>(bin_event(json!(v), t)).unwrap();
+                measure(&host);
+                next_reading += 1;
+            }
+        }
+    }
+    assert!(most_writes <= 1, "{most_writes} writes for one event");
+    assert!(largest <= 4 * 1024, "a record of {largest} bytes");
+    assert!(warned > 0, "hot spots and full bins were still found");
+    let last = calendar::IsoWeek::of_time(time(WEEKS - 1, 0));
+    let rec = host.record(STATE_DATASET, &hotspot::key(&grid(3), last)).unwrap();
+    assert_eq!(rec["count"], json!(PER_WEEK / GRIDS));
+    assert!(host.denials().is_empty(), "{:?}", host.denials());
+}
