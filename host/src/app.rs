@@ -84,7 +84,10 @@ impl App {
         };
         let clock = clock.unwrap_or_else(|| Arc::new(SystemClock));
         let media = MediaSettings { dir: options.data_dir.join("media"), max_bytes: options.media_max_bytes };
-        let services = Services::new(db, clock, Arc::new(MemoryBus::default()), media);
+        // The event log lives beside everything else: what a plugin has not
+        // finished with survives a restart.
+        let bus = MemoryBus::durable(db.clone()).await?;
+        let services = Services::new(db, clock, Arc::new(bus), media);
         services.media.prepare().await?;
         let mut settings = options.runtime.clone();
         settings.cache_dir.get_or_insert_with(|| options.data_dir.join("cache"));
@@ -137,9 +140,14 @@ impl App {
         // Overdue steps and calendar ticks are looked for once a minute while serving.
         let sweeper = crate::schedule::every_minute(self.state.services.clone());
         let watcher = self.watcher.take();
+        let retries = self.state.runtime.start_retry_sweeper();
         let served = api::serve(listener, router, shutdown).await;
         drop(watcher);
         sweeper.abort();
+        retries.abort();
+        // Every plugin's place in the event log, saved before the process goes.
+        self.state.runtime.stop_workers();
+        self.state.services.bus.flush().await;
         served?;
         Ok(())
     }

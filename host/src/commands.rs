@@ -124,6 +124,26 @@ pub enum PluginCommand {
         #[command(flatten)]
         place: Place,
     },
+    /// The events plugins failed on again and again (dead letters): list
+    /// them, or ask the running server to retry one (within a second), or
+    /// drop one for good.
+    DeadLetters {
+        /// Only this plugin's.
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Ask the running server to hand this dead letter to its plugin again.
+        #[arg(long, conflicts_with = "drop")]
+        retry: Option<String>,
+        /// Drop this dead letter.
+        #[arg(long)]
+        drop: Option<String>,
+        /// Data directory holding the SQLite database.
+        #[arg(long, default_value = "./data", env = "YIWANG_DATA_DIR")]
+        data_dir: PathBuf,
+        /// Use this PostgreSQL database instead.
+        #[arg(long, env = "YIWANG_DATABASE_URL")]
+        database_url: Option<String>,
+    },
     /// List the installed plugins and their kept versions; with `--registry`,
     /// the registry's plugins and versions.
     List {
@@ -319,6 +339,38 @@ pub async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
         PluginCommand::Rollback { name, place } => {
             let version = yiwang_registry::rollback(&place.plugins_dir(), &name)?;
             println!("{name}: version {version} is active again; a running server swaps it in");
+            Ok(())
+        }
+        PluginCommand::DeadLetters { plugin, retry, drop, data_dir, database_url } => {
+            use yiwang::runtime::dead_letters;
+            let db = crate::open_existing(&data_dir, database_url).await?;
+            if let Some(id) = retry {
+                anyhow::ensure!(dead_letters::request_retry(&db, &id).await?, "no dead letter `{id}`");
+                println!("{id}: the running server hands it to its plugin again within a second");
+                return Ok(());
+            }
+            if let Some(id) = drop {
+                anyhow::ensure!(dead_letters::drop_letter(&db, &id).await?, "no dead letter `{id}`");
+                println!("{id}: dropped");
+                return Ok(());
+            }
+            let letters = dead_letters::list(&db, plugin.as_deref()).await?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for l in letters {
+                println!(
+                    "{}  {}  seq {}  {}  event {}  {} attempts  {}{}",
+                    l.id,
+                    l.plugin,
+                    l.seq,
+                    l.topic,
+                    l.event_id,
+                    l.attempts,
+                    l.error,
+                    if l.state == "retry" { "  (retry asked)" } else { "" }
+                );
+            }
             Ok(())
         }
         PluginCommand::List { registry, place } => {

@@ -39,6 +39,7 @@ pub struct Metrics {
     pub denials: Family<PluginLabel, Counter>,
     pub rate_limited: Family<PluginLabel, Counter>,
     pub skipped: Family<PluginLabel, Counter>,
+    pub dead_letters: Family<PluginLabel, Counter>,
     pub quarantines: Family<PluginLabel, Counter>,
     pub quarantined: Family<PluginLabel, Gauge>,
     pub instances: Family<PluginLabel, Counter>,
@@ -60,6 +61,7 @@ impl Metrics {
         let denials = Family::default();
         let rate_limited = Family::default();
         let skipped = Family::default();
+        let dead_letters = Family::default();
         let quarantines = Family::default();
         let quarantined = Family::default();
         let instances = Family::default();
@@ -73,7 +75,16 @@ impl Metrics {
         );
         registry.register("denials", "Host calls refused by the plugin's grants", denials.clone());
         registry.register("rate_limited", "Publishes refused by the plugin's rate limit", rate_limited.clone());
-        registry.register("skipped", "Events not delivered because the plugin was quarantined", skipped.clone());
+        registry.register(
+            "skipped",
+            "Deliveries refused because the plugin was quarantined (the event stays kept for it and comes later)",
+            skipped.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Events set aside after repeated failed calls, for an operator to retry or drop",
+            dead_letters.clone(),
+        );
         registry.register("quarantines", "Times the plugin was quarantined", quarantines.clone());
         registry.register("quarantined", "1 while the plugin is quarantined", quarantined.clone());
         registry.register("instances_created", "Instances created (warm pool misses)", instances.clone());
@@ -86,6 +97,7 @@ impl Metrics {
             denials,
             rate_limited,
             skipped,
+            dead_letters,
             quarantines,
             quarantined,
             instances,
@@ -105,7 +117,7 @@ impl Metrics {
     /// `failure_kinds` (the runtime's names for them).
     pub fn remove_plugin(&self, name: &str, failure_kinds: &[&str]) {
         let l = PluginLabel { plugin: name.to_owned() };
-        for f in [&self.calls, &self.guest_errors, &self.denials, &self.rate_limited, &self.skipped, &self.quarantines, &self.instances] {
+        for f in [&self.calls, &self.guest_errors, &self.denials, &self.rate_limited, &self.skipped, &self.dead_letters, &self.quarantines, &self.instances] {
             f.remove(&l);
         }
         self.quarantined.remove(&l);

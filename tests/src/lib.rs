@@ -54,6 +54,7 @@ pub struct TestHost {
     pub token: String,
     client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 /// The test operator's password.
@@ -74,6 +75,9 @@ pub struct TestOptions {
     pub trust: Option<yiwang_registry::TrustPolicy>,
     /// The registry operators upgrade from.
     pub registry: Option<String>,
+    /// Start on the data folder of a host stopped with [`TestHost::stop`]
+    /// (a restart), instead of a new one.
+    pub data: Option<tempfile::TempDir>,
 }
 
 impl TestHost {
@@ -84,7 +88,8 @@ impl TestHost {
 
     /// Start a host: build it, load its plugins folder, serve HTTP on 127.0.0.1:0.
     pub async fn start(o: TestOptions) -> TestHost {
-        let dir = tempfile::tempdir().unwrap();
+        let restart = o.data.is_some();
+        let dir = o.data.unwrap_or_else(|| tempfile::tempdir().unwrap());
         let mut options = Options::new(dir.path().join("data"));
         options.install_bundled = o.bundled;
         options.runtime.supervision = o.supervision;
@@ -106,7 +111,8 @@ impl TestHost {
         let runtime = app.state.runtime.clone();
         let services = app.state.services.clone();
         let now = services.clock.now_ms();
-        services
+        if !restart {
+            services
             .identity
             .create_user(
                 &NewUser {
@@ -123,14 +129,38 @@ impl TestHost {
             )
             .await
             .unwrap();
+        }
         let (issued, _) = services.identity.login("ops", OPS_PASSWORD, now).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
-        tokio::spawn(app.serve(listener, async move {
+        let served = tokio::spawn(app.serve(listener, async move {
             let _ = rx.await;
         }));
-        TestHost { dir, runtime, services, base_url, token: issued.token, client: reqwest::Client::new(), shutdown: Some(tx) }
+        TestHost {
+            dir,
+            runtime,
+            services,
+            base_url,
+            token: issued.token,
+            client: reqwest::Client::new(),
+            shutdown: Some(tx),
+            served: Some(served),
+        }
+    }
+
+    /// Shut the server down as an operator's stop would (plugins stop being
+    /// fed, positions in the event log are saved) and hand back its data
+    /// folder, to start again on with [`TestOptions::data`].
+    pub async fn stop(mut self) -> tempfile::TempDir {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(served) = self.served.take() {
+            served.await.unwrap().unwrap();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
     }
 
     /// A staff account of `department` holding `role` in the whole city

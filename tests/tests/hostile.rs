@@ -46,7 +46,8 @@ async fn assert_contained(host: &TestHost, offender: &str, kind: &str) {
     assert!(failures >= 3, "{offender}: expected ≥3 `{kind}` failures: {view}");
     assert!(view["counters"]["quarantines"].as_u64().unwrap() >= 1, "{view}");
     assert_eq!(view["health"]["state"], "quarantined", "{view}");
-    assert!(view["counters"]["skipped"].as_u64().unwrap() >= 1, "events while quarantined are skipped: {view}");
+    assert!(view["lag"]["dead_letters"].as_u64().unwrap() >= 1, "the event it failed on is set aside: {view}");
+    assert!(view["lag"]["waiting"].as_u64().unwrap() >= 1, "events that came while it was quarantined wait for it: {view}");
     let (_, metrics) = host.get_text("/metrics").await;
     let line = format!("yiwang_plugin_failures_total{{plugin=\"{offender}\",kind=\"{kind}\"}} {failures}");
     assert!(metrics.contains(&line), "metrics lack `{line}`");
@@ -58,7 +59,7 @@ async fn hostile(offender: &'static str, kind: &str) {
     let host = TestHost::with_guests(&["good", offender]).await;
     run_beside_good(&host, &format!("test.{offender}"), 6).await;
     eventually(&format!("{offender} quarantined"), WAIT, async || {
-        host.plugin_view(offender).await["counters"]["skipped"].as_u64().unwrap() >= 1
+        host.plugin_view(offender).await["lag"]["dead_letters"].as_u64().unwrap() >= 1
     })
     .await;
     assert_contained(&host, offender, kind).await;

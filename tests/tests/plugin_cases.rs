@@ -78,3 +78,41 @@ async fn a_plugin_s_channel_and_evidence_are_kept_as_they_are() {
     let answer = ask(&host, "test.evidence", json!({ "case": case, "digest": unknown }), None).await;
     assert!(answer["error"].as_str().unwrap().contains("no media"), "{answer}");
 }
+
+/// The CPU deadline counts the plugin's own execution: a plugin whose host
+/// call waits on a busy database for five times its CPU budget is not failed
+/// for CPU (the wall-clock limit still bounds the call).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_waiting_on_a_slow_database_is_not_failed_for_cpu() {
+    let host = TestHost::with_guests(&["filer"]).await;
+    host.load_test_city().await;
+    let evidence = photo(&host, "plugin:filer", "慢.png").await;
+    let mut answers = host.subscribe("test.filed");
+    // The event is kept for the filer while it is disabled…
+    host.runtime.set_enabled("filer", false, "test").await.unwrap();
+    let file = json!({ "channel": "snapshot", "category": "010101", "title": "井盖缺失", "evidence": [evidence] });
+    let event = Event {
+        id: yiwang::error::new_id(),
+        topic: "test.file".into(),
+        source: "host:test".into(),
+        time: host.services.clock.now_ms(),
+        location: Some(GeoPoint { lat: 32.05, lon: 118.79 }),
+        payload: file.to_string(),
+    };
+    host.services.bus.publish(event).await.unwrap();
+    // …then another writer holds the database for 500 ms (the filer has
+    // 100 ms of CPU and 1,000 ms of wall clock), and the filer is enabled:
+    // the case it opens waits for the database.
+    let blocker = host.services.db.begin_write().await.unwrap();
+    let runtime = host.runtime.clone();
+    let enable = tokio::spawn(async move { runtime.set_enabled("filer", true, "test").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    blocker.rollback().await.unwrap();
+    enable.await.unwrap().unwrap();
+    let got = collect(&mut answers.events, 1, WAIT).await;
+    let answer: Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert!(answer["case"].is_string(), "the case was opened once the database was free: {answer}");
+    let view = host.plugin_view("filer").await;
+    assert_eq!(view["counters"]["failures"]["cpu"], 0, "{view}");
+    assert_eq!(view["counters"]["calls"], 1, "{view}");
+}

@@ -157,9 +157,23 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         for s in &stats {
             extra.push_str(&format!("yiwang_bus_queued{{subscriber=\"{}\"}} {}\n", s.name, s.queued));
         }
-        extra.push_str("# HELP yiwang_bus_dropped_total Events dropped because a subscriber's queue stayed full.\n# TYPE yiwang_bus_dropped_total counter\n");
+        extra.push_str("# HELP yiwang_bus_dropped_total Times a live subscriber of this name was cut off because its queue was full.\n# TYPE yiwang_bus_dropped_total counter\n");
         for s in &stats {
             extra.push_str(&format!("yiwang_bus_dropped_total{{subscriber=\"{}\"}} {}\n", s.name, s.dropped));
+        }
+        let durable: Vec<&crate::bus::SubscriberStats> = stats.iter().filter(|s| s.durable).collect();
+        if !durable.is_empty() {
+            // Ages on the server's own clock, as the log stamps events.
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+            extra.push_str("# HELP yiwang_bus_waiting Events kept for a durable subscriber (a plugin) and not yet finished.\n# TYPE yiwang_bus_waiting gauge\n");
+            for s in &durable {
+                extra.push_str(&format!("yiwang_bus_waiting{{subscriber=\"{}\"}} {}\n", s.name, s.waiting));
+            }
+            extra.push_str("# HELP yiwang_bus_oldest_waiting_seconds Age of the oldest event a durable subscriber has not finished (0 when none waits).\n# TYPE yiwang_bus_oldest_waiting_seconds gauge\n");
+            for s in &durable {
+                let age = s.oldest_waiting_ms.map_or(0.0, |t| (now - t).max(0) as f64 / 1000.0);
+                extra.push_str(&format!("yiwang_bus_oldest_waiting_seconds{{subscriber=\"{}\"}} {age}\n", s.name));
+            }
         }
         // Keep the exposition's `# EOF` last.
         let eof = body.rfind("# EOF").unwrap_or(body.len());

@@ -8,6 +8,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::runtime::upgrade::{ChangeError, HistoryEntry};
+use crate::runtime::dead_letters::{self, DeadLetter, RetryOutcome};
 use crate::runtime::{CacheOutcome, Slot};
 use crate::runtime::plugin::StatsView;
 use crate::runtime::supervisor::HealthView;
@@ -27,6 +28,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(approve_plugin))
         .routes(routes!(rollback_plugin))
         .routes(routes!(upgrade_plugin))
+        .routes(routes!(list_dead_letters))
+        .routes(routes!(retry_dead_letter, drop_dead_letter))
 }
 
 /// A plugin as the admin API shows it.
@@ -62,6 +65,41 @@ pub struct PluginView {
     pub health: HealthView,
     pub warm_instances: usize,
     pub counters: StatsView,
+    /// How far behind the plugin is.
+    pub lag: LagView,
+}
+
+/// Events kept for a plugin and not yet finished: while it is quarantined,
+/// disabled, being upgraded or slower than the events come.
+#[derive(Serialize, ToSchema, Default)]
+pub struct LagView {
+    /// Events waiting for the plugin (including the one it is handling).
+    pub waiting: u64,
+    /// When the oldest of those was published (ms since the epoch).
+    pub oldest_waiting_ms: Option<i64>,
+    /// Events in its in-memory queue (the rest wait in the event log).
+    pub queued: usize,
+    /// Events it has finished with since the server started.
+    pub handled: u64,
+    /// Events it failed on repeatedly, set aside for an operator.
+    pub dead_letters: u64,
+}
+
+/// Each plugin's lag, from the bus and the dead letters.
+async fn lags(state: &AppState) -> Result<std::collections::HashMap<String, LagView>, ApiError> {
+    let dead = dead_letters::counts(&state.services.db).await?;
+    let mut lags: std::collections::HashMap<String, LagView> = std::collections::HashMap::new();
+    for s in state.services.bus.stats().into_iter().filter(|s| s.durable) {
+        let lag = lags.entry(s.name.clone()).or_default();
+        lag.waiting = s.waiting;
+        lag.oldest_waiting_ms = s.oldest_waiting_ms;
+        lag.queued = s.queued;
+        lag.handled = s.handled;
+    }
+    for (plugin, n) in dead {
+        lags.entry(plugin).or_default().dead_letters = n;
+    }
+    Ok(lags)
 }
 
 /// An upgrade held for approval.
@@ -101,7 +139,7 @@ pub struct LimitsView {
     pub publish_per_second: u32,
 }
 
-fn view(slot: &Slot) -> PluginView {
+fn view(slot: &Slot, lags: &mut std::collections::HashMap<String, LagView>) -> PluginView {
     let p = &slot.current();
     let m = &p.ctx.manifest;
     let g = &m.grants;
@@ -152,6 +190,7 @@ fn view(slot: &Slot) -> PluginView {
         health: p.health_view(),
         warm_instances: p.warm_instances(),
         counters: p.ctx.stats.view(),
+        lag: lags.remove(&m.name).unwrap_or_default(),
     }
 }
 
@@ -172,7 +211,8 @@ fn view(slot: &Slot) -> PluginView {
 )]
 async fn list_plugins(State(state): State<AppState>, user: AuthUser) -> Result<Json<Vec<PluginView>>, ApiError> {
     user.require(&state, Role::Operator, "plugins.list").await?;
-    Ok(Json(state.runtime.slots().iter().map(|s| view(s)).collect()))
+    let mut lags = lags(&state).await?;
+    Ok(Json(state.runtime.slots().iter().map(|s| view(s, &mut lags)).collect()))
 }
 
 /// One plugin.
@@ -197,7 +237,7 @@ async fn get_plugin(
     Path(name): Path<String>,
 ) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.get").await?;
-    shown(&state, &name)
+    shown(&state, &name).await
 }
 
 /// A JSON body that may be left out: `None` when empty.
@@ -209,9 +249,10 @@ fn optional_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T
 }
 
 /// A plugin as the admin API shows it, after a change.
-fn shown(state: &AppState, name: &str) -> Result<Json<PluginView>, ApiError> {
+async fn shown(state: &AppState, name: &str) -> Result<Json<PluginView>, ApiError> {
     let slot = state.runtime.slot(name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
-    Ok(Json(view(&slot)))
+    let mut lags = lags(state).await?;
+    Ok(Json(view(&slot, &mut lags)))
 }
 
 impl From<ChangeError> for ApiError {
@@ -219,6 +260,7 @@ impl From<ChangeError> for ApiError {
         match e {
             ChangeError::NotFound(name) => ApiError::NotFound(format!("no plugin `{name}`")),
             ChangeError::Conflict(m) => ApiError::Conflict(m),
+            ChangeError::Unavailable(m) => ApiError::Internal(anyhow::anyhow!(m)),
         }
     }
 }
@@ -296,7 +338,7 @@ async fn set_enabled(state: AppState, user: AuthUser, name: String, enabled: boo
     let action = if enabled { "plugins.enable" } else { "plugins.disable" };
     user.require(&state, Role::Operator, action).await?;
     state.runtime.set_enabled(&name, enabled, &format!("user:{}", user.principal.id)).await?;
-    shown(&state, &name)
+    shown(&state, &name).await
 }
 
 /// Approve a held upgrade.
@@ -320,7 +362,7 @@ async fn set_enabled(state: AppState, user: AuthUser, name: String, enabled: boo
 async fn approve_plugin(State(state): State<AppState>, user: AuthUser, Path(name): Path<String>) -> Result<Json<PluginView>, ApiError> {
     user.require(&state, Role::Operator, "plugins.approve").await?;
     state.runtime.approve(&name, &format!("user:{}", user.principal.id)).await?;
-    shown(&state, &name)
+    shown(&state, &name).await
 }
 
 /// Why an operator rolls a plugin back.
@@ -361,7 +403,7 @@ async fn rollback_plugin(
     let request: Option<RollbackRequest> = optional_body(&body)?;
     let reason = request.and_then(|r| r.reason).unwrap_or_else(|| "rolled back by an operator".to_owned());
     state.runtime.rollback(&name, &format!("user:{}", user.principal.id), &reason).await?;
-    shown(&state, &name)
+    shown(&state, &name).await
 }
 
 /// Which version an operator upgrades to.
@@ -429,6 +471,100 @@ async fn upgrade_plugin(
     })?;
     let actor = format!("user:{}", user.principal.id);
     runtime.apply_package(&installed.path, &actor).await.map_err(|e| ApiError::Unprocessable(e.to_string()))?;
-    let slot = runtime.slot(&name).ok_or_else(|| ApiError::NotFound(format!("no plugin `{name}`")))?;
-    Ok(Json(view(&slot)))
+    shown(&state, &name).await
+}
+
+/// A plugin's dead letters.
+///
+/// Events the plugin failed on again and again (traps, CPU, memory, stack or
+/// timeouts, each tried three times), oldest first, each whole. Operators only:
+/// events carry what was reported, by whom and where.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}/dead-letters",
+    tag = "plugins",
+    params(("name" = String, Path, description = "The plugin name")),
+    responses(
+        (status = 200, description = "The dead letters", body = Vec<DeadLetter>),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+    ),
+    security(("bearer" = [])),
+)]
+async fn list_dead_letters(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(name): Path<String>,
+) -> Result<Json<Vec<DeadLetter>>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.dead-letters").await?;
+    Ok(Json(dead_letters::list(&state.services.db, Some(&name)).await?))
+}
+
+/// Retry a dead letter.
+///
+/// Hands the event to the plugin's serving version now. Handled: the dead
+/// letter is gone. Failed again: it stays, with one more attempt and the new
+/// error. Operators only.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/dead-letters/{id}",
+    tag = "plugins",
+    params(
+        ("name" = String, Path, description = "The plugin name"),
+        ("id" = String, Path, description = "The dead letter's id"),
+    ),
+    responses(
+        (status = 200, description = "What the retry came to", body = RetryOutcome),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such plugin or dead letter", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn retry_dead_letter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<RetryOutcome>, ApiError> {
+    user.require(&state, Role::Operator, "plugins.dead-letters.retry").await?;
+    let actor = format!("user:{}", user.principal.id);
+    match state.runtime.retry_dead_letter(&name, &id, &actor).await? {
+        Some(outcome) => Ok(Json(outcome)),
+        None => Err(ApiError::NotFound(format!("plugin `{name}` is not loaded or has no dead letter `{id}`"))),
+    }
+}
+
+/// Drop a dead letter.
+///
+/// The event is not handed to the plugin again. Operators only; audited.
+#[utoipa::path(
+    delete,
+    path = "/api/plugins/{name}/dead-letters/{id}",
+    tag = "plugins",
+    params(
+        ("name" = String, Path, description = "The plugin name"),
+        ("id" = String, Path, description = "The dead letter's id"),
+    ),
+    responses(
+        (status = 204, description = "Dropped"),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such dead letter", body = ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+async fn drop_dead_letter(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    user.require(&state, Role::Operator, "plugins.dead-letters.drop").await?;
+    let db = &state.services.db;
+    let known = dead_letters::list(db, Some(&name)).await?.iter().any(|l| l.id == id);
+    if !known || !dead_letters::drop_letter(db, &id).await? {
+        return Err(ApiError::NotFound(format!("plugin `{name}` has no dead letter `{id}`")));
+    }
+    let actor = format!("user:{}", user.principal.id);
+    state.services.audit.record_host("plugin.dead-letter.drop", &actor, "ok", &format!("{name}: {id}")).await;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -1,10 +1,17 @@
-//! The event bus: hierarchical topics with wildcards, a bounded queue per
-//! subscription, and backpressure on publishers.
+//! The event bus: hierarchical topics with wildcards, and two kinds of
+//! subscriber. A live subscriber (a server-sent-events stream) has a bounded
+//! queue and is cut off when it does not keep up. A durable subscriber (a
+//! plugin) reads through a log: every event it wants is kept until it has
+//! finished with it, across quarantines, upgrades, a disabled spell and
+//! restarts, and handed to it in order, each once. Publishers never wait on
+//! a subscriber.
 //!
 //! Everything outside this module sees only [`Bus`]; the in-process bus in
-//! [`memory`] is the embedded default, and a NATS JetStream bus can replace it
-//! without any plugin noticing, since topics follow NATS subject rules.
+//! [`memory`] with its log in [`journal`] is the embedded default, and a NATS
+//! JetStream bus (streams and durable consumers) can replace it without any
+//! plugin noticing, since topics follow NATS subject rules.
 
+pub mod journal;
 pub mod memory;
 
 use std::future::Future;
@@ -64,7 +71,34 @@ pub enum BusError {
 /// A boxed future, so that `Bus` stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// What a subscriber receives: events in publish order, bounded.
+/// An event handed to a durable subscriber, with its place in the log.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub seq: u64,
+    pub event: Arc<Event>,
+}
+
+/// A durable subscriber's reader.
+pub trait DurableQueue: Send {
+    /// The next event after the last one handed out, in log order; `None`
+    /// once the subscription has ended (its handle dropped, or forgotten).
+    fn next(&mut self) -> BoxFuture<'_, Option<Delivery>>;
+
+    /// The subscriber has finished with everything up to `seq`: it is not
+    /// handed out again, even after a restart (the position is saved within
+    /// a fraction of a second, and at [`Bus::flush`]).
+    fn ack(&mut self, seq: u64);
+}
+
+/// A durable subscription: its reader and the handle that ends it (the
+/// subscriber's position and the events it wants stay in the log until
+/// [`Bus::forget_durable`]).
+pub struct DurableSubscription {
+    pub queue: Box<dyn DurableQueue>,
+    pub handle: SubscriptionHandle,
+}
+
+/// What a live subscriber receives: events in publish order, bounded.
 pub struct Subscription {
     /// The events; `None` once the bus is closed.
     pub events: mpsc::Receiver<Arc<Event>>,
@@ -111,21 +145,50 @@ impl Drop for SubscriptionHandle {
 pub struct SubscriberStats {
     pub name: String,
     pub patterns: Vec<String>,
+    /// A durable subscriber (a plugin), or a live one.
+    pub durable: bool,
+    /// Events in its in-memory queue.
     pub queued: usize,
     pub capacity: usize,
+    /// Events published for it (durable: appended to the log for it).
     pub delivered: u64,
-    /// Events dropped because the subscriber's queue stayed full past the wait limit.
+    /// Live subscribers: times one of this name was cut off for not keeping up.
     pub dropped: u64,
+    /// Durable subscribers: events kept for it and not yet finished.
+    pub waiting: u64,
+    /// Durable subscribers: when the oldest of those was appended (ms since the epoch).
+    pub oldest_waiting_ms: Option<i64>,
+    /// Durable subscribers: events it has finished with since the start.
+    pub handled: u64,
 }
 
 /// The event bus.
 pub trait Bus: Send + Sync {
-    /// Deliver `event` to every matching subscription. Waits while a matching
-    /// subscriber's queue is full (backpressure), up to the bus's wait limit.
+    /// Deliver `event` to every matching subscription. Returns once the event
+    /// is in the log for every durable subscriber that wants it; never waits
+    /// for a subscriber to make room.
     fn publish(&self, event: Event) -> BoxFuture<'_, Result<(), BusError>>;
 
-    /// Subscribe `name` to `patterns` with a queue of `capacity` events.
+    /// Subscribe `name` live to `patterns` with a queue of `capacity` events.
+    /// A live subscriber whose queue is full when an event comes is cut off:
+    /// its receiver ends, and it may subscribe again.
     fn subscribe(&self, name: &str, patterns: Vec<TopicPattern>, capacity: usize) -> Subscription;
+
+    /// Subscribe `name` durably: from where `name` stopped if it is known,
+    /// else from now. One reader at a time: a new subscription ends the
+    /// previous reader of `name`.
+    fn subscribe_durable(
+        &self,
+        name: &str,
+        patterns: Vec<TopicPattern>,
+        capacity: usize,
+    ) -> BoxFuture<'_, Result<DurableSubscription, BusError>>;
+
+    /// Forget a durable subscriber: its position, and the events kept for it alone.
+    fn forget_durable(&self, name: &str) -> BoxFuture<'_, Result<(), BusError>>;
+
+    /// Save every durable subscriber's position now (before a shutdown).
+    fn flush(&self) -> BoxFuture<'_, ()>;
 
     /// Per-subscriber counters.
     fn stats(&self) -> Vec<SubscriberStats>;

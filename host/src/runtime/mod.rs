@@ -3,6 +3,7 @@
 //! events from the bus.
 
 pub mod bindings;
+pub mod dead_letters;
 pub mod engine;
 pub mod plugin;
 pub mod state;
@@ -34,6 +35,9 @@ pub use supervisor::Supervision;
 pub use upgrade::{Applied, HistoryEntry, Package};
 
 use crate::services::Services;
+
+/// Calls that fail in the sandbox on one event before it becomes a dead letter.
+pub const MAX_ATTEMPTS: u32 = 3;
 
 /// The version of the WIT package this host implements: the contract crate's.
 pub const HOST_WIT_VERSION: Version = yiwang_registry::manifest::WIT_SEMVER;
@@ -281,51 +285,135 @@ impl Runtime {
             }
             plugins.insert(name.clone(), slot.clone());
         }
-        self.subscribe(&slot);
+        // An operator's "disabled" outlasts a restart: the plugin is
+        // registered (events are kept for it) but not fed.
+        let run = !self.disabled_by_operator(&name).await;
+        if let Err(e) = self.subscribe_as(&slot, run).await {
+            self.plugins.write().remove(&name);
+            return Err(LoadError {
+                plugin: Some(name.clone()),
+                file: plugin.origin.path.join(MANIFEST_FILE),
+                field: "subscribe".into(),
+                message: format!("cannot subscribe the plugin to its topics: {e}"),
+            });
+        }
         let detail = format!("version {} digest {}", plugin.ctx.manifest.version, plugin.origin.digest);
         self.services.audit.record_host("plugin.load", &plugin.ctx.principal, "ok", &detail).await;
         self.note(&plugin, "loaded", actor, "").await;
         Ok(slot)
     }
 
-    /// Subscribe a slot to its current version's topics and start its worker:
-    /// one event at a time, to whichever version is serving when it is taken.
-    pub(crate) fn subscribe(self: &Arc<Self>, slot: &Arc<Slot>) {
-        let plugin = slot.current();
-        let mut subscription =
-            self.services.bus.subscribe(plugin.name(), plugin.ctx.manifest.subscribe.clone(), plugin.ctx.manifest.limits.queue);
-        *slot.subscription.lock() = Some(subscription.handle);
-        let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
-        *slot.handled.lock() = handled.clone();
-        let worker = slot.clone();
-        let runtime = Arc::downgrade(self);
-        tokio::spawn(async move {
-            while let Some(event) = subscription.events.recv().await {
-                let plugin = worker.current();
-                let outcome = plugin.deliver(&event).await;
-                handled.fetch_add(1, std::sync::atomic::Ordering::Release);
-                let Some(runtime) = runtime.upgrade() else { break };
-                let now = runtime.services.clock.now_ms();
-                if let Some(reason) = worker.observe(&plugin, &outcome, now, &runtime.settings.upgrade) {
-                    runtime.roll_back_failing(&worker, &plugin, &reason).await;
-                }
-            }
-        });
+    /// Subscribe a slot durably to its current version's topics and start its
+    /// worker: one event at a time, to whichever version is serving when it
+    /// is taken, from where the plugin stopped (events it has not finished
+    /// with were kept for it).
+    pub(crate) async fn subscribe(self: &Arc<Self>, slot: &Arc<Slot>) -> Result<(), crate::bus::BusError> {
+        self.subscribe_as(slot, true).await
     }
 
-    /// Wait until every plugin has finished every event queued for it, and
-    /// so every event those published in turn: `false` if that takes longer
-    /// than `timeout`. Events published from other tasks meanwhile (a
+    /// [`Runtime::subscribe`]; with `run` false the subscription is only
+    /// registered (events are kept for the plugin) and no worker starts.
+    async fn subscribe_as(self: &Arc<Self>, slot: &Arc<Slot>, run: bool) -> Result<(), crate::bus::BusError> {
+        let plugin = slot.current();
+        let subscription = self
+            .services
+            .bus
+            .subscribe_durable(plugin.name(), plugin.ctx.manifest.subscribe.clone(), plugin.ctx.manifest.limits.queue)
+            .await?;
+        if !run {
+            return Ok(());
+        }
+        let mut queue = subscription.queue;
+        let worker = slot.clone();
+        let runtime = Arc::downgrade(self);
+        let task = tokio::spawn(async move {
+            while let Some(delivery) = queue.next().await {
+                let Some(runtime) = runtime.upgrade() else { break };
+                runtime.feed(&worker, &delivery).await;
+                queue.ack(delivery.seq);
+            }
+        });
+        let previous = slot.worker.lock().replace(slot::Worker { subscription: subscription.handle, task: task.abort_handle() });
+        if let Some(previous) = previous {
+            previous.task.abort();
+        }
+        Ok(())
+    }
+
+    /// Stop feeding every plugin (at shutdown, before the bus saves where
+    /// each stopped): an event being handled is handed out again at the next start.
+    pub fn stop_workers(&self) {
+        for slot in self.slots() {
+            slot.stop_worker();
+        }
+    }
+
+    /// Whether an operator's last word on `name` was to disable it.
+    async fn disabled_by_operator(&self, name: &str) -> bool {
+        let last: Result<Option<String>, sqlx::Error> = sqlx::query_scalar(
+            "SELECT event FROM plugin_history WHERE plugin = $1 AND event IN ('enabled', 'disabled') \
+             ORDER BY at DESC, id DESC LIMIT 1",
+        )
+        .bind(name)
+        .fetch_optional(self.services.db.pool())
+        .await;
+        match last {
+            Ok(last) => last.as_deref() == Some("disabled"),
+            Err(e) => {
+                tracing::warn!(plugin = name, "could not read whether the plugin was disabled: {e}");
+                false
+            }
+        }
+    }
+
+    /// Hand one event to the plugin until it is handled: a quarantine is
+    /// waited out (the event stays first in line), a call that fails in the
+    /// sandbox is tried again, and after [`MAX_ATTEMPTS`] failures the event
+    /// goes to the plugin's dead letters so that the next one can come.
+    async fn feed(self: &Arc<Self>, slot: &Arc<Slot>, delivery: &crate::bus::Delivery) {
+        let mut attempts = 0;
+        loop {
+            let plugin = slot.current();
+            if let Some(until) = plugin.quarantined_until() {
+                let now = self.services.clock.now_ms();
+                let wait = (until - now).clamp(1, 100) as u64;
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                continue;
+            }
+            let outcome = plugin.deliver(&delivery.event).await;
+            let now = self.services.clock.now_ms();
+            if let Some(reason) = slot.observe(&plugin, &outcome, now, &self.settings.upgrade) {
+                self.roll_back_failing(slot, &plugin, &reason).await;
+            }
+            match outcome {
+                CallOutcome::Failed(kind, message) => {
+                    attempts += 1;
+                    if attempts >= MAX_ATTEMPTS {
+                        let error = format!("{}: {message}", kind.name());
+                        dead_letters::record(self, plugin.name(), delivery, attempts, &error).await;
+                        return;
+                    }
+                }
+                CallOutcome::Skipped => continue,
+                CallOutcome::Ok | CallOutcome::GuestError(_) => return,
+            }
+        }
+    }
+
+    /// Wait until every enabled plugin has finished every event kept for it,
+    /// and so every event those published in turn: `false` if that takes
+    /// longer than `timeout` (a quarantined plugin does not finish until its
+    /// quarantine ends). Events published from other tasks meanwhile (a
     /// reading batch still being announced) are not waited for.
     pub async fn settle(&self, timeout: std::time::Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let queued: std::collections::HashMap<String, u64> =
-                self.services.bus.stats().into_iter().map(|s| (s.name, s.delivered)).collect();
-            let busy = self.slots().iter().any(|slot| {
-                let handled = slot.handled.lock().load(std::sync::atomic::Ordering::Acquire);
-                queued.get(slot.current().name()).is_some_and(|&q| handled < q)
-            });
+            let waiting: std::collections::HashMap<String, u64> =
+                self.services.bus.stats().into_iter().filter(|s| s.durable).map(|s| (s.name, s.waiting)).collect();
+            let busy = self
+                .slots()
+                .iter()
+                .any(|slot| slot.enabled() && waiting.get(slot.current().name()).is_some_and(|&w| w > 0));
             if !busy {
                 return true;
             }
@@ -336,11 +424,15 @@ impl Runtime {
         }
     }
 
-    /// Stop delivering to a plugin and forget it. Events already queued for it are dropped.
-    pub fn unload(&self, name: &str) -> bool {
+    /// Stop delivering to a plugin and forget it, with the events kept for it
+    /// (its dead letters stay until an operator drops them).
+    pub async fn unload(&self, name: &str) -> bool {
         let Some(slot) = self.plugins.write().remove(name) else { return false };
-        slot.subscription.lock().take();
+        slot.stop_worker();
         slot.current().drain_pool();
+        if let Err(e) = self.services.bus.forget_durable(name).await {
+            tracing::warn!(plugin = name, "could not forget the plugin's place in the event log: {e}");
+        }
         self.services.metrics.remove_plugin(name, &FailureKind::ALL.map(FailureKind::name));
         true
     }

@@ -76,6 +76,7 @@ pub struct PluginStats {
     pub denials: Counter,
     pub rate_limited: Counter,
     pub skipped: Counter,
+    pub dead_letters: Counter,
     pub quarantines: Counter,
     pub quarantined: Gauge,
     pub instances: Counter,
@@ -94,6 +95,7 @@ impl PluginStats {
             denials: metrics.denials.get_or_create_owned(&l),
             rate_limited: metrics.rate_limited.get_or_create_owned(&l),
             skipped: metrics.skipped.get_or_create_owned(&l),
+            dead_letters: metrics.dead_letters.get_or_create_owned(&l),
             quarantines: metrics.quarantines.get_or_create_owned(&l),
             quarantined: metrics.quarantined.get_or_create_owned(&l),
             instances: metrics.instances.get_or_create_owned(&l),
@@ -118,6 +120,7 @@ impl PluginStats {
             denials: self.denials.get(),
             rate_limited: self.rate_limited.get(),
             skipped: self.skipped.get(),
+            dead_letters: self.dead_letters.get(),
             quarantines: self.quarantines.get(),
             instances_created: self.instances.get(),
             mean_latency_us: match self.calls.get() {
@@ -139,6 +142,8 @@ pub struct StatsView {
     pub denials: u64,
     pub rate_limited: u64,
     pub skipped: u64,
+    /// Events set aside as dead letters since the start.
+    pub dead_letters: u64,
     pub quarantines: u64,
     pub instances_created: u64,
     pub mean_latency_us: f64,
@@ -295,7 +300,19 @@ impl LoadedPlugin {
         let wasi = self.wasi_ctx().map_err(|e| (FailureKind::Trap, format!("sandbox setup: {e:#}")))?;
         let mut store = Store::new(&self.engine, PluginState::new(self.ctx.clone(), wasi));
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // The CPU deadline counts the plugin's own execution: when the epoch
+        // deadline comes, time the call spent in host calls (waiting on
+        // storage, say) is given back; the wall-clock limit bounds the whole.
+        let budget = Duration::from_millis(self.ctx.manifest.limits.cpu_ms);
+        store.epoch_deadline_callback(move |store| {
+            let own = store.data().call.clock.own();
+            if own >= budget {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
+            }
+            let left = (budget - own).as_millis() as u64;
+            Ok(wasmtime::UpdateDeadline::Continue(ticks_for(left)))
+        });
+        store.data_mut().call.clock = super::state::CallClock::start();
         store.set_epoch_deadline(ticks_for(self.ctx.manifest.limits.cpu_ms));
         self.ctx.stats.instances.inc();
         let instance = match self.pre.instantiate_async(&mut store).await {
@@ -395,6 +412,7 @@ impl LoadedPlugin {
         {
             let state = warm.store.data_mut();
             state.call.counters = Default::default();
+            state.call.clock = super::state::CallClock::start();
             state.limiter.memory_hit = false;
         }
         warm.store.set_epoch_deadline(ticks_for(limits.cpu_ms));
@@ -442,6 +460,11 @@ impl LoadedPlugin {
             }
             Err(_) => CallOutcome::Failed(FailureKind::Timeout, format!("no answer within {} ms", limits.wall_ms)),
         }
+    }
+
+    /// The end of the plugin's quarantine, while it lasts.
+    pub fn quarantined_until(&self) -> Option<i64> {
+        self.health_view().quarantined_until_ms
     }
 
     /// Health as the admin API shows it.

@@ -6,7 +6,10 @@
 //! The queue belongs to the slot, not to a version: a swap changes which
 //! version the worker hands the *next* event to. The event being handled
 //! finishes on the version that took it; every event still queued goes to the
-//! new one. So a swap loses no event and repeats none.
+//! new one. So a swap loses no event and repeats none. The queue is the bus's
+//! durable subscription named after the plugin: what the plugin has not
+//! finished with stays in the event log while it is quarantined, disabled or
+//! stopped, and comes to it in order when it runs again.
 
 use std::sync::Arc;
 
@@ -47,12 +50,16 @@ pub struct Slot {
     previous: Mutex<Option<Arc<LoadedPlugin>>>,
     held: Mutex<Option<Held>>,
     probation: Mutex<Option<Probation>>,
-    pub(crate) subscription: Mutex<Option<SubscriptionHandle>>,
-    /// Events the current subscription's worker has finished with (the bus
-    /// counts those it queued), for [`super::Runtime::settle`].
-    pub(crate) handled: Mutex<Arc<std::sync::atomic::AtomicU64>>,
+    /// The worker feeding the plugin its events, while it is enabled.
+    pub(crate) worker: Mutex<Option<Worker>>,
     /// Serialises upgrades, approvals, rollbacks and enabling of this plugin.
     pub(crate) changing: tokio::sync::Mutex<()>,
+}
+
+/// A plugin's worker: its durable subscription and the task reading it.
+pub(crate) struct Worker {
+    pub subscription: SubscriptionHandle,
+    pub task: tokio::task::AbortHandle,
 }
 
 /// An upgrade whose grants are wider than the running version's, prepared
@@ -72,8 +79,7 @@ impl Slot {
             previous: Mutex::new(None),
             held: Mutex::new(None),
             probation: Mutex::new(None),
-            subscription: Mutex::new(None),
-            handled: Mutex::default(),
+            worker: Mutex::new(None),
             changing: tokio::sync::Mutex::new(()),
         }
     }
@@ -103,7 +109,15 @@ impl Slot {
 
     /// Whether events reach the plugin.
     pub fn enabled(&self) -> bool {
-        self.subscription.lock().is_some()
+        self.worker.lock().is_some()
+    }
+
+    /// Stop the worker: the event it is handling, if any, is handed out again
+    /// when the plugin is next fed (its position in the log did not move).
+    pub(crate) fn stop_worker(&self) {
+        if let Some(worker) = self.worker.lock().take() {
+            worker.task.abort();
+        }
     }
 
     /// The end of the current version's probation, while it lasts.
@@ -116,10 +130,10 @@ impl Slot {
     /// Returns the replaced version.
     pub(crate) fn swap(&self, next: Arc<LoadedPlugin>, probation_until: Option<i64>, keep_previous: bool) -> Arc<LoadedPlugin> {
         let old = std::mem::replace(&mut *self.current.write(), next.clone());
-        if let Some(handle) = self.subscription.lock().as_ref()
+        if let Some(worker) = self.worker.lock().as_ref()
             && old.ctx.manifest.subscribe != next.ctx.manifest.subscribe
         {
-            handle.set_patterns(next.ctx.manifest.subscribe.clone());
+            worker.subscription.set_patterns(next.ctx.manifest.subscribe.clone());
         }
         *self.previous.lock() = keep_previous.then(|| old.clone());
         *self.probation.lock() = probation_until.map(|until| Probation { until, calls: 0, errors: 0 });

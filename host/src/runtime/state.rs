@@ -2,6 +2,7 @@
 //! capability shares: grant denials, audit records, storage faults.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasData, ResourceTable};
@@ -77,7 +78,7 @@ impl PluginState {
         let max_memory = (plugin.manifest.limits.memory_mib as usize) << 20;
         PluginState {
             host: plugin.host.clone(),
-            call: CallContext { plugin, counters: CallCounters::default() },
+            call: CallContext { plugin, counters: CallCounters::default(), clock: CallClock::start() },
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter { max_memory, memory_hit: false },
@@ -86,7 +87,27 @@ impl PluginState {
 
     /// One host call's view of capability `V`: the call context and the view.
     pub fn view<V>(&mut self, pick: impl FnOnce(&PluginHost) -> &V) -> Call<'_, V> {
-        Call { ctx: &mut self.call, view: pick(&self.host) }
+        Call { ctx: &mut self.call, view: pick(&self.host), entered: Instant::now() }
+    }
+}
+
+/// How a call's time splits between the plugin's own execution and the host
+/// calls it made (storage, the bus): the CPU deadline counts only the first.
+#[derive(Debug, Clone, Copy)]
+pub struct CallClock {
+    pub started: Instant,
+    /// Time spent inside host calls during this call.
+    pub in_host: Duration,
+}
+
+impl CallClock {
+    pub fn start() -> Self {
+        CallClock { started: Instant::now(), in_host: Duration::ZERO }
+    }
+
+    /// The plugin's own time so far: the call's time less its host calls'.
+    pub fn own(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.in_host)
     }
 }
 
@@ -97,6 +118,14 @@ impl PluginState {
 pub struct Call<'a, V> {
     pub ctx: &'a mut CallContext,
     pub view: &'a V,
+    entered: Instant,
+}
+
+impl<V> Drop for Call<'_, V> {
+    /// The host call is over: its time is the host's, not the plugin's.
+    fn drop(&mut self) {
+        self.ctx.clock.in_host += self.entered.elapsed();
+    }
 }
 
 /// [`HasData`] for an interface implemented on [`Call<'_, V>`].
@@ -110,6 +139,7 @@ impl<V: 'static> HasData for Calls<V> {
 pub struct CallContext {
     pub plugin: Arc<PluginContext>,
     pub counters: CallCounters,
+    pub clock: CallClock,
 }
 
 impl CallContext {

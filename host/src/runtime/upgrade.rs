@@ -145,6 +145,9 @@ pub enum ChangeError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Storage or the event log failed.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// What `new` is granted that `old` is not, one line each.
@@ -341,7 +344,8 @@ impl Runtime {
     }
 
     /// Stop (`false`) or resume (`true`) delivering events to `name`. Events
-    /// published while a plugin is disabled do not reach it.
+    /// published while a plugin is disabled are kept for it and delivered, in
+    /// order, when it is enabled again.
     pub async fn set_enabled(self: &Arc<Self>, name: &str, enabled: bool, actor: &str) -> Result<(), ChangeError> {
         let slot = self.slot(name).ok_or_else(|| ChangeError::NotFound(name.to_owned()))?;
         let _changing = slot.changing.lock().await;
@@ -352,9 +356,9 @@ impl Runtime {
             )));
         }
         if enabled {
-            self.subscribe(&slot);
+            self.subscribe(&slot).await.map_err(|e| ChangeError::Unavailable(format!("cannot resume delivery: {e}")))?;
         } else {
-            slot.subscription.lock().take();
+            slot.stop_worker();
         }
         let plugin = slot.current();
         let event = if enabled { "enabled" } else { "disabled" };

@@ -165,7 +165,7 @@ impl Runtime {
             Some(p) if !folder.exists() => {
                 let name = p.name().to_owned();
                 self.note(&p, "removed", "host", "its folder was removed").await;
-                self.unload(&name);
+                self.unload(&name).await;
                 tracing::info!(plugin = name, "plugin unloaded: its folder was removed");
                 report("removed", Some(&name), Some(p.ctx.manifest.version.to_string()))
             }
