@@ -3,8 +3,15 @@
 //! `synchronous = FULL`), so every report and its case are on disk before the
 //! `201`. The target is at least 5,000 intakes/s on 2 cores.
 //!
+//! Two runs side by side, on the demonstration city (`yiwang demo`'s seed):
+//! the host alone, then the host with the four bundled department plugins
+//! loaded, which see every `case.reported`. After the second, the plugins'
+//! lag (events kept for them and not yet handled) when the load stops, how
+//! long they take to catch up, and their failures, dead letters and
+//! quarantines. `INTAKE_BENCH_PLUGINS=without` or `=with` runs one only.
+//!
 //! Grid workers file patrol reports (`channel: patrol`) at random places in
-//! the test city (`host/tests/data/city.geojson`), over 40 categories, with
+//! the city, over 40 categories, with
 //! varied text: each report is placed in its grid cell, checked against the
 //! open cases for a repeat (deduplication), and either joins one or opens a
 //! new case, as in operation. `INTAKE_BENCH_CONNECTIONS` keep-alive
@@ -19,9 +26,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use yiwang::app::{App, Options};
+use yiwang::demo::city::BOX;
 use yiwang::identity::{AccountKind, NewUser, Role};
-
-const CITY: &str = include_str!("../tests/data/city.geojson");
 
 /// A small deterministic generator (xorshift), so every run files the same reports.
 struct Rng(u64);
@@ -43,8 +49,10 @@ const PROBLEMS: [&str; 8] = ["井盖破损", "路灯不亮", "垃圾满溢", "�
 
 fn report(rng: &mut Rng, categories: &[String], n: usize) -> String {
     let category = &categories[rng.next() as usize % categories.len()];
-    let lon = 118.781 + rng.unit() * 0.038;
-    let lat = 32.041 + rng.unit() * 0.018;
+    // The demonstration city's central districts, where the reports pile up.
+    let [s0, w0, n0, e0] = BOX;
+    let lat = s0 + (n0 - s0) * (0.3 + 0.4 * rng.unit());
+    let lon = w0 + (e0 - w0) * (0.3 + 0.4 * rng.unit());
     let place = PLACES[rng.next() as usize % PLACES.len()];
     let problem = PROBLEMS[rng.next() as usize % PROBLEMS.len()];
     format!(
@@ -95,16 +103,30 @@ async fn client(addr: String, token: String, bodies: Vec<String>) -> (Vec<Durati
 }
 
 fn main() {
+    let which = std::env::var("INTAKE_BENCH_PLUGINS").unwrap_or_default();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    if which != "with" {
+        runtime.block_on(run(false));
+    }
+    if which != "without" {
+        runtime.block_on(run(true));
+    }
+}
+
+async fn run(plugins: bool) {
     let reports: usize = std::env::var("INTAKE_BENCH_REPORTS").ok().and_then(|v| v.parse().ok()).unwrap_or(50_000);
     let connections: usize = std::env::var("INTAKE_BENCH_CONNECTIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    runtime.block_on(async {
+    {
         let dir = tempfile::tempdir().unwrap();
         let mut options = Options::new(dir.path().join("data"));
-        options.install_bundled = false;
+        options.install_bundled = plugins;
+        options.watch_plugins = false;
         let app = App::build(options, None).await.unwrap();
+        assert!(app.load_report.iter().all(|r| r.is_ok()), "{:?}", app.load_report);
         let services = app.state.services.clone();
-        services.space.load_geojson(CITY).await.unwrap();
+        let plugin_runtime = app.state.runtime.clone();
+        let layout = yiwang::demo::city::layout();
+        yiwang::demo::city::seed(&services, &layout, "2026-12-01").await.unwrap();
         let categories: Vec<String> = services.cases.categories().await.unwrap().into_iter().map(|c| c.code).take(40).collect();
         let now = services.clock.now_ms();
         let mut tokens = Vec::new();
@@ -154,8 +176,9 @@ fn main() {
         let took = started.elapsed();
         latencies.sort();
         let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+        let loaded = plugin_runtime.plugins().len();
         println!(
-            "intake over HTTP, SQLite: {:>6.0} intakes/s  ({reports} reports in {:.2} s over {connections} connections; \
+            "intake over HTTP, SQLite, {loaded} plugins: {:>6.0} intakes/s  ({reports} reports in {:.2} s over {connections} connections; \
              {joined} joined an open case; latency p50 {:.1} ms, p99 {:.1} ms)",
             reports as f64 / took.as_secs_f64(),
             took.as_secs_f64(),
@@ -165,7 +188,35 @@ fn main() {
         let stored: i64 =
             sqlx::Row::get(&sqlx::query("SELECT COUNT(*) FROM reports").fetch_one(services.db.pool()).await.unwrap(), 0);
         assert_eq!(stored as usize, reports + 1000, "every report answered 201 is stored");
+        if plugins {
+            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+            for s in services.bus.stats().into_iter().filter(|s| s.durable) {
+                let age = s.oldest_waiting_ms.map_or(0.0, |t| (now - t) as f64 / 1e3);
+                println!("  lag when the load stopped: {:<14} {:>7} events waiting, oldest {age:.1} s", s.name, s.waiting);
+            }
+            let caught = Instant::now();
+            let settled = plugin_runtime.settle(Duration::from_secs(600)).await;
+            println!(
+                "  the plugins {} in {:.1} s",
+                if settled { "caught up" } else { "had NOT caught up" },
+                caught.elapsed().as_secs_f64()
+            );
+            for p in plugin_runtime.plugins() {
+                let v = p.ctx.stats.view();
+                let failures: u64 = v.failures.values().sum();
+                println!(
+                    "  {:<14} {:>7} calls, mean {:>7.0} µs, {} guest errors, {failures} failures {:?}, {} dead letters, {} quarantines",
+                    p.name(),
+                    v.calls,
+                    v.mean_latency_us,
+                    v.guest_errors,
+                    v.failures,
+                    v.dead_letters,
+                    v.quarantines
+                );
+            }
+        }
         let _ = stop.send(());
         let _ = server.await;
-    });
+    }
 }

@@ -384,6 +384,10 @@ impl Runtime {
             let now = self.services.clock.now_ms();
             if let Some(reason) = slot.observe(&plugin, &outcome, now, &self.settings.upgrade) {
                 self.roll_back_failing(slot, &plugin, &reason).await;
+                // The version it failed on is gone: the restored one gets
+                // the event afresh.
+                attempts = 0;
+                continue;
             }
             match outcome {
                 CallOutcome::Failed(kind, message) => {
