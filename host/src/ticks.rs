@@ -118,7 +118,7 @@ pub async fn publish_due(db: &Db, bus: &dyn Bus, now: i64) -> Result<Vec<Event>,
         )
         .bind(kind)
         .bind(end)
-        .execute(db.pool())
+        .execute(db.writer())
         .await?;
         for (topic, payload, time) in events {
             let event = Event {

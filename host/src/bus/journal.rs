@@ -190,7 +190,7 @@ impl Store {
                 .bind(patterns)
                 .bind(seq as i64)
                 .bind(now)
-                .execute(db.pool())
+                .execute(db.writer())
                 .await?;
                 Ok(())
             }
@@ -205,7 +205,7 @@ impl Store {
                 Ok(())
             }
             Store::Sql(db) => {
-                sqlx::query("DELETE FROM bus_cursors WHERE subscriber = $1").bind(subscriber).execute(db.pool()).await?;
+                sqlx::query("DELETE FROM bus_cursors WHERE subscriber = $1").bind(subscriber).execute(db.writer()).await?;
                 Ok(())
             }
         }

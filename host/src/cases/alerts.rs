@@ -199,7 +199,7 @@ impl Cases {
         .bind(xml)
         .bind(self.clock.now_ms())
         .bind(i64::from(actual && alert.msg_type == MsgType::Cancel))
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await
         .map_err(ServiceError::from)?;
         Ok(out)
@@ -358,7 +358,7 @@ impl Cases {
                 .bind(root)
                 .bind(&grid)
                 .bind(&intake.case)
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await?;
             opened.push(intake.case);
         }
@@ -385,7 +385,7 @@ impl Cases {
                 Err(ServiceError::Conflict(_)) => {}
                 Err(e) => return Err(e)}
         }
-        sqlx::query("UPDATE cap_alerts SET cancelled = 1 WHERE sender || '/' || identifier = $1").bind(root).execute(self.db.pool()).await?;
+        sqlx::query("UPDATE cap_alerts SET cancelled = 1 WHERE sender || '/' || identifier = $1").bind(root).execute(self.db.writer()).await?;
         Ok(cancelled)
     }
 

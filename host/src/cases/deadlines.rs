@@ -157,7 +157,7 @@ impl Cases {
         sqlx::query("INSERT INTO calendars (org_unit, spec) VALUES ($1, $2) ON CONFLICT (org_unit) DO UPDATE SET spec = excluded.spec")
             .bind(org_unit)
             .bind(serde_json::to_string(spec).expect("a spec serialises"))
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         self.calendars.forget();
         Ok(())
@@ -227,7 +227,7 @@ impl Cases {
             let marked = sqlx::query("UPDATE cases SET overdue_step = step WHERE id = $1 AND step = $2 AND suspended = 0")
                 .bind(&id)
                 .bind(&clock.step)
-                .execute(self.db.pool())
+                .execute(self.db.writer())
                 .await?;
             if marked.rows_affected() == 0 {
                 continue;

@@ -187,7 +187,7 @@ impl Cases {
         .bind(&w.headline)
         .bind(&body)
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         let (communities, streets) = self.covered(&w.area);
         let info: WarningInfo = serde_json::from_value(serde_json::to_value(w).expect("a warning serialises"))

@@ -191,7 +191,7 @@ impl Cases {
         .bind(suggestion.score)
         .bind(&suggestion.reason)
         .bind(suggestion.at)
-        .execute(pool)
+        .execute(self.db.writer())
         .await?;
         if inserted.rows_affected() == 0 {
             return Err(ServiceError::Conflict(format!(

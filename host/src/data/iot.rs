@@ -417,7 +417,7 @@ impl Data {
         .bind(s.lat)
         .bind(s.lon)
         .bind(&s.department)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(if existing.is_some() { Registered::Updated } else { Registered::Created })
     }

@@ -89,7 +89,7 @@ impl Identity {
             .bind(&id)
             .bind(now)
             .bind(expires_ms)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         let principal = self.principal(&id).await?.ok_or(AuthError::BadCredentials)?;
         Ok((Issued { token, expires_ms }, principal))
@@ -122,7 +122,7 @@ impl Identity {
         let done = sqlx::query("UPDATE tokens SET revoked = $1 WHERE hash = $2 AND revoked IS NULL")
             .bind(now)
             .bind(token_hash(token))
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         self.sessions.forget_all();
         Ok(done.rows_affected() == 1)
@@ -133,7 +133,7 @@ impl Identity {
         let done = sqlx::query("UPDATE tokens SET revoked = $1 WHERE user_id = $2 AND revoked IS NULL")
             .bind(now)
             .bind(user_id)
-            .execute(self.db.pool())
+            .execute(self.db.writer())
             .await?;
         self.sessions.forget_all();
         Ok(done.rows_affected())

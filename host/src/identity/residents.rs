@@ -103,7 +103,7 @@ impl Identity {
         .bind(real.as_ref().map(|(_, num)| masked(num)))
         .bind(real.as_ref().map(|(_, num)| id_hash(&id, num)))
         .bind(now)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         self.sessions.forget_all();
         Ok(id)
@@ -151,7 +151,7 @@ impl Identity {
         .bind(name)
         .bind(masked(id_number))
         .bind(id_hash(id, id_number))
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         self.sessions.forget_all();
         Ok(())
@@ -171,7 +171,7 @@ impl Identity {
         .bind(department)
         .bind(&city)
         .bind(now)
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         self.sessions.forget_all();
         Ok(id)

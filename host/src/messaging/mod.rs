@@ -156,7 +156,7 @@ impl Messaging {
         .bind(id)
         .bind(&p.id)
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await?;
         Ok(())
     }
@@ -197,7 +197,7 @@ impl Messaging {
         .bind(subject)
         .bind(body)
         .bind(self.clock.now_ms())
-        .execute(self.db.pool())
+        .execute(self.db.writer())
         .await
         .map_err(anyhow::Error::from)?;
         // Stored first, then announced: live inboxes (server-sent events) follow the bus.

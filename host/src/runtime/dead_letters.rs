@@ -108,7 +108,7 @@ pub(crate) async fn record(runtime: &Runtime, plugin: &str, delivery: &Delivery,
     .bind(attempts as i32)
     .bind(&error)
     .bind(now)
-    .execute(s.db.pool())
+    .execute(s.db.writer())
     .await;
     match stored {
         Ok(_) => tracing::error!(plugin, event = %ev.id, topic = %ev.topic, "event set aside as a dead letter after {attempts} failed calls: {error}"),
@@ -148,14 +148,14 @@ async fn get(db: &Db, id: &str) -> anyhow::Result<Option<DeadLetter>> {
 
 /// Drop a dead letter for good; `false` if there is none with that id.
 pub async fn drop_letter(db: &Db, id: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1").bind(id).execute(db.pool()).await?;
+    let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1").bind(id).execute(db.writer()).await?;
     Ok(done.rows_affected() > 0)
 }
 
 /// Ask the running server to retry a dead letter (from the command line,
 /// which cannot call the plugin itself); `false` if there is none with that id.
 pub async fn request_retry(db: &Db, id: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query("UPDATE dead_letters SET state = 'retry' WHERE id = $1").bind(id).execute(db.pool()).await?;
+    let done = sqlx::query("UPDATE dead_letters SET state = 'retry' WHERE id = $1").bind(id).execute(db.writer()).await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -180,12 +180,12 @@ impl Runtime {
                     .bind(&error)
                     .bind(self.services().clock.now_ms())
                     .bind(id)
-                    .execute(db.pool())
+                    .execute(db.writer())
                     .await?;
                 RetryOutcome { outcome: "failed".into(), error: Some(error) }
             }
             CallOutcome::Skipped => {
-                sqlx::query("UPDATE dead_letters SET state = 'dead' WHERE id = $1").bind(id).execute(db.pool()).await?;
+                sqlx::query("UPDATE dead_letters SET state = 'dead' WHERE id = $1").bind(id).execute(db.writer()).await?;
                 RetryOutcome { outcome: "failed".into(), error: Some("the plugin is quarantined; try again later".into()) }
             }
         };

@@ -408,7 +408,7 @@ impl Runtime {
         .bind(self.services.clock.now_ms())
         .bind(actor)
         .bind(detail)
-        .execute(self.services.db.pool())
+        .execute(self.services.db.writer())
         .await;
         if let Err(e) = written {
             tracing::error!(plugin = name, event, "could not record the version history: {e}");
