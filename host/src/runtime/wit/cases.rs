@@ -11,6 +11,7 @@ use crate::media::Media;
 use crate::bus::GeoPoint;
 use crate::runtime::bindings::yiwang::gov::cases::{CommandLevel, Host, RouteSuggestion};
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
+use crate::runtime::Rated;
 use crate::runtime::state::{Call, CallContext};
 
 /// What `yiwang:gov/cases` reaches: the case service, and the media store
@@ -144,6 +145,7 @@ pub(crate) fn validate_area(w: &wit::Warning) -> Result<(), String> {
 impl Host for Call<'_, CasesView> {
     async fn open_case(&mut self, draft: wit::CaseDraft) -> Result<String, Error> {
         self.check_case_op(CaseOp::Open, &draft.category_code).await?;
+        self.ctx.rate_limit(Rated::Cases, "cases.open-case", &draft.category_code).await?;
         let draft = CaseDraft {
             category_code: draft.category_code,
             title: draft.title,
@@ -213,6 +215,7 @@ impl Host for Call<'_, CasesView> {
 /// Validate, store and publish one warning from the plugin of `ctx`: what
 /// `raise-warning` does, and what the runtime does with a model's outcome.
 pub(crate) async fn store_warning(ctx: &mut CallContext, view: &CasesView, warning: &wit::Warning) -> Result<String, Error> {
+    ctx.rate_limit(Rated::Warnings, "cases.raise-warning", &warning.event).await?;
     validate_area(warning).map_err(Error::Invalid)?;
     let (w, location) = warning_from_wit(warning);
     let principal = ctx.plugin.principal.clone();
