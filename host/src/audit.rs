@@ -108,12 +108,19 @@ impl Audit {
     /// per [`DENIAL_WINDOW_MS`] for the same actor, action, subject and reason, so
     /// that a client knocking on the same closed door cannot flood the log.
     pub async fn record_denial(&self, actor: &str, action: &str, subject: &str, why: &str) {
+        self.record_refusal(actor, action, subject, "denied", why).await;
+    }
+
+    /// Record a refusal with `outcome` (`denied`, or `limited` for a rate
+    /// limit reached), cut short and once per [`DENIAL_WINDOW_MS`] as
+    /// [`Audit::record_denial`] does: the repeats are counted on the next record.
+    pub async fn record_refusal(&self, actor: &str, action: &str, subject: &str, outcome: &str, why: &str) {
         let subject = clip(subject, MAX_DENIAL_SUBJECT);
         let mut detail = clip(why, MAX_DENIAL_DETAIL);
         let now = self.clock.now_ms();
         let suppressed = {
             let mut seen = self.denials.lock();
-            let key = (actor.to_owned(), action.to_owned(), subject.clone(), detail.clone());
+            let key = (actor.to_owned(), action.to_owned(), subject.clone(), format!("{outcome}: {detail}"));
             match seen.get_mut(&key) {
                 Some(s) if now - s.at < DENIAL_WINDOW_MS => {
                     s.suppressed += 1;
@@ -132,9 +139,10 @@ impl Audit {
             }
         };
         if suppressed > 0 {
-            detail.push_str(&format!(" ({suppressed} identical denials since the last record)"));
+            let what = if outcome == "denied" { "denials" } else { "refusals" };
+            detail.push_str(&format!(" ({suppressed} identical {what} since the last record)"));
         }
-        self.record(Entry { actor, action, subject: &subject, outcome: "denied", detail: &detail }).await;
+        self.record(Entry { actor, action, subject: &subject, outcome, detail: &detail }).await;
     }
 
     /// Append one record in a transaction of its own; returns its sequence number.

@@ -23,6 +23,13 @@ pub struct FailureLabel {
     pub kind: String,
 }
 
+/// Labels of a rate-limit counter: `limit` is `publish`, `cases`, `warnings` or `messages`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LimitLabel {
+    pub plugin: String,
+    pub limit: String,
+}
+
 type HistogramFamily = Family<PluginLabel, Histogram, fn() -> Histogram>;
 
 fn latency_histogram() -> Histogram {
@@ -37,7 +44,7 @@ pub struct Metrics {
     pub guest_errors: Family<PluginLabel, Counter>,
     pub failures: Family<FailureLabel, Counter>,
     pub denials: Family<PluginLabel, Counter>,
-    pub rate_limited: Family<PluginLabel, Counter>,
+    pub rate_limited: Family<LimitLabel, Counter>,
     pub skipped: Family<PluginLabel, Counter>,
     pub dead_letters: Family<PluginLabel, Counter>,
     pub quarantines: Family<PluginLabel, Counter>,
@@ -74,7 +81,11 @@ impl Metrics {
             failures.clone(),
         );
         registry.register("denials", "Host calls refused by the plugin's grants", denials.clone());
-        registry.register("rate_limited", "Publishes refused by the plugin's rate limit", rate_limited.clone());
+        registry.register(
+            "rate_limited",
+            "Host calls refused by one of the plugin's rate limits: publish, cases, warnings, messages",
+            rate_limited.clone(),
+        );
         registry.register(
             "skipped",
             "Deliveries refused because the plugin was quarantined (the event stays kept for it and comes later)",
@@ -114,10 +125,14 @@ impl Metrics {
     }
 
     /// Forget a plugin's series (on unload), its failures under each of
-    /// `failure_kinds` (the runtime's names for them).
-    pub fn remove_plugin(&self, name: &str, failure_kinds: &[&str]) {
+    /// `failure_kinds` and its rate-limit hits under each of `limit_kinds`
+    /// (the runtime's names for them).
+    pub fn remove_plugin(&self, name: &str, failure_kinds: &[&str], limit_kinds: &[&str]) {
         let l = PluginLabel { plugin: name.to_owned() };
-        for f in [&self.calls, &self.guest_errors, &self.denials, &self.rate_limited, &self.skipped, &self.dead_letters, &self.quarantines, &self.instances] {
+        for kind in limit_kinds {
+            self.rate_limited.remove(&LimitLabel { plugin: name.to_owned(), limit: (*kind).to_owned() });
+        }
+        for f in [&self.calls, &self.guest_errors, &self.denials, &self.skipped, &self.dead_letters, &self.quarantines, &self.instances] {
             f.remove(&l);
         }
         self.quarantined.remove(&l);

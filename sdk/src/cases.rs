@@ -30,6 +30,50 @@ pub fn raise_warning(warning: &Warning) -> Result<String, Error> {
     sys::cases::raise_warning(warning)
 }
 
+/// Updates a warning this plugin raised (CAP `Update`); returns the update's id.
+///
+/// `id` is the warning as first raised or any later update of it. `warning` replaces
+/// what it said; the host publishes it on `warning.<category>` like a new warning,
+/// with `msg_type` `Update` and the ids of the earlier messages in `references`, so
+/// a model updates its warning instead of raising a new one or staying silent. A
+/// warning another plugin raised is [`Error::Denied`]; a cancelled one
+/// [`Error::Conflict`]; an unknown id [`Error::NotFound`]. Needs `warn`, and counts
+/// against `warnings-per-minute`. Since `yiwang:gov@0.2.1`.
+///
+/// ```
+/// use yiwang_sdk::prelude::*;
+/// # let host = yiwang_sdk::mock::MockHost::new().install();
+/// # let at = GeoPoint { lat: 32.05, lon: 118.79 };
+/// # let mut warning = Warning {
+/// #     category: WarningCategory::Met, event: "内涝".into(), urgency: Urgency::Expected,
+/// #     severity: Severity::Moderate, certainty: Certainty::Likely,
+/// #     area: Area::circle("长江路下穿通道", at, 0.5), headline: "积水 0.3 m".into(),
+/// #     description: String::new(), instruction: String::new(), parameters: Vec::new(),
+/// # };
+/// let id = cases::raise_warning(&warning)?;
+/// warning.severity = Severity::Severe;
+/// warning.headline = "积水 0.6 m，仍在上涨".into();
+/// let update = cases::update_warning(&id, &warning)?;
+/// cases::cancel_warning(&update, "水位已回落")?;
+/// # assert_eq!(host.warning_changes().len(), 2);
+/// # Ok::<(), yiwang_sdk::Error>(())
+/// ```
+pub fn update_warning(id: &str, warning: &Warning) -> Result<String, Error> {
+    sys::cases::update_warning(id, warning)
+}
+
+/// Cancels a warning this plugin raised (CAP `Cancel`), saying why (1-500
+/// characters); returns the cancel's id.
+///
+/// `id` is the warning or any update of it. The host publishes the cancel on
+/// `warning-cancelled.<category>`; a case opened for the warning is not closed by
+/// it. A warning another plugin raised is [`Error::Denied`]; one cancelled already
+/// [`Error::Conflict`]. Needs `warn`, and counts against `warnings-per-minute`.
+/// Since `yiwang:gov@0.2.1`.
+pub fn cancel_warning(id: &str, reason: &str) -> Result<String, Error> {
+    sys::cases::cancel_warning(id, reason)
+}
+
 /// Suggests where an open case should go; returns the suggestion's id.
 ///
 /// A dispatcher sees it with the case and accepts it (the case goes to that department

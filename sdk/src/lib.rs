@@ -146,7 +146,7 @@ pub mod __private {
             default_bindings_module: "yiwang_sdk::__private::bindings",
             // The SDK's own error type, so that it has a readable `Display`.
             with: {
-                "yiwang:gov/types@0.2.0/error": crate::Error,
+                "yiwang:gov/types@0.2.1/error": crate::Error,
             },
             additional_derives: [PartialEq],
             generate_all,

@@ -97,9 +97,15 @@
 //!   [`case`](MockHost::case) (otherwise [`Error::NotFound`]). `data::put` then
 //!   `data::get` returns the record; `data::query` filters on (dotted) fields in key
 //!   order. Other ids are `event-<n>`, `warning-<n>`, `suggestion-<n>`, `message-<n>`.
+//!   A warning the plugin raised (or one declared with
+//!   [`warning_of`](MockHost::warning_of)) may be updated and cancelled as the host
+//!   allows: by its raiser alone ([`Error::Denied`] otherwise), not once cancelled
+//!   ([`Error::Conflict`]); [`warning_changes`](InstalledHost::warning_changes)
+//!   lists each change with the chain's earlier messages.
 //!
-//! The mock does not model data sharing between departments, the publish rate limit,
-//! CPU or memory limits, or the dispatcher settling route suggestions.
+//! The mock does not model data sharing between departments, the rate limits
+//! (`publish-per-second`, `cases-`, `warnings-` and `messages-per-minute`), CPU or
+//! memory limits, or the dispatcher settling route suggestions.
 //!
 //! # Threads
 //!
@@ -224,6 +230,38 @@ pub struct RaisedWarning {
     pub warning: Warning,
 }
 
+/// A change the plugin made to a warning it raised.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// `cases::update_warning`: what the warning says now.
+    Update(Warning),
+    /// `cases::cancel_warning`: why.
+    Cancel(String),
+}
+
+/// An update or cancel of a warning, as the host stores it: a message of the
+/// warning's chain (CAP `Update` or `Cancel`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WarningChange {
+    /// The change's own id: `warning-<n>`.
+    pub id: String,
+    /// The warning the call named.
+    pub of: String,
+    /// The ids of the chain's earlier messages, oldest first: what the change's CAP
+    /// `references` names. The first is the warning as first raised.
+    pub references: Vec<String>,
+    /// What changed.
+    pub change: Change,
+}
+
+/// A warning's chain: who raised it, its messages, whether it was cancelled.
+#[derive(Clone, Debug)]
+struct Chain {
+    raiser: String,
+    messages: Vec<String>,
+    cancelled: bool,
+}
+
 /// A route the plugin suggested for a case.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SuggestedRoute {
@@ -336,6 +374,9 @@ struct State {
     sensors: BTreeMap<String, Sensor>,
     /// Known cases, and whether this plugin has a suggestion pending for each.
     cases: BTreeMap<String, bool>,
+    /// Warning chains by their first warning's id, and each message's chain.
+    chains: BTreeMap<String, Chain>,
+    chain_of: BTreeMap<String, String>,
     failures: BTreeMap<&'static str, Error>,
     now: Timestamp,
     ids: Counters,
@@ -350,6 +391,7 @@ struct Calls {
     notes: Vec<CaseNote>,
     evidence: Vec<CaseEvidence>,
     warnings: Vec<RaisedWarning>,
+    changes: Vec<WarningChange>,
     routes: Vec<SuggestedRoute>,
     messages: Vec<SentMessage>,
     writes: Vec<DataWrite>,
@@ -447,6 +489,8 @@ impl State {
             datasets: BTreeMap::new(),
             sensors: BTreeMap::new(),
             cases: BTreeMap::new(),
+            chains: BTreeMap::new(),
+            chain_of: BTreeMap::new(),
             failures: BTreeMap::new(),
             now: system_now(),
             ids: Counters::default(),
@@ -504,6 +548,9 @@ impl State {
     fn store_warning(&mut self, warning: &Warning, origin: WarningOrigin) -> Result<String, Error> {
         check_warning(warning).map_err(Error::Invalid)?;
         let id = next(&mut self.ids.warning, "warning");
+        let raiser = format!("plugin:{}", self.name);
+        self.chains.insert(id.clone(), Chain { raiser, messages: vec![id.clone()], cancelled: false });
+        self.chain_of.insert(id.clone(), id.clone());
         self.log.warnings.push(RaisedWarning {
             id: id.clone(),
             origin,
@@ -754,6 +801,48 @@ impl State {
     fn raise_warning(&mut self, warning: &Warning) -> Result<String, Error> {
         self.check_case_op(CaseOp::Warn, &warning.event)?;
         self.store_warning(warning, WarningOrigin::Raised)
+    }
+
+    /// A change to the chain of warning `id`, as the host makes it: the `warn`
+    /// grant, a known warning, its raiser, a chain not cancelled.
+    fn change_warning(&mut self, action: &str, id: &str, change: Change) -> Result<String, Error> {
+        self.guard(|g| g.check_case_op(CaseOp::Warn, id).map_err(|d| Denial { action: action.to_owned(), ..d }))?;
+        self.injected(action)?;
+        let Some(root) = self.chain_of.get(id).cloned() else {
+            return Err(Error::NotFound(format!("warning `{id}`")));
+        };
+        let chain = self.chains[&root].clone();
+        let caller = format!("plugin:{}", self.name);
+        if let Err(denial) = yiwang_wit::grants::check_warning_raiser(action, id, &root, &chain.raiser, &caller) {
+            return Err(self.deny(denial));
+        }
+        if chain.cancelled {
+            return Err(Error::Conflict(format!("warning `{root}` was cancelled; it takes no more updates")));
+        }
+        match &change {
+            Change::Update(w) => check_warning(w).map_err(Error::Invalid)?,
+            Change::Cancel(reason) => {
+                let n = reason.trim().chars().count();
+                if n == 0 || n > 500 {
+                    return Err(Error::Invalid("reason: 1-500 characters, not blank".into()));
+                }
+            }
+        }
+        let new = next(&mut self.ids.warning, "warning");
+        let entry = self.chains.get_mut(&root).expect("the chain of a known warning");
+        entry.messages.push(new.clone());
+        entry.cancelled = matches!(change, Change::Cancel(_));
+        self.chain_of.insert(new.clone(), root);
+        self.log.changes.push(WarningChange { id: new.clone(), of: id.to_owned(), references: chain.messages, change });
+        Ok(new)
+    }
+
+    fn update_warning(&mut self, id: &str, warning: &Warning) -> Result<String, Error> {
+        self.change_warning("cases.update-warning", id, Change::Update(warning.clone()))
+    }
+
+    fn cancel_warning(&mut self, id: &str, reason: &str) -> Result<String, Error> {
+        self.change_warning("cases.cancel-warning", id, Change::Cancel(reason.trim().to_owned()))
     }
 
     fn suggest_route(&mut self, case_id: &str, s: &RouteSuggestion) -> Result<String, Error> {
@@ -1151,6 +1240,17 @@ impl MockHost {
         self
     }
 
+    /// A warning another plugin raised (`source` is its principal, `plugin:<name>`),
+    /// so that a test sees `cases::update_warning` and `cancel_warning` refuse it as
+    /// the host does.
+    pub fn warning_of(mut self, id: impl Into<String>, source: impl Into<String>) -> Self {
+        let id = id.into();
+        let chain = Chain { raiser: source.into(), messages: vec![id.clone()], cancelled: false };
+        self.state.chains.insert(id.clone(), chain);
+        self.state.chain_of.insert(id.clone(), id);
+        self
+    }
+
     /// An open case the plugin did not open itself (one it hears of on
     /// `case.reported`), so that notes, evidence and route suggestions may name it.
     pub fn case(mut self, id: impl Into<String>) -> Self {
@@ -1289,6 +1389,12 @@ impl InstalledHost {
         self.read(|c| c.warnings.clone())
     }
 
+    /// Updates and cancels of warnings, with `cases::update_warning` and
+    /// `cases::cancel_warning`, in the order made.
+    pub fn warning_changes(&self) -> Vec<WarningChange> {
+        self.read(|c| c.changes.clone())
+    }
+
     /// Routes suggested with `cases::suggest_route`.
     pub fn route_suggestions(&self) -> Vec<SuggestedRoute> {
         self.read(|c| c.routes.clone())
@@ -1402,6 +1508,14 @@ pub(crate) fn add_evidence(case_id: &str, digest: &str) -> Option<Result<(), Err
 
 pub(crate) fn raise_warning(warning: &Warning) -> Option<Result<String, Error>> {
     with_current(|s| s.raise_warning(warning))
+}
+
+pub(crate) fn update_warning(id: &str, warning: &Warning) -> Option<Result<String, Error>> {
+    with_current(|s| s.update_warning(id, warning))
+}
+
+pub(crate) fn cancel_warning(id: &str, reason: &str) -> Option<Result<String, Error>> {
+    with_current(|s| s.cancel_warning(id, reason))
 }
 
 pub(crate) fn suggest_route(

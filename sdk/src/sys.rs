@@ -114,6 +114,14 @@ mod native {
             mock::raise_warning(warning).unwrap_or_else(|| Err(no_host()))
         }
 
+        pub(crate) fn update_warning(id: &str, warning: &Warning) -> Result<String, Error> {
+            mock::update_warning(id, warning).unwrap_or_else(|| Err(no_host()))
+        }
+
+        pub(crate) fn cancel_warning(id: &str, reason: &str) -> Result<String, Error> {
+            mock::cancel_warning(id, reason).unwrap_or_else(|| Err(no_host()))
+        }
+
         pub(crate) fn suggest_route(
             case_id: &str,
             suggestion: &RouteSuggestion,

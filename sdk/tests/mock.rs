@@ -5,7 +5,7 @@ use std::sync::{Arc, Barrier};
 use yiwang_sdk::cases::{CommandLevel, RouteSuggestion};
 use yiwang_sdk::identity::User;
 use yiwang_sdk::log::Level;
-use yiwang_sdk::mock::{MockHost, WarningOrigin};
+use yiwang_sdk::mock::{Change, MockHost, WarningOrigin};
 use yiwang_sdk::prelude::*;
 
 /// A water-level reading, as the example plugin receives it.
@@ -697,4 +697,63 @@ fn dropping_the_host_uninstalls_it() {
         }),
         Err(Error::Unavailable(_))
     ));
+}
+
+/// A model updates and cancels its own warning as the host lets it: each change
+/// names the chain's earlier messages; another plugin's warning is refused with
+/// the host's denial; a cancelled warning takes no more changes.
+#[test]
+fn a_plugin_updates_and_cancels_only_its_own_warnings() {
+    let host = MockHost::new()
+        .manifest_text(&MANIFEST.replace(r#"cases = ["open", "note"]"#, r#"cases = ["warn"]"#))
+        .unwrap()
+        .warning_of("w-other", "plugin:yingji")
+        .install();
+    let first = cases::raise_warning(&warning(AT, 4.2)).unwrap();
+    let update = cases::update_warning(&first, &warning(AT, 4.6)).unwrap();
+    // Any message of the chain names it.
+    let again = cases::update_warning(&first, &warning(AT, 4.9)).unwrap();
+    let cancel = cases::cancel_warning(&update, "  水位已回落  ").unwrap();
+    let changes = host.warning_changes();
+    assert_eq!(changes.len(), 3);
+    assert_eq!((changes[0].id.as_str(), changes[0].references.clone()), (update.as_str(), vec![first.clone()]));
+    assert_eq!(changes[1].references, vec![first.clone(), update.clone()]);
+    assert!(matches!(&changes[1].change, Change::Update(w) if w.headline == "危险水位 4.90 m"));
+    assert_eq!((changes[2].id.as_str(), changes[2].of.as_str()), (cancel.as_str(), update.as_str()));
+    assert_eq!(changes[2].references, vec![first.clone(), update.clone(), again.clone()]);
+    assert_eq!(changes[2].change, Change::Cancel("水位已回落".into()));
+
+    let after = cases::update_warning(&again, &warning(AT, 5.0)).unwrap_err();
+    assert!(matches!(&after, Error::Conflict(m) if m.contains("cancelled")), "{after}");
+    let twice = cases::cancel_warning(&first, "再次").unwrap_err();
+    assert!(matches!(twice, Error::Conflict(_)), "{twice}");
+
+    let foreign = cases::update_warning("w-other", &warning(AT, 4.2)).unwrap_err();
+    assert_eq!(
+        foreign,
+        Error::Denied(
+            "cases.update-warning `w-other`: warning `w-other` was raised by `plugin:yingji`; only its raiser updates or cancels it"
+                .into()
+        )
+    );
+    assert!(matches!(cases::cancel_warning("w-other", "误报"), Err(Error::Denied(_))));
+    let denials = host.denials();
+    assert_eq!(denials.len(), 2, "{denials:?}");
+    assert_eq!((denials[1].action.as_str(), denials[1].subject.as_str()), ("cases.cancel-warning", "w-other"));
+
+    assert!(matches!(cases::cancel_warning("w-none", "误报"), Err(Error::NotFound(_))));
+    let first2 = cases::raise_warning(&warning(AT, 4.1)).unwrap();
+    assert!(matches!(cases::cancel_warning(&first2, "   "), Err(Error::Invalid(_))), "a blank reason");
+    assert_eq!(host.warning_changes().len(), 3, "refused changes are not recorded");
+}
+
+/// Without `warn` in its grants a plugin changes no warning, its own included.
+#[test]
+fn changing_a_warning_needs_the_warn_grant() {
+    let host = MockHost::new().manifest_text(MANIFEST).unwrap().install();
+    let err = cases::update_warning("warning-1", &warning(AT, 4.2)).unwrap_err();
+    assert_eq!(err, Error::Denied("cases.update-warning `warning-1`: `warn` not in grants.cases".into()));
+    let err = cases::cancel_warning("warning-1", "误报").unwrap_err();
+    assert_eq!(err, Error::Denied("cases.cancel-warning `warning-1`: `warn` not in grants.cases".into()));
+    assert_eq!(host.denials().len(), 2);
 }

@@ -161,7 +161,8 @@ async fn publish_flood_is_rate_limited() {
     })
     .await;
     let view = host.plugin_view("flood").await;
-    let limited = view["counters"]["rate_limited"].as_u64().unwrap();
+    let limited = view["counters"]["rate_limited_by"]["publish"].as_u64().unwrap();
+    assert_eq!(view["counters"]["rate_limited"].as_u64().unwrap(), limited, "only the publish limit was met: {view}");
     let mut delivered = 0u64;
     while out.events.try_recv().is_ok() {
         delivered += 1;
@@ -206,4 +207,99 @@ async fn granted_environment_files_and_network_are_reachable() {
     assert_eq!(report["net"]["ok"], "connected", "{report}");
     let written = host.dir.path().join("data/plugin-files/snoop/probe.txt");
     assert_eq!(std::fs::read_to_string(written).unwrap(), "hello", "the plugin's own folder, on the host");
+}
+
+/// Every event on `sub` so far and within a short pause after, from `source`.
+async fn drain_from(sub: &mut yiwang::bus::Subscription, source: &str) -> usize {
+    let mut n = 0;
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(300), sub.events.recv()).await {
+        n += usize::from(e.source == source);
+    }
+    n
+}
+
+/// `greedy` (cases 3, warnings 3, messages 2 per minute) tries far more in one
+/// call: the first ones succeed, the rest get `limit`; the refusals are
+/// counted per limit, audited once, and `good` beside it does not notice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cases_warnings_and_messages_past_their_rate_limits_get_limit() {
+    let host = TestHost::with_guests(&["good", "greedy"]).await;
+    host.load_test_city().await;
+    let mut results = host.subscribe("greedy.result");
+    let mut warnings = host.subscribe("warning.>");
+    let mut messages = host.subscribe("message.sent");
+
+    host.publish("test.greedy", json!({ "cases": 20, "messages": 10, "returned": 8 })).await;
+    let got = collect(&mut results.events, 1, WAIT).await;
+    let first: Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!(first["cases"], json!({ "ok": 3, "limited": 17, "other": null }), "{first}");
+    assert_eq!(first["messages"], json!({ "ok": 2, "limited": 8, "other": null }), "{first}");
+    eventually("the first call over", WAIT, async || {
+        host.plugin_view("greedy").await["counters"]["calls"].as_u64().unwrap() >= 1
+    })
+    .await;
+    // The warnings `evaluate` returned: 3 stored, 5 refused.
+    assert_eq!(drain_from(&mut warnings, "plugin:greedy").await, 3);
+    assert_eq!(drain_from(&mut messages, "plugin:greedy").await, 2);
+
+    // The warnings' bucket is empty: a raise now is refused too.
+    host.publish("test.greedy", json!({ "warnings": 4 })).await;
+    let got = collect(&mut results.events, 1, WAIT).await;
+    let second: Value = serde_json::from_str(&got[0].payload).unwrap();
+    assert_eq!(second["warnings"], json!({ "ok": 0, "limited": 4, "other": null }), "{second}");
+    assert_eq!(second["cases"], json!({ "ok": 0, "limited": 0, "other": null }), "{second}");
+    assert_eq!(drain_from(&mut warnings, "plugin:greedy").await, 0, "nothing got past the limit");
+
+    // `good` answers every event meanwhile; greedy asking for nothing is not refused.
+    run_beside_good(&host, "test.greedy", 3).await;
+    eventually("greedy called five times", WAIT, async || {
+        host.plugin_view("greedy").await["counters"]["calls"].as_u64().unwrap() >= 5
+    })
+    .await;
+    let view = host.plugin_view("greedy").await;
+    let counters = &view["counters"];
+    assert_eq!(
+        counters["rate_limited_by"],
+        json!({ "publish": 0, "cases": 17, "warnings": 9, "messages": 8 }),
+        "{view}"
+    );
+    assert_eq!(counters["rate_limited"], 34, "{view}");
+    assert_eq!(counters["guest_errors"], 1, "the call whose returned warnings were refused: {view}");
+    assert_eq!(counters["failures"].as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum::<u64>(), 0, "{view}");
+    assert_eq!(view["health"]["state"], "running", "a limit is the plugin's error, not a failure: {view}");
+    assert_eq!(
+        (&view["limits"]["cases_per_minute"], &view["limits"]["warnings_per_minute"], &view["limits"]["messages_per_minute"]),
+        (&json!(3), &json!(3), &json!(2)),
+        "{view}"
+    );
+    let good = host.plugin_view("good").await;
+    assert_eq!(good["counters"]["rate_limited"], 0, "{good}");
+    assert_eq!(good["limits"]["cases_per_minute"], 6000, "the default: {good}");
+    assert_eq!(good["limits"]["messages_per_minute"], 120_000, "the default: {good}");
+
+    // Audited, once per limit: the repeats within the minute are only counted.
+    for (action, key) in [
+        ("cases.open-case", "cases-per-minute"),
+        ("cases.raise-warning", "warnings-per-minute"),
+        ("messaging.send", "messages-per-minute"),
+    ] {
+        let audit = host.services.audit.find(Some("plugin:greedy"), Some(action), 100).await.unwrap();
+        let limited: Vec<_> = audit.iter().filter(|r| r.outcome == "limited").collect();
+        assert_eq!(limited.len(), 1, "{action}: {audit:?}");
+        assert_eq!(limited[0].subject, key, "{action}: {audit:?}");
+        assert!(limited[0].detail.contains("rate limit of"), "{action}: {audit:?}");
+    }
+    let opened = host.services.audit.find(Some("plugin:greedy"), Some("cases.open-case"), 100).await.unwrap();
+    assert_eq!(opened.iter().filter(|r| r.outcome == "ok").count(), 3, "{opened:?}");
+    assert!(host.services.audit.verify().await.unwrap().is_none(), "audit chain intact");
+
+    let (_, metrics) = host.get_text("/metrics").await;
+    for line in [
+        "yiwang_plugin_rate_limited_total{plugin=\"greedy\",limit=\"cases\"} 17",
+        "yiwang_plugin_rate_limited_total{plugin=\"greedy\",limit=\"warnings\"} 9",
+        "yiwang_plugin_rate_limited_total{plugin=\"greedy\",limit=\"messages\"} 8",
+    ] {
+        assert!(metrics.contains(line), "metrics lack `{line}`");
+    }
+    assert_healthy(&host).await;
 }

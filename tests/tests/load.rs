@@ -42,7 +42,7 @@ const CASES: &[Case] = &[
         edit: |m| set(m, "world", "\"yiwang:gov/event-handler@0.3.0\""),
         file: "plugin.toml",
         field: "world",
-        message: "plugin targets yiwang:gov/event-handler@0.3.0 but this host implements yiwang:gov@0.2.0",
+        message: "plugin targets yiwang:gov/event-handler@0.3.0 but this host implements yiwang:gov@0.2.1",
     },
     Case {
         what: "unparsable topic pattern",

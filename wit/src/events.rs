@@ -429,8 +429,37 @@ pub struct WarningInfo {
     pub urgency: String,
 }
 
+/// A warning message's place in its chain, CAP 1.2 `msgType`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MsgType {
+    /// The first message of a warning.
+    #[default]
+    Alert,
+    /// Replaces what the earlier messages of its chain said.
+    Update,
+    /// Withdraws the earlier messages of its chain.
+    Cancel,
+}
+
+impl MsgType {
+    /// Whether this is [`MsgType::Alert`] (the field is left out then).
+    pub fn is_alert(&self) -> bool {
+        *self == MsgType::Alert
+    }
+
+    /// The CAP name: `Alert`, `Update`, `Cancel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgType::Alert => "Alert",
+            MsgType::Update => "Update",
+            MsgType::Cancel => "Cancel",
+        }
+    }
+}
+
 /// `warning.<category>`: a warning was stored (raised by a plugin, returned by a
-/// warning model, or imported from a CAP alert).
+/// warning model, or imported from a CAP alert), or a plugin updated one it
+/// raised (`msg_type` `Update`, since 0.2.1).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WarningRaised {
     /// The codes of the communities whose grid cells the area reaches, sorted.
@@ -438,6 +467,14 @@ pub struct WarningRaised {
     pub communities: Vec<String>,
     /// The warning itself.
     pub info: WarningInfo,
+    /// `Update` when this replaces an earlier warning of the same plugin; left
+    /// out for a new warning (`Alert`). Since 0.2.1.
+    #[serde(default, skip_serializing_if = "MsgType::is_alert")]
+    pub msg_type: MsgType,
+    /// For an update, the ids of the earlier messages of its chain, oldest first:
+    /// the first is the warning as first raised. Left out when empty. Since 0.2.1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
     /// Who raised it: `plugin:<name>`, or `cap:<sender>/<identifier>` for an alert.
     pub source: String,
     /// The codes of the streets whose grid cells the area reaches, sorted.
@@ -456,6 +493,39 @@ impl WarningRaised {
 
 impl Payload for WarningRaised {
     const TOPIC: &'static str = "warning.*";
+}
+
+/// `warning-cancelled.<category>`: a plugin cancelled a warning it raised (CAP
+/// `Cancel`). Since 0.2.1. A plugin that answered the warning (a case opened,
+/// people told) reads this to say so where it answered; the host closes nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WarningCancelled {
+    /// The category of the warning cancelled, as in `warning.<category>`.
+    pub category: String,
+    /// The codes of the communities whose grid cells its area reached, sorted.
+    pub communities: Vec<String>,
+    /// Why, in the plugin's words.
+    pub reason: String,
+    /// The ids of the messages cancelled, oldest first: the first is the warning
+    /// as first raised, then its updates.
+    pub references: Vec<String>,
+    /// Who cancelled it (its raiser): `plugin:<name>`.
+    pub source: String,
+    /// The codes of the streets whose grid cells its area reached, sorted.
+    pub streets: Vec<String>,
+    /// The cancel's own id (the CAP identifier of the Cancel message).
+    pub warning: String,
+}
+
+impl WarningCancelled {
+    /// The topic the host publishes it on: `warning-cancelled.<category>`.
+    pub fn topic(&self) -> String {
+        format!("warning-cancelled.{}", self.category)
+    }
+}
+
+impl Payload for WarningCancelled {
+    const TOPIC: &'static str = "warning-cancelled.*";
 }
 
 /// `iot.reading.<kind>` (`iot.reading.water-level`, `.gas`, `.bin-fill`,
@@ -645,6 +715,24 @@ mod tests {
         assert_eq!(w.info.parameters[1], ("value".to_owned(), "3.4".to_owned()));
         assert!(matches!(w.info.area.shapes[0], Shape::Circle { radius_km, .. } if radius_km == 1.0));
         assert!(!WarningRaised::carried_on("warning"));
+        assert_eq!(w.msg_type, MsgType::Alert, "a payload without `msg_type` is a new warning");
+
+        // An update names its chain; a new warning's bytes are as they were.
+        let update = json!({
+            "communities": [], "info": info, "msg_type": "Update", "references": ["w-1", "w-2"],
+            "source": "plugin:yingji", "streets": [], "warning": "w-3",
+        });
+        let u: WarningRaised = check("warning.met", &update.to_string());
+        assert_eq!((u.msg_type, u.references.len()), (MsgType::Update, 2));
+        assert!(!w.to_json().contains("msg_type") && !w.to_json().contains("references"));
+
+        let cancel = json!({
+            "category": "met", "communities": ["320102001001"], "reason": "水位已回落",
+            "references": ["w-1", "w-3"], "source": "plugin:yingji", "streets": ["320102001"], "warning": "w-4",
+        });
+        let c: WarningCancelled = check("warning-cancelled.met", &cancel.to_string());
+        assert_eq!(c.topic(), "warning-cancelled.met");
+        assert!(!WarningCancelled::carried_on("warning.met") && !WarningRaised::carried_on("warning-cancelled.met"));
     }
 
     #[test]

@@ -306,6 +306,17 @@ impl Denial {
     }
 }
 
+/// The one rule for changing a warning (`cases.update-warning`,
+/// `cases.cancel-warning`): only the plugin that raised the warning's chain
+/// (`raiser`, `plugin:<name>`) updates or cancels it; `caller` is the calling
+/// plugin's principal, `id` the warning the call named, `root` its chain's first.
+pub fn check_warning_raiser(action: &str, id: &str, root: &str, raiser: &str, caller: &str) -> Result<(), Denial> {
+    if raiser == caller {
+        return Ok(());
+    }
+    Err(Denial::new(action, id, format!("warning `{root}` was raised by `{raiser}`; only its raiser updates or cancels it")))
+}
+
 impl fmt::Display for Denial {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message())

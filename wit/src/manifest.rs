@@ -148,11 +148,37 @@ pub struct Limits {
     pub queue: usize,
     /// Events the plugin may publish per second (burst of the same size).
     pub publish_per_second: u32,
+    /// Cases the plugin may open per minute (`cases.open-case`; burst of the same size).
+    pub cases_per_minute: u32,
+    /// Warnings the plugin may raise per minute: `cases.raise-warning`, the
+    /// warnings its `evaluate` returns, and its updates and cancels of them
+    /// (burst of the same size).
+    pub warnings_per_minute: u32,
+    /// Messages the plugin may send per minute (`messaging.send`; burst of the same size).
+    pub messages_per_minute: u32,
+}
+
+impl Limits {
+    /// The defaults: far above what a department plugin does at the intake's
+    /// full speed, so that only a runaway plugin meets them.
+    pub const DEFAULT: Limits = Limits {
+        cpu_ms: 100,
+        wall_ms: 1000,
+        memory_mib: 64,
+        queue: 1024,
+        publish_per_second: 1000,
+        cases_per_minute: 6000,
+        warnings_per_minute: 6000,
+        messages_per_minute: 120_000,
+    };
+
+    /// The largest value of a rate limit (`publish-per-second`, `*-per-minute`).
+    pub const MAX_RATE: u32 = 1_000_000;
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { cpu_ms: 100, wall_ms: 1000, memory_mib: 64, queue: 1024, publish_per_second: 1000 }
+        Limits::DEFAULT
     }
 }
 
@@ -241,6 +267,9 @@ struct RawLimits {
     memory_mib: Option<u64>,
     queue: Option<usize>,
     publish_per_second: Option<u32>,
+    cases_per_minute: Option<u32>,
+    warnings_per_minute: Option<u32>,
+    messages_per_minute: Option<u32>,
 }
 
 struct Checker<'a> {
@@ -374,13 +403,18 @@ impl Manifest {
         };
 
         let l = raw.limits;
-        let cpu_ms = c.limit("cpu-ms", l.cpu_ms, 100, 1, 60_000)?;
+        let d = Limits::DEFAULT;
+        let rate = |field: &str, value: Option<u32>, default: u32| c.limit(field, value, default, 0, Limits::MAX_RATE);
+        let cpu_ms = c.limit("cpu-ms", l.cpu_ms, d.cpu_ms, 1, 60_000)?;
         let limits = Limits {
             cpu_ms,
-            wall_ms: c.limit("wall-ms", l.wall_ms, 1000.max(cpu_ms), cpu_ms, 300_000)?,
-            memory_mib: c.limit("memory-mib", l.memory_mib, 64, 1, 4096)?,
-            queue: c.limit("queue", l.queue, 1024, 1, 1_000_000)?,
-            publish_per_second: c.limit("publish-per-second", l.publish_per_second, 1000, 0, 1_000_000)?,
+            wall_ms: c.limit("wall-ms", l.wall_ms, d.wall_ms.max(cpu_ms), cpu_ms, 300_000)?,
+            memory_mib: c.limit("memory-mib", l.memory_mib, d.memory_mib, 1, 4096)?,
+            queue: c.limit("queue", l.queue, d.queue, 1, 1_000_000)?,
+            publish_per_second: rate("publish-per-second", l.publish_per_second, d.publish_per_second)?,
+            cases_per_minute: rate("cases-per-minute", l.cases_per_minute, d.cases_per_minute)?,
+            warnings_per_minute: rate("warnings-per-minute", l.warnings_per_minute, d.warnings_per_minute)?,
+            messages_per_minute: rate("messages-per-minute", l.messages_per_minute, d.messages_per_minute)?,
         };
 
         let mut config = BTreeMap::new();
@@ -496,6 +530,40 @@ unit = "m"
         }
         let err = parse(&GOOD.replace("[limits]", "[limits]\nturbo = true")).unwrap_err();
         assert!(err.message.contains("turbo"), "{err}");
+    }
+
+    /// The rate limits: defaults when absent, the value given when in range, and
+    /// an error naming the key and the range otherwise (0 is allowed: none at all).
+    #[test]
+    fn rate_limits_parse_and_bad_ones_name_the_key() {
+        let m = parse(GOOD).unwrap();
+        assert_eq!(
+            (m.limits.cases_per_minute, m.limits.warnings_per_minute, m.limits.messages_per_minute),
+            (6000, 6000, 120_000)
+        );
+        assert_eq!(m.limits.publish_per_second, 1000);
+        let lowered = "[limits]\ncases-per-minute = 5\nwarnings-per-minute = 0\nmessages-per-minute = 7";
+        let m = parse(&GOOD.replace("[limits]", lowered)).unwrap();
+        assert_eq!((m.limits.cases_per_minute, m.limits.warnings_per_minute, m.limits.messages_per_minute), (5, 0, 7));
+        assert_eq!(m.limits.memory_mib, 32, "the other limits are kept");
+        for (line, field, message) in [
+            ("cases-per-minute = 1000001", "limits.cases-per-minute", "1000001 is outside 0..=1000000"),
+            ("warnings-per-minute = 2000000", "limits.warnings-per-minute", "outside 0..=1000000"),
+            ("messages-per-minute = 1000001", "limits.messages-per-minute", "outside 0..=1000000"),
+            ("publish-per-second = 1000001", "limits.publish-per-second", "outside 0..=1000000"),
+        ] {
+            let err = parse(&GOOD.replace("[limits]", &format!("[limits]\n{line}"))).unwrap_err();
+            assert_eq!(err.field, field, "{line}: {err}");
+            assert!(err.message.contains(message), "{line}: {err}");
+            assert!(err.to_string().contains(field), "the message names the key: {err}");
+        }
+        for line in ["cases-per-minute = -1", "messages-per-minute = \"many\"", "warnings-per-minute = 1.5"] {
+            let err = parse(&GOOD.replace("[limits]", &format!("[limits]\n{line}"))).unwrap_err();
+            let key = line.split(' ').next().unwrap();
+            assert_eq!(err.field, format!("limits.{key}"), "{line}: {err}");
+        }
+        let err = parse(&GOOD.replace("[limits]", "[limits]\ncases-per-second = 5")).unwrap_err();
+        assert!(err.message.contains("cases-per-second"), "an unknown key is named: {err}");
     }
 
     #[test]

@@ -137,6 +137,10 @@ pub struct LimitsView {
     pub memory_mib: u64,
     pub queue: usize,
     pub publish_per_second: u32,
+    pub cases_per_minute: u32,
+    /// Raised, returned by `evaluate`, updated and cancelled, together.
+    pub warnings_per_minute: u32,
+    pub messages_per_minute: u32,
 }
 
 fn view(slot: &Slot, lags: &mut std::collections::HashMap<String, LagView>) -> PluginView {
@@ -186,6 +190,9 @@ fn view(slot: &Slot, lags: &mut std::collections::HashMap<String, LagView>) -> P
             memory_mib: m.limits.memory_mib,
             queue: m.limits.queue,
             publish_per_second: m.limits.publish_per_second,
+            cases_per_minute: m.limits.cases_per_minute,
+            warnings_per_minute: m.limits.warnings_per_minute,
+            messages_per_minute: m.limits.messages_per_minute,
         },
         health: p.health_view(),
         warm_instances: p.warm_instances(),

@@ -42,6 +42,8 @@ use crate::error::ServiceError;
 
 /// The category of a case opened for an alert without a `category_code` parameter.
 const FALLBACK_CATEGORY: &str = "020604";
+/// The `sender` of the CAP alerts the host exports for warnings plugins raised.
+pub const CAP_SENDER: &str = "yiwang";
 /// The most grid cells one alert may open cases for.
 const MAX_GRIDS: usize = 2000;
 
@@ -434,11 +436,36 @@ impl Cases {
     }
 
     /// A stored warning as a CAP 1.2 alert.
+    ///
+    /// An update or a cancel a plugin sent is an `Update` or `Cancel` whose
+    /// `references` name every earlier message of its chain, oldest first (CAP
+    /// 1.2: `sender,identifier,sent`, space-separated); a cancel's reason is its
+    /// `note`, and its `info` the warning it withdraws, as last updated.
     pub async fn warning_as_cap(&self, id: &str) -> Result<Option<Alert>, ServiceError> {
-        let row = sqlx::query("SELECT body, created FROM warnings WHERE id = $1").bind(id).fetch_optional(self.db.pool()).await?;
+        let row = sqlx::query("SELECT body, created, msg_type, refs, note FROM warnings WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.db.pool())
+            .await?;
         let Some(r) = row else { return Ok(None) };
         let body: String = r.try_get(0)?;
         let created: i64 = r.try_get(1)?;
+        let msg_type = match r.try_get::<String, _>(2)?.as_str() {
+            "Update" => MsgType::Update,
+            "Cancel" => MsgType::Cancel,
+            _ => MsgType::Alert,
+        };
+        let refs: Vec<String> = serde_json::from_str(&r.try_get::<String, _>(3)?)
+            .map_err(|e| ServiceError::Storage(anyhow::anyhow!("warning `{id}`: stored references are unusable: {e}")))?;
+        let note: String = r.try_get(4)?;
+        let mut references = Vec::with_capacity(refs.len());
+        for earlier in &refs {
+            let sent = sqlx::query("SELECT created FROM warnings WHERE id = $1").bind(earlier).fetch_one(self.db.pool()).await?;
+            references.push(cap::Reference {
+                sender: CAP_SENDER.into(),
+                identifier: earlier.clone(),
+                sent: CapTime::from_epoch_ms(sent.try_get(0)?, 480),
+            });
+        }
         let w: StoredWarning = serde_json::from_str(&body)
             .map_err(|e| ServiceError::Storage(anyhow::anyhow!("warning `{id}`: stored body is unusable: {e}")))?;
         let mut area = Area { area_desc: w.area.description.clone(), polygons: vec![], circles: vec![], geocodes: vec![], altitude: None, ceiling: None };
@@ -475,17 +502,17 @@ impl Cases {
             areas: vec![area]};
         Ok(Some(Alert {
             identifier: id.to_owned(),
-            sender: "yiwang".into(),
+            sender: CAP_SENDER.into(),
             sent: CapTime::from_epoch_ms(created, 480),
             status: Status::Actual,
-            msg_type: MsgType::Alert,
+            msg_type,
             source: None,
             scope: cap::Scope::Public,
             restriction: None,
             addresses: None,
             codes: vec![],
-            note: None,
-            references: vec![],
+            note: Some(note).filter(|n| !n.is_empty()),
+            references,
             incidents: None,
             infos: vec![info]}))
     }

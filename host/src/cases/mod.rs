@@ -15,11 +15,12 @@ pub mod public;
 pub mod split;
 pub mod suggest;
 pub mod transition;
+pub mod warnings;
 
 use std::sync::Arc;
 
 use serde::Serialize;
-use yiwang_wit::events::{Payload, WarningInfo, WarningRaised};
+use yiwang_wit::events::{MsgType, Payload, WarningInfo, WarningRaised};
 use sqlx::Row;
 
 use crate::audit::Audit;
@@ -54,6 +55,14 @@ pub struct Warning {
     pub description: String,
     pub instruction: String,
     pub parameters: Vec<(String, String)>,
+}
+
+/// What every warning needs, whoever raises it.
+fn check_warning(w: &Warning) -> Result<(), ServiceError> {
+    if w.headline.trim().is_empty() || w.event.trim().is_empty() {
+        return Err(ServiceError::Invalid("a warning needs an event and a headline".into()));
+    }
+    Ok(())
 }
 
 fn is_digest(s: &str) -> bool {
@@ -168,33 +177,30 @@ impl Cases {
 
     /// Store a warning and publish it on `warning.<category>`; returns its id.
     pub async fn raise_warning(&self, source: &str, w: &Warning, location: Option<GeoPoint>) -> Result<String, ServiceError> {
-        if w.headline.trim().is_empty() || w.event.trim().is_empty() {
-            return Err(ServiceError::Invalid("a warning needs an event and a headline".into()));
-        }
+        check_warning(w)?;
         let id = new_id();
-        let body = serde_json::to_string(w).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        sqlx::query(
-            "INSERT INTO warnings (id, source, category, event, severity, urgency, certainty, headline, body, created) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(&id)
-        .bind(source)
-        .bind(&w.category)
-        .bind(&w.event)
-        .bind(&w.severity)
-        .bind(&w.urgency)
-        .bind(&w.certainty)
-        .bind(&w.headline)
-        .bind(&body)
-        .bind(self.clock.now_ms())
-        .execute(self.db.writer())
-        .await?;
+        let message = warnings::Message { id: &id, source, msg_type: MsgType::Alert, root: &id, position: 0, refs: &[], note: "" };
+        self.insert_warning(&message, w).await?;
+        self.announce_warning(&id, source, w, location, MsgType::Alert, Vec::new()).await?;
+        Ok(id)
+    }
+
+    /// Publish a stored warning (an Alert or an Update) on `warning.<category>`.
+    async fn announce_warning(
+        &self,
+        id: &str,
+        source: &str,
+        w: &Warning,
+        location: Option<GeoPoint>,
+        msg_type: MsgType,
+        references: Vec<String>,
+    ) -> Result<(), ServiceError> {
         let (communities, streets) = self.covered(&w.area);
         let info: WarningInfo = serde_json::from_value(serde_json::to_value(w).expect("a warning serialises"))
             .map_err(|e| anyhow::anyhow!("warning `{id}` does not fit the event contract: {e}"))?;
-        let payload = WarningRaised { warning: id.clone(), source: source.to_owned(), info, communities, streets };
+        let payload = WarningRaised { warning: id.to_owned(), source: source.to_owned(), info, msg_type, references, communities, streets };
         self.announce(&payload.topic(), source, location, &payload).await;
-        Ok(id)
+        Ok(())
     }
 
     /// The communities and streets whose grid cells a warning's area (its

@@ -26,7 +26,7 @@ use yiwang_registry::{Manifest, ManifestError};
 
 use bindings::exports::yiwang::gov::{handler, lifecycle, model};
 pub use engine::{CacheOutcome, ComponentCache, EngineSettings};
-pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext};
+pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext, Rated};
 use plugin::Exports;
 use state::PluginState;
 use wit::PluginHost;
@@ -437,7 +437,7 @@ impl Runtime {
         if let Err(e) = self.services.bus.forget_durable(name).await {
             tracing::warn!(plugin = name, "could not forget the plugin's place in the event log: {e}");
         }
-        self.services.metrics.remove_plugin(name, &FailureKind::ALL.map(FailureKind::name));
+        self.services.metrics.remove_plugin(name, &FailureKind::ALL.map(FailureKind::name), &Rated::ALL.map(Rated::name));
         true
     }
 

@@ -14,6 +14,7 @@ use wasmtime::component::InstancePre;
 use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 use yiwang_registry::Manifest;
+use yiwang_registry::manifest::Limits;
 
 use super::bindings::exports::yiwang::gov::{handler, lifecycle, model};
 use super::bindings::yiwang::gov::types as wit;
@@ -21,7 +22,7 @@ use super::engine::{CacheOutcome, ticks_for};
 use super::state::PluginState;
 use super::supervisor::{Health, HealthView, Supervision};
 use crate::bus::Event;
-use crate::metrics::{FailureLabel, Metrics, PluginLabel};
+use crate::metrics::{FailureLabel, LimitLabel, Metrics, PluginLabel};
 use super::wit::PluginHost;
 
 
@@ -74,7 +75,8 @@ pub struct PluginStats {
     pub calls: Counter,
     pub guest_errors: Counter,
     pub denials: Counter,
-    pub rate_limited: Counter,
+    /// Refusals by each rate limit, in [`Rated`] order.
+    rate_limited: [Counter; 4],
     pub skipped: Counter,
     pub dead_letters: Counter,
     pub quarantines: Counter,
@@ -93,7 +95,9 @@ impl PluginStats {
             calls: metrics.calls.get_or_create_owned(&l),
             guest_errors: metrics.guest_errors.get_or_create_owned(&l),
             denials: metrics.denials.get_or_create_owned(&l),
-            rate_limited: metrics.rate_limited.get_or_create_owned(&l),
+            rate_limited: Rated::ALL.map(|r| {
+                metrics.rate_limited.get_or_create_owned(&LimitLabel { plugin: name.to_owned(), limit: r.name().to_owned() })
+            }),
             skipped: metrics.skipped.get_or_create_owned(&l),
             dead_letters: metrics.dead_letters.get_or_create_owned(&l),
             quarantines: metrics.quarantines.get_or_create_owned(&l),
@@ -111,6 +115,11 @@ impl PluginStats {
         &self.failures[kind as usize]
     }
 
+    /// The counter of calls refused by the rate limit of `kind`.
+    pub fn rate_limited(&self, kind: Rated) -> &Counter {
+        &self.rate_limited[kind as usize]
+    }
+
     /// A snapshot for the admin API.
     pub fn view(&self) -> StatsView {
         StatsView {
@@ -118,7 +127,8 @@ impl PluginStats {
             guest_errors: self.guest_errors.get(),
             failures: FailureKind::ALL.iter().map(|k| (k.name(), self.failure(*k).get())).collect(),
             denials: self.denials.get(),
-            rate_limited: self.rate_limited.get(),
+            rate_limited: self.rate_limited.iter().map(Counter::get).sum(),
+            rate_limited_by: Rated::ALL.iter().map(|r| (r.name(), self.rate_limited(*r).get())).collect(),
             skipped: self.skipped.get(),
             dead_letters: self.dead_letters.get(),
             quarantines: self.quarantines.get(),
@@ -140,7 +150,11 @@ pub struct StatsView {
     #[schema(value_type = std::collections::BTreeMap<String, u64>)]
     pub failures: std::collections::BTreeMap<&'static str, u64>,
     pub denials: u64,
+    /// Host calls refused by a rate limit, all kinds together.
     pub rate_limited: u64,
+    /// The same by limit: `publish`, `cases`, `warnings`, `messages`.
+    #[schema(value_type = std::collections::BTreeMap<String, u64>)]
+    pub rate_limited_by: std::collections::BTreeMap<&'static str, u64>,
     pub skipped: u64,
     /// Events set aside as dead letters since the start.
     pub dead_letters: u64,
@@ -149,24 +163,106 @@ pub struct StatsView {
     pub mean_latency_us: f64,
 }
 
-/// A token bucket for the publish rate limit.
+/// What a plugin's rate limits count, each with its own token bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rated {
+    /// `bus.publish`, per second.
+    Publish,
+    /// `cases.open-case`, per minute.
+    Cases,
+    /// Warnings raised, returned by `evaluate`, updated or cancelled, per minute.
+    Warnings,
+    /// `messaging.send`, per minute.
+    Messages,
+}
+
+impl Rated {
+    pub const ALL: [Rated; 4] = [Rated::Publish, Rated::Cases, Rated::Warnings, Rated::Messages];
+
+    /// The name of its counter: `publish`, `cases`, `warnings`, `messages`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rated::Publish => "publish",
+            Rated::Cases => "cases",
+            Rated::Warnings => "warnings",
+            Rated::Messages => "messages",
+        }
+    }
+
+    /// Its key in the manifest's `[limits]`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Rated::Publish => "publish-per-second",
+            Rated::Cases => "cases-per-minute",
+            Rated::Warnings => "warnings-per-minute",
+            Rated::Messages => "messages-per-minute",
+        }
+    }
+
+    /// The amount allowed per period, and the period.
+    fn rate(self, limits: &Limits) -> (u32, Duration) {
+        match self {
+            Rated::Publish => (limits.publish_per_second, Duration::from_secs(1)),
+            Rated::Cases => (limits.cases_per_minute, Duration::from_secs(60)),
+            Rated::Warnings => (limits.warnings_per_minute, Duration::from_secs(60)),
+            Rated::Messages => (limits.messages_per_minute, Duration::from_secs(60)),
+        }
+    }
+
+    /// The limit in words: `30 per minute (cases-per-minute)`.
+    pub fn describe(self, limits: &Limits) -> String {
+        let (amount, period) = self.rate(limits);
+        let per = if period.as_secs() == 1 { "second" } else { "minute" };
+        format!("{amount} per {per} ({})", self.key())
+    }
+}
+
+/// A token bucket: `amount` tokens per `period`, refilled continuously, never
+/// holding more than one period's worth (the burst). Measured in real time, not
+/// the host's clock: it bounds the load a plugin puts on the host, and the
+/// host's clock may stand still or jump (tests, the demonstration day).
 struct TokenBucket {
+    /// Tokens per second.
     rate: f64,
+    /// The most tokens held.
+    burst: f64,
     tokens: f64,
     last: Instant,
 }
 
 impl TokenBucket {
+    fn new(amount: u32, period: Duration) -> Self {
+        let burst = f64::from(amount);
+        TokenBucket { rate: burst / period.as_secs_f64(), burst, tokens: burst, last: Instant::now() }
+    }
+
     fn take(&mut self) -> bool {
         let now = Instant::now();
         let elapsed = now.duration_since(self.last).as_secs_f64();
         self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.rate.max(1.0));
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
         } else {
             false
+        }
+    }
+}
+
+/// One token bucket per [`Rated`] kind, from the manifest's `[limits]`.
+struct RateLimits {
+    buckets: [Mutex<TokenBucket>; 4],
+}
+
+impl RateLimits {
+    fn new(limits: &Limits) -> Self {
+        RateLimits {
+            buckets: Rated::ALL.map(|r| {
+                let (amount, period) = r.rate(limits);
+                Mutex::new(TokenBucket::new(amount, period))
+            }),
         }
     }
 }
@@ -179,24 +275,23 @@ pub struct PluginContext {
     /// The capabilities the plugin may reach, one view each.
     pub host: Arc<PluginHost>,
     pub stats: PluginStats,
-    bucket: Mutex<TokenBucket>,
+    rates: RateLimits,
 }
 
 impl PluginContext {
     pub fn new(manifest: Manifest, host: Arc<PluginHost>, metrics: &Metrics) -> Arc<Self> {
-        let rate = f64::from(manifest.limits.publish_per_second);
         Arc::new(PluginContext {
             principal: format!("plugin:{}", manifest.name),
             stats: PluginStats::new(metrics, &manifest.name),
-            bucket: Mutex::new(TokenBucket { rate, tokens: rate, last: Instant::now() }),
+            rates: RateLimits::new(&manifest.limits),
             manifest,
             host,
         })
     }
 
-    /// Take one publish token; `false` when the rate limit is reached.
-    pub fn take_publish_token(&self) -> bool {
-        self.bucket.lock().take()
+    /// Take one token of `kind`; `false` when its rate limit is reached.
+    pub fn take_token(&self, kind: Rated) -> bool {
+        self.rates.buckets[kind as usize].lock().take()
     }
 }
 
@@ -429,12 +524,23 @@ impl LoadedPlugin {
             if let Some(m) = model {
                 match m.call_evaluate(&mut *store, &wit_event).await {
                     Ok(Ok(warnings)) => {
+                        // Past the warnings' rate limit every further warning is
+                        // refused, counted and audited; the call answers the first
+                        // refusal as its error. Any other refusal ends the call.
+                        let mut limited = None;
                         for w in &warnings {
                             let state = store.data_mut();
                             let stored = super::wit::cases::store_warning(&mut state.call, &state.host.cases, w).await;
-                            if let Err(e) = stored {
-                                return Ok(Err(format!("warning refused: {}", describe(&e))));
+                            match stored {
+                                Ok(_) => {}
+                                Err(e @ wit::Error::Limit(_)) => {
+                                    limited.get_or_insert(e);
+                                }
+                                Err(e) => return Ok(Err(format!("warning refused: {}", describe(&e)))),
                             }
+                        }
+                        if let Some(e) = limited {
+                            return Ok(Err(format!("warning refused: {}", describe(&e))));
                         }
                     }
                     Ok(Err(e)) => return Ok(Err(describe(&e))),
@@ -528,5 +634,38 @@ fn to_wit(e: &Event) -> wit::Event {
         time: e.time,
         location: e.location.map(|p| wit::GeoPoint { lat: p.lat, lon: p.lon }),
         payload: e.payload.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_lets_a_burst_through_then_refills_at_its_rate() {
+        let mut b = TokenBucket::new(5, Duration::from_secs(60));
+        assert_eq!((0..8).filter(|_| b.take()).count(), 5, "one minute's worth at once, no more");
+        // Twelve seconds later one more token has come (5 per minute).
+        b.last -= Duration::from_secs(12);
+        assert!(b.take());
+        assert!(!b.take());
+        // A long pause refills to the burst, never beyond.
+        b.last -= Duration::from_secs(3600);
+        assert_eq!((0..8).filter(|_| b.take()).count(), 5);
+        let mut none = TokenBucket::new(0, Duration::from_secs(60));
+        none.last -= Duration::from_secs(3600);
+        assert!(!none.take(), "a limit of 0 allows nothing");
+    }
+
+    #[test]
+    fn each_kind_has_its_own_bucket() {
+        let limits = Limits { cases_per_minute: 2, messages_per_minute: 1, ..Limits::DEFAULT };
+        let r = RateLimits::new(&limits);
+        let take = |k: Rated| r.buckets[k as usize].lock().take();
+        assert!(take(Rated::Cases) && take(Rated::Cases) && !take(Rated::Cases));
+        assert!(take(Rated::Messages) && !take(Rated::Messages));
+        assert!(take(Rated::Warnings), "the cases and messages taken leave warnings alone");
+        assert_eq!(Rated::Cases.describe(&limits), "2 per minute (cases-per-minute)");
+        assert_eq!(Rated::Publish.describe(&limits), "1000 per second (publish-per-second)");
     }
 }

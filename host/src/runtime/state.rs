@@ -12,7 +12,7 @@ use yiwang_wit::grants::Denial;
 
 use super::bindings::yiwang::gov::types::Error;
 use super::bindings::yiwang::gov::{config, logging, types};
-use super::plugin::PluginContext;
+use super::plugin::{PluginContext, Rated};
 use super::wit::PluginHost;
 use crate::audit::Entry;
 use crate::error::ServiceError;
@@ -176,6 +176,24 @@ impl CallContext {
                 .await;
         }
         Error::Denied(message)
+    }
+
+    /// The one way a rate limit is applied: take a token of `kind` for
+    /// `action` on `subject`, or refuse with the plugin's `limit` error. A
+    /// refusal is counted (the plugin's `rate_limited` counter of `kind`) and
+    /// audited as `limited`, bounded like an HTTP denial
+    /// ([`Audit::record_refusal`](crate::audit::Audit::record_refusal)): the
+    /// same refusal once a minute, the repeats counted on the next record, so a
+    /// loop against its limit cannot flood the audit log.
+    pub async fn rate_limit(&mut self, kind: Rated, action: &str, subject: &str) -> Result<(), Error> {
+        if self.plugin.take_token(kind) {
+            return Ok(());
+        }
+        self.plugin.stats.rate_limited(kind).inc();
+        let why = format!("rate limit of {} reached", kind.describe(&self.plugin.manifest.limits));
+        let plugin = self.plugin.clone();
+        plugin.host.audit.record_refusal(&plugin.principal, action, kind.key(), "limited", &why).await;
+        Err(Error::Limit(format!("{action} `{subject}`: {why}; try again later")))
     }
 
     /// Record a successful privileged action.

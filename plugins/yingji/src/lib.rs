@@ -186,6 +186,9 @@ impl Plugin for Yingji {
     }
 
     fn handle(event: Event) -> Result<(), Error> {
+        if event.topic.starts_with("warning-cancelled.") {
+            return respond::cancelled(&event);
+        }
         match event.topic.starts_with("warning.") {
             true => respond::handle(&event),
             false => Ok(()),
@@ -351,6 +354,7 @@ mod tests {
     mod with_mock_host {
         use super::*;
         use yiwang_sdk::mock::MockHost;
+        use yiwang_sdk::serde_json::{self, Value};
 
         const T: i64 = 1_767_225_600_000;
 
@@ -507,6 +511,56 @@ mod tests {
             // ... unless it grows more severe.
             Yingji::handle(flood_warning("extreme").with_time(T + 20 * 60_000)).unwrap();
             assert_eq!(host.cases_opened().len(), 2);
+            assert!(host.denials().is_empty(), "{:?}", host.denials());
+        }
+
+        /// An update of an answered warning is noted on its case, whatever its
+        /// severity, and opens none; a cancel is noted and closes nothing.
+        #[test]
+        fn an_update_or_cancel_of_an_answered_warning_is_noted_on_its_case() {
+            let host = MockHost::new().manifest("plugin.toml").unwrap().install();
+            Yingji::handle(flood_warning("severe")).unwrap();
+            let case = host.cases_opened()[0].id.clone();
+            let told = host.messages_sent().len();
+            let mut update = flood_warning("extreme").with_time(T + 5 * 60_000);
+            let mut payload: Value = serde_json::from_str(&update.payload).unwrap();
+            payload["warning"] = json!("w-2");
+            payload["msg_type"] = json!("Update");
+            payload["references"] = json!(["w-1"]);
+            payload["info"]["headline"] = json!("危险水位预警：wl-1 水位 4.80 m，仍在上涨");
+            update.payload = payload.to_string();
+            Yingji::handle(update).unwrap();
+            assert_eq!(host.cases_opened().len(), 1, "an update opens no second case");
+            assert_eq!(host.messages_sent().len(), told, "nobody is told twice");
+            let notes = host.notes();
+            let last = notes.last().unwrap();
+            assert_eq!(last.case_id, case);
+            assert!(last.text.contains("预警更新 w-2") && last.text.contains("4.80 m"), "{notes:?}");
+
+            let cancel = Event::test(
+                "warning-cancelled.met",
+                json!({
+                    "category": "met", "communities": [], "reason": "水位已回落至警戒线以下",
+                    "references": ["w-1", "w-2"], "source": "plugin:yingji", "streets": [], "warning": "w-3",
+                }),
+            );
+            Yingji::handle(cancel).unwrap();
+            let notes = host.notes();
+            let last = notes.last().unwrap();
+            assert_eq!(last.case_id, case);
+            assert!(last.text.contains("已由 plugin:yingji 解除") && last.text.contains("水位已回落"), "{notes:?}");
+            assert!(last.text.contains("不自动结案"), "{notes:?}");
+            assert_eq!(host.cases_opened().len(), 1);
+            // A cancel of a warning never answered changes nothing.
+            let other = Event::test(
+                "warning-cancelled.met",
+                json!({
+                    "category": "met", "communities": [], "reason": "误报", "references": ["w-9"],
+                    "source": "plugin:other", "streets": [], "warning": "w-10",
+                }),
+            );
+            Yingji::handle(other).unwrap();
+            assert_eq!(host.notes().len(), notes.len());
             assert!(host.denials().is_empty(), "{:?}", host.denials());
         }
 

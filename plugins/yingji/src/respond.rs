@@ -18,6 +18,12 @@
 //!    to every community its area covers (`org-unit:<community>`), with the
 //!    warning's instruction.
 //!
+//! An update of a warning answered already (`msg_type` `Update`, its first
+//! warning in `references`) opens no case: it is noted on the case opened for
+//! the warning. A cancel (`warning-cancelled.*`) is noted on that case too, which
+//! stays open for the people handling it to close. A warning's chain is kept
+//! in `yingji-tracks` under `chain:<first warning>`.
+//!
 //! A subject (one sensor or vehicle and rule) is answered again only after
 //! `renotify-min` minutes or when its severity rises; what was answered when
 //! is kept in the `yingji-tracks` data set under `alert:<subject>`. Each
@@ -28,7 +34,7 @@
 use std::collections::BTreeMap;
 
 use yiwang_sdk::cases::{CommandLevel, RouteSuggestion};
-use yiwang_sdk::events::{WarningInfo, WarningRaised};
+use yiwang_sdk::events::{MsgType, WarningCancelled, WarningInfo, WarningRaised};
 use yiwang_sdk::prelude::*;
 
 use crate::hazmat::TRACKS;
@@ -156,6 +162,18 @@ pub fn handle(event: &Event) -> Result<(), Error> {
         debug!("warning {}: no case-category-{key}, not answered", w.warning);
         return Ok(());
     };
+    // An update of a warning answered already is noted on its case: no
+    // second case, nobody told twice (the update repeats the warning).
+    let chain = format!("chain:{}", w.references.first().unwrap_or(&w.warning));
+    if w.msg_type == MsgType::Update
+        && let Some(a) = data::get(TRACKS, &chain)?.and_then(|r| r.value_json::<Answered>().ok())
+    {
+        let note = format!("预警更新 {}（{}）：{}\n{}", w.warning, info.severity, info.headline, info.description);
+        cases::add_note(&a.case, &note)?;
+        data::put(TRACKS, &chain, &Answered { time: event.time, rank: severity.max(a.rank), case: a.case.clone() })?;
+        info!("warning {} updates {chain}: noted on case {}", w.warning, a.case);
+        return Ok(());
+    }
     let subject = format!("alert:{}", info.subject());
     let earlier: Option<Answered> = data::get(TRACKS, &subject)?.and_then(|r| r.value_json().ok());
     if let Some(a) = &earlier
@@ -218,6 +236,7 @@ pub fn handle(event: &Event) -> Result<(), Error> {
         warn!("case {case}: note not added: {e}");
     }
     data::put(TRACKS, &subject, &Answered { time: event.time, rank: severity, case: case.clone() })?;
+    data::put(TRACKS, &chain, &Answered { time: event.time, rank: severity, case: case.clone() })?;
     bus::publish(
         "yingji.response",
         &json!({
@@ -226,6 +245,29 @@ pub fn handle(event: &Event) -> Result<(), Error> {
         }),
         event.location,
     )?;
+    Ok(())
+}
+
+/// Answer one `warning-cancelled.*` event: a warning this plugin answered was
+/// withdrawn by its raiser. The cancel is noted on the case opened for it, which
+/// stays open: the people handling it close it once they have checked the scene.
+pub fn cancelled(event: &Event) -> Result<(), Error> {
+    let c: WarningCancelled = match event.payload() {
+        Ok(c) => c,
+        Err(e) => {
+            warn!("skipped warning-cancelled event {}: {e}", event.id);
+            return Ok(());
+        }
+    };
+    let Some(root) = c.references.first() else { return Ok(()) };
+    let chain = format!("chain:{root}");
+    let Some(a) = data::get(TRACKS, &chain)?.and_then(|r| r.value_json::<Answered>().ok()) else {
+        debug!("cancel {} of warning {root}: it was not answered", c.warning);
+        return Ok(());
+    };
+    let note = format!("预警 {root} 已由 {} 解除（{}）：{}。案件不自动结案，请核实现场后按流程办结。", c.source, c.warning, c.reason);
+    cases::add_note(&a.case, &note)?;
+    info!("warning {root} cancelled: noted on case {}", a.case);
     Ok(())
 }
 

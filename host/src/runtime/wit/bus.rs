@@ -9,6 +9,7 @@ use crate::clock::SharedClock;
 use crate::error::new_id;
 use crate::runtime::bindings::yiwang::gov::bus::Host;
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
+use crate::runtime::Rated;
 use crate::runtime::state::Call;
 
 /// The largest payload a plugin may publish.
@@ -24,12 +25,8 @@ impl Host for Call<'_, BusView> {
     async fn publish(&mut self, topic: String, payload: String, location: Option<wit::GeoPoint>) -> Result<String, Error> {
         let topic = Topic::parse(&topic).map_err(|e| Error::Invalid(e.to_string()))?;
         self.ctx.authorize(self.ctx.grants().check_publish(&topic)).await?;
+        self.ctx.rate_limit(Rated::Publish, "bus.publish", topic.as_str()).await?;
         let plugin = &self.ctx.plugin;
-        if !plugin.take_publish_token() {
-            plugin.stats.rate_limited.inc();
-            let rate = plugin.manifest.limits.publish_per_second;
-            return Err(Error::Limit(format!("publish rate limit of {rate}/s reached")));
-        }
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::Limit(format!("payload of {} bytes exceeds {MAX_PAYLOAD}", payload.len())));
         }

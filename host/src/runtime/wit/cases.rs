@@ -3,14 +3,17 @@
 use std::sync::Arc;
 
 use yiwang_registry::manifest::CaseOp;
+use yiwang_wit::Denial;
 
 use crate::cases::suggest::NewSuggestion;
 use crate::cases::engine::Channel;
+use crate::cases::warnings::WarningChain;
 use crate::cases::{CaseDraft, Cases, Warning};
 use crate::media::Media;
 use crate::bus::GeoPoint;
 use crate::runtime::bindings::yiwang::gov::cases::{CommandLevel, Host, RouteSuggestion};
 use crate::runtime::bindings::yiwang::gov::types::{self as wit, Error};
+use crate::runtime::Rated;
 use crate::runtime::state::{Call, CallContext};
 
 /// What `yiwang:gov/cases` reaches: the case service, and the media store
@@ -23,6 +26,25 @@ pub struct CasesView {
 impl Call<'_, CasesView> {
     async fn check_case_op(&mut self, op: CaseOp, subject: &str) -> Result<(), Error> {
         self.ctx.authorize(self.ctx.grants().check_case_op(op, subject)).await
+    }
+
+    /// The chain of warning `id`, when the calling plugin raised it: the `warn`
+    /// grant, then the chain's raiser. A warning of another plugin (or an
+    /// imported CAP alert) is refused as `denied` and audited like any denial;
+    /// an unknown id is `not-found`.
+    async fn own_chain(&mut self, action: &str, id: &str) -> Result<WarningChain, Error> {
+        let warn = self.ctx.grants().check_case_op(CaseOp::Warn, id);
+        self.ctx.authorize(warn.map_err(|d| Denial { action: action.to_owned(), ..d })).await?;
+        let found = self.view.cases.warning_chain(id).await;
+        let chain = match found {
+            Ok(Some(chain)) => chain,
+            Ok(None) => return Err(Error::NotFound(format!("warning `{id}`"))),
+            Err(e) => return Err(self.ctx.service_error(action, e)),
+        };
+        let principal = &self.ctx.plugin.principal;
+        let decision = yiwang_wit::grants::check_warning_raiser(action, id, chain.root(), &chain.source, principal);
+        self.ctx.authorize(decision).await?;
+        Ok(chain)
     }
 }
 
@@ -144,6 +166,7 @@ pub(crate) fn validate_area(w: &wit::Warning) -> Result<(), String> {
 impl Host for Call<'_, CasesView> {
     async fn open_case(&mut self, draft: wit::CaseDraft) -> Result<String, Error> {
         self.check_case_op(CaseOp::Open, &draft.category_code).await?;
+        self.ctx.rate_limit(Rated::Cases, "cases.open-case", &draft.category_code).await?;
         let draft = CaseDraft {
             category_code: draft.category_code,
             title: draft.title,
@@ -184,6 +207,32 @@ impl Host for Call<'_, CasesView> {
         store_warning(self.ctx, self.view, &warning).await
     }
 
+    async fn update_warning(&mut self, id: String, warning: wit::Warning) -> Result<String, Error> {
+        const ACTION: &str = "cases.update-warning";
+        let chain = self.own_chain(ACTION, &id).await?;
+        self.ctx.rate_limit(Rated::Warnings, ACTION, &id).await?;
+        validate_area(&warning).map_err(Error::Invalid)?;
+        let (w, location) = warning_from_wit(&warning);
+        let principal = self.ctx.plugin.principal.clone();
+        let r = self.view.cases.update_warning(&chain, &principal, &w, location).await;
+        r.map_err(|e| self.ctx.service_error(ACTION, e))
+    }
+
+    async fn cancel_warning(&mut self, id: String, reason: String) -> Result<String, Error> {
+        const ACTION: &str = "cases.cancel-warning";
+        let chain = self.own_chain(ACTION, &id).await?;
+        self.ctx.rate_limit(Rated::Warnings, ACTION, &id).await?;
+        let principal = self.ctx.plugin.principal.clone();
+        let r = self.view.cases.cancel_warning(&chain, &principal, &reason).await;
+        match r {
+            Ok(cancel) => {
+                self.ctx.audit_ok(ACTION, chain.root()).await;
+                Ok(cancel)
+            }
+            Err(e) => Err(self.ctx.service_error(ACTION, e)),
+        }
+    }
+
     async fn suggest_route(&mut self, case_id: String, suggestion: RouteSuggestion) -> Result<String, Error> {
         self.check_case_op(CaseOp::Route, &case_id).await?;
         let level = match suggestion.level {
@@ -213,6 +262,7 @@ impl Host for Call<'_, CasesView> {
 /// Validate, store and publish one warning from the plugin of `ctx`: what
 /// `raise-warning` does, and what the runtime does with a model's outcome.
 pub(crate) async fn store_warning(ctx: &mut CallContext, view: &CasesView, warning: &wit::Warning) -> Result<String, Error> {
+    ctx.rate_limit(Rated::Warnings, "cases.raise-warning", &warning.event).await?;
     validate_area(warning).map_err(Error::Invalid)?;
     let (w, location) = warning_from_wit(warning);
     let principal = ctx.plugin.principal.clone();

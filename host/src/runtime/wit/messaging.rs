@@ -8,6 +8,7 @@ use crate::messaging::{Messaging, Recipient};
 
 use crate::runtime::bindings::yiwang::gov::messaging::{Host, Recipient as WitRecipient};
 use crate::runtime::bindings::yiwang::gov::types::Error;
+use crate::runtime::Rated;
 use crate::runtime::state::Call;
 
 /// What `yiwang:gov/messaging` reaches: the messaging service, and identity to
@@ -25,7 +26,9 @@ impl Host for Call<'_, MessagingView> {
             WitRecipient::Department(code) => Recipient::Department { code },
             WitRecipient::OrgUnit(code) => Recipient::OrgUnit { code },
         };
-        self.ctx.authorize(self.ctx.grants().check_message(&to.to_contract())).await?;
+        let target = to.to_contract();
+        self.ctx.authorize(self.ctx.grants().check_message(&target)).await?;
+        self.ctx.rate_limit(Rated::Messages, "messaging.send", &target.to_string()).await?;
         let sender = self.ctx.plugin.principal.clone();
         let sent = self.view.messaging.send(&self.view.identity, &sender, &to, &subject, &body).await;
         sent.map_err(|e| self.ctx.service_error("messaging.send", e))
