@@ -255,3 +255,21 @@ async fn events_kept_for_a_plugin_survive_a_restart() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(ok.events.try_recv().is_err(), "none twice");
 }
+
+/// A component built against `yiwang:gov@0.2.0` (frozen in `tests/data/frozen`)
+/// loads on this host and handles events: additions to the contract keep
+/// what plugin authors built before working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_built_against_the_earlier_contract_still_loads_and_serves() {
+    let host = TestHost::with_guests(&[]).await;
+    let frozen = concat!(env!("CARGO_MANIFEST_DIR"), "/data/frozen");
+    let folder = host.plugins_dir().join("moody");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::copy(format!("{frozen}/moody-0.2.0.toml"), folder.join("plugin.toml")).unwrap();
+    std::fs::copy(format!("{frozen}/moody-0.2.0.wasm"), folder.join("plugin.wasm")).unwrap();
+    let loaded = host.runtime.load_package(&folder).await.unwrap_or_else(|e| panic!("the 0.2.0 component was refused: {e}"));
+    assert_eq!(loaded.ctx.manifest.world.version.to_string(), "0.2.0");
+    let mut ok = host.subscribe("test.ok");
+    let id = host.publish("test.mood", json!({ "n": 1 })).await;
+    assert_eq!(echoes(&mut ok, 1).await, vec![id]);
+}
