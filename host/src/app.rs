@@ -97,8 +97,14 @@ impl App {
             if file.exists() {
                 let policy = yiwang_registry::TrustPolicy::load(&file)?;
                 settings.trust = Some(Arc::new(policy));
+            } else if settings.allow_unsigned {
+                tracing::warn!(
+                    "ALLOW-UNSIGNED: no trust policy at {} and --allow-unsigned given: any plugin package loads, \
+                     whoever made it (development only)",
+                    file.display()
+                );
             } else {
-                tracing::warn!("no trust policy at {}: unsigned plugin packages are accepted", file.display());
+                tracing::info!("no trust policy at {}: only the bundled plugins load", file.display());
             }
         }
         settings.plugins_dir.get_or_insert_with(|| options.plugins_dir());

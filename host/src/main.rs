@@ -45,6 +45,12 @@ enum Command {
         /// (`http://host:port` or a registry folder).
         #[arg(long, env = "YIWANG_REGISTRY")]
         registry: Option<String>,
+        /// Load plugin packages that no trust policy admits, signed or not.
+        /// For development only: the log and `/api/plugins` (`admitted_by`)
+        /// say so. Without it and without `<data-dir>/trust.toml`, only the
+        /// bundled plugins load.
+        #[arg(long)]
+        allow_unsigned: bool,
         /// The largest media upload (photo, audio, video, document) in bytes.
         #[arg(long, default_value_t = yiwang::media::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
         media_max_bytes: u64,
@@ -156,13 +162,14 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { listen, data_dir, database_url, plugins_dir, no_bundled, no_watch, registry, media_max_bytes } => {
+            Command::Serve { listen, data_dir, database_url, plugins_dir, no_bundled, no_watch, registry, allow_unsigned, media_max_bytes } => {
                 let mut options = Options::new(data_dir);
                 options.database_url = database_url;
                 options.plugins_dir = plugins_dir;
                 options.install_bundled = !no_bundled;
                 options.watch_plugins = !no_watch;
                 options.runtime.registry = registry;
+                options.runtime.allow_unsigned = allow_unsigned;
                 options.media_max_bytes = media_max_bytes;
                 serve(listen, options).await
             }

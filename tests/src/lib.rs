@@ -96,6 +96,9 @@ impl TestHost {
         options.runtime.upgrade = o.upgrade;
         options.watch_plugins = o.watch.is_some();
         options.watch_reports = o.watch;
+        // Test guests are unsigned: they load as in development, unless
+        // the test is about the trust policy.
+        options.runtime.allow_unsigned = o.trust.is_none();
         options.runtime.trust = o.trust.map(Arc::new);
         options.runtime.registry = o.registry;
         std::fs::create_dir_all(options.plugins_dir()).unwrap();

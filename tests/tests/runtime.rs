@@ -14,6 +14,7 @@ use yiwang_tests::{TestHost, TestOptions, collect, eventually, install_guest};
 async fn build(dir: &std::path::Path) -> App {
     let mut options = Options::new(dir);
     options.install_bundled = false;
+    options.runtime.allow_unsigned = true;
     let app = App::build(options, None).await.unwrap();
     assert!(app.load_report.iter().all(|r| r.is_ok()), "{:?}", app.load_report);
     app
@@ -272,4 +273,34 @@ async fn a_component_built_against_the_earlier_contract_still_loads_and_serves()
     let mut ok = host.subscribe("test.ok");
     let id = host.publish("test.mood", json!({ "n": 1 })).await;
     assert_eq!(echoes(&mut ok, 1).await, vec![id]);
+}
+
+/// The safe default: with no trust policy and without `--allow-unsigned`, an
+/// unsigned package is refused (naming the way out) and the bundled plugins
+/// load; with the flag it loads, and `/api/plugins` says what let it in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_trust_policy_only_the_bundled_plugins_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    install_guest(&dir.join("plugins"), "good", |m| m);
+    let mut options = Options::new(&dir);
+    options.install_bundled = true;
+    let app = App::build(options, None).await.unwrap();
+    let refused: Vec<String> = app.load_report.iter().filter_map(|r| r.as_ref().err()).map(|e| e.to_string()).collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("`good`") && refused[0].contains("signature"), "{}", refused[0]);
+    assert!(refused[0].contains("--allow-unsigned") && refused[0].contains("trust.toml"), "{}", refused[0]);
+    assert!(app.state.runtime.plugin("good").is_none());
+    for bundled in ["chengguan", "hotline12345", "yingji", "zongzhi"] {
+        let p = app.state.runtime.plugin(bundled).unwrap_or_else(|| panic!("{bundled} is bundled and loads"));
+        assert_eq!(p.origin.admitted, yiwang::runtime::Admission::Bundled);
+    }
+    drop(app);
+
+    let mut options = Options::new(&dir);
+    options.install_bundled = false;
+    options.runtime.allow_unsigned = true;
+    let app = App::build(options, None).await.unwrap();
+    let good = app.state.runtime.plugin("good").expect("loads with --allow-unsigned");
+    assert_eq!(good.origin.admitted.name(), "allow-unsigned");
 }

@@ -46,6 +46,11 @@ pub struct PluginView {
     /// `sha256:<hex>` of the package (manifest and component).
     pub package_digest: String,
     pub path: String,
+    /// What let the package load: `bundled`, `trust-policy` (signed by an
+    /// admitted publisher) or `allow-unsigned` (nothing vouches for it: the
+    /// server runs with `--allow-unsigned`).
+    #[schema(value_type = String)]
+    pub admitted_by: &'static str,
     /// Whether events reach the plugin.
     pub enabled: bool,
     /// The version a rollback returns to.
@@ -157,6 +162,7 @@ fn view(slot: &Slot, lags: &mut std::collections::HashMap<String, LagView>) -> P
         digest: p.origin.digest.clone(),
         package_digest: p.origin.package_digest.clone(),
         path: p.origin.path.display().to_string(),
+        admitted_by: p.origin.admitted.name(),
         enabled: slot.enabled(),
         previous_version: slot.previous().map(|p| p.ctx.manifest.version.to_string()),
         held: slot.held().map(|h| HeldView {

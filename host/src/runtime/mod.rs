@@ -26,7 +26,7 @@ use yiwang_registry::{Manifest, ManifestError};
 
 use bindings::exports::yiwang::gov::{handler, lifecycle, model};
 pub use engine::{CacheOutcome, ComponentCache, EngineSettings};
-pub use plugin::{CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext, Rated};
+pub use plugin::{Admission, CallOutcome, FailureKind, LoadedPlugin, Origin, PluginContext, Rated};
 use plugin::Exports;
 use state::PluginState;
 use wit::PluginHost;
@@ -74,11 +74,14 @@ pub struct RuntimeSettings {
     pub fresh_instance_per_event: bool,
     /// When a fresh version is rolled back by itself.
     pub upgrade: UpgradePolicy,
-    /// Which publishers may ship plugins for which departments. With a
-    /// policy, every package but the bundled ones must be signed by a
-    /// publisher it admits for the package's department; without one,
-    /// unsigned packages load (a signature present is still checked).
+    /// Which publishers may ship plugins for which departments: every
+    /// package but the bundled ones must be signed by a publisher it admits
+    /// for the package's department.
     pub trust: Option<Arc<yiwang_registry::TrustPolicy>>,
+    /// Load packages no trust policy admits, signed or not (development
+    /// only; `yiwang serve --allow-unsigned`). Without it and without a
+    /// policy, only the bundled plugins load.
+    pub allow_unsigned: bool,
     /// The registry operators upgrade from (`POST /api/plugins/{name}/upgrade`):
     /// `http://…` or a registry folder.
     pub registry: Option<String>,
@@ -187,16 +190,28 @@ impl Runtime {
     /// instance with `init` run. Nothing is subscribed yet.
     pub(crate) async fn prepare(self: &Arc<Self>, package: Package) -> Result<Arc<LoadedPlugin>, LoadError> {
         let package_digest = package.digest();
-        if let Some(policy) = &self.settings.trust
-            && !crate::bundled::is_bundled(&package_digest)
-        {
-            let signature_file = package.manifest_path.with_file_name(yiwang_registry::package::SIGNATURE_FILE);
-            policy.check(&package.inner).map_err(|e| LoadError {
-                plugin: Some(package.manifest().name.clone()),
-                file: signature_file,
-                field: "signature".into(),
-                message: e.to_string()})?;
-        }
+        let signature_file = package.manifest_path.with_file_name(yiwang_registry::package::SIGNATURE_FILE);
+        let refuse = |message: String| LoadError {
+            plugin: Some(package.manifest().name.clone()),
+            file: signature_file.clone(),
+            field: "signature".into(),
+            message};
+        let admitted = if crate::bundled::is_bundled(&package_digest) {
+            Admission::Bundled
+        } else if let Some(policy) = &self.settings.trust {
+            policy.check(&package.inner).map_err(|e| refuse(e.to_string()))?;
+            Admission::TrustPolicy
+        } else if self.settings.allow_unsigned {
+            tracing::warn!(plugin = %package.manifest().name, "loaded with --allow-unsigned: no trust policy vouches for it");
+            Admission::AllowUnsigned
+        } else {
+            return Err(refuse(
+                "no trust policy: only the bundled plugins load. Name the publishers you trust in \
+                 <data-dir>/trust.toml (`yiwang trust admit`), or start the server with --allow-unsigned \
+                 (development only)"
+                    .into(),
+            ));
+        };
         let Package { manifest_path, wasm_path, inner, .. } = package;
         let yiwang_registry::Package { manifest, component: bytes, .. } = inner;
         let name = manifest.name.clone();
@@ -250,6 +265,7 @@ impl Runtime {
             ctx,
             Origin {
                 digest,
+                admitted,
                 package_digest,
                 path: manifest_path.parent().unwrap_or(Path::new(".")).to_owned(),
                 compiled},

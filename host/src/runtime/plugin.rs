@@ -309,9 +309,32 @@ pub struct Warm {
     model: Option<model::Guest>,
 }
 
+/// Why a package was allowed to load.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// One of the plugins built into this binary (its digest is compiled in).
+    Bundled,
+    /// Signed by a publisher the trust policy admits for its department.
+    TrustPolicy,
+    /// No policy vouches for it: the server runs with `--allow-unsigned`.
+    AllowUnsigned,
+}
+
+impl Admission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Admission::Bundled => "bundled",
+            Admission::TrustPolicy => "trust-policy",
+            Admission::AllowUnsigned => "allow-unsigned",
+        }
+    }
+}
+
 /// Where a loaded plugin's code came from.
 #[derive(Debug, Clone)]
 pub struct Origin {
+    /// What let it load.
+    pub admitted: Admission,
     /// sha256 of the component (the key of the precompiled cache).
     pub digest: String,
     /// sha256 of the package: manifest and component (what tells two

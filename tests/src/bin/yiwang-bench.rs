@@ -50,6 +50,7 @@ fn mib(bytes: f64) -> String {
 async fn host(dir: &std::path::Path, bundled: bool, fresh: bool) -> App {
     let mut options = Options::new(dir);
     options.install_bundled = bundled;
+    options.runtime.allow_unsigned = true;
     options.runtime.fresh_instance_per_event = fresh;
     std::fs::create_dir_all(options.plugins_dir()).unwrap();
     yiwang_tests::install_guest(&options.plugins_dir(), "trivial", |m| {

@@ -48,6 +48,7 @@ async fn main() {
 
     let mut options = Options::new(tmp.path().join("data"));
     options.install_bundled = false;
+    options.runtime.allow_unsigned = true;
     let plugins = options.plugins_dir();
     std::fs::create_dir_all(plugins.join("good")).unwrap();
     std::fs::write(plugins.join("good/plugin.toml"), manifest(&template, "1.0.0")).unwrap();
