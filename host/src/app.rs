@@ -33,6 +33,8 @@ pub struct Options {
     pub runtime: RuntimeSettings,
     /// The largest media upload in bytes; blobs live in `<data_dir>/media`.
     pub media_max_bytes: u64,
+    /// Limits per client address and device on the anonymous routes.
+    pub client_limits: crate::api::limits::ClientLimitSettings,
     /// Watch the plugins folder and apply packages that appear or change
     /// there (hot loading). `yiwang serve` turns it on; tests that load
     /// packages themselves leave it off.
@@ -51,6 +53,7 @@ impl Options {
             install_bundled: true,
             runtime: RuntimeSettings::default(),
             media_max_bytes: crate::media::DEFAULT_MAX_BYTES,
+            client_limits: crate::api::limits::ClientLimitSettings::default(),
             watch_plugins: false,
             watch_reports: None,
         }
@@ -135,7 +138,8 @@ impl App {
             true => Some(runtime.watch(&plugins_dir, crate::runtime::watch::DEFAULT_QUIET, options.watch_reports.clone())?),
             false => None,
         };
-        let state = AppState { services, runtime, ready: Arc::new(AtomicBool::new(false)) };
+        let limits = Arc::new(crate::api::limits::ClientLimits::new(options.client_limits));
+        let state = AppState { services, runtime, limits, ready: Arc::new(AtomicBool::new(false)) };
         Ok(App { state, load_report, admin_password_file, watcher })
     }
 
@@ -147,10 +151,18 @@ impl App {
         let sweeper = crate::schedule::every_minute(self.state.services.clone());
         let watcher = self.watcher.take();
         let retries = self.state.runtime.start_retry_sweeper();
+        let limits = self.state.limits.clone();
+        let shrinking = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                limits.shrink();
+            }
+        });
         let served = api::serve(listener, router, shutdown).await;
         drop(watcher);
         sweeper.abort();
         retries.abort();
+        shrinking.abort();
         // Every plugin's place in the event log, saved before the process goes.
         self.state.runtime.stop_workers();
         self.state.services.bus.flush().await;

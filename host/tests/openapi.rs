@@ -357,6 +357,7 @@ async fn every_ref_resolves_and_every_failure_uses_the_error_schema() {
         "internal",
         "not-found",
         "payload-too-large",
+        "too-many-requests",
         "unauthorized",
         "unprocessable",
         "unsupported-media-type",

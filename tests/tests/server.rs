@@ -231,3 +231,74 @@ async fn the_city_hierarchy_loads_and_answers_where_a_point_is() {
     assert_eq!(host.get_json("/api/space/at?lat=32.042&lon=118.785").await.1[0]["code"], "32010200100101");
     assert_eq!(load("yw_forged".into(), city).await.0, 401);
 }
+
+/// Wrong passwords lock the user name with a back-off, even against the right
+/// password; every refusal is in the audit log; other accounts are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_passwords_lock_the_account_for_a_while_and_are_audited() {
+    let clock = yiwang::clock::ManualClock::new(1_000_000);
+    let host = TestHost::start(TestOptions { clock: Some(clock.clone() as std::sync::Arc<dyn yiwang::clock::Clock>), ..TestOptions::default() })
+        .await;
+    let other = host.staff("li", "chengguan", yiwang::identity::Role::Dispatcher).await;
+    assert!(!other.is_empty());
+    let login = async |password: &str| {
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", host.base_url))
+            .json(&json!({ "username": "ops", "password": password }))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned()))
+    };
+    for _ in 0..4 {
+        assert_eq!(login("猜一猜").await, (401, None));
+    }
+    assert_eq!(login("猜一猜").await, (429, Some("30".to_owned())), "the fifth wrong password locks for 30 s");
+    assert_eq!(login(yiwang_tests::OPS_PASSWORD).await.0, 429, "even the right password waits");
+    let (status, _) = host.call("POST", "/api/auth/login", None, Some(json!({ "username": "li", "password": "员工-test-password" }))).await;
+    assert_eq!(status, 200, "another account is not locked");
+    let audit = host.services.audit.find(None, Some("auth.login"), 100).await.unwrap();
+    assert!(audit.iter().any(|r| r.subject == "ops" && r.outcome == "denied" && r.actor.starts_with("client:127.0.0.1")), "{audit:?}");
+
+    clock.advance(30_000);
+    assert_eq!(login(yiwang_tests::OPS_PASSWORD).await.0, 200, "after the lock, the right password works");
+}
+
+/// Anonymous routes are limited per client address and per device: the
+/// eleventh Open311 post from one phone in a minute, and the eleventh
+/// registration from one address, are refused with `429` and `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_posts_are_limited_per_device_and_per_address() {
+    let host = TestHost::with_guests(&[]).await;
+    host.load_test_city().await;
+    let client = reqwest::Client::new();
+    let post = async |device: &str| {
+        let r = client
+            .post(format!("{}/open311/v2/requests.json", host.base_url))
+            .form(&[("service_code", "010101"), ("lat", "32.05"), ("long", "118.79"), ("description", "井盖缺失"), ("device_id", device)])
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.headers().get("retry-after").is_some())
+    };
+    for n in 0..10 {
+        let (status, _) = post("phone-1").await;
+        assert!(status == 200 || status == 201, "post {n}: {status}");
+    }
+    assert_eq!(post("phone-1").await, (429, true), "the eleventh from one phone");
+    let (status, _) = post("phone-2").await;
+    assert!(status == 200 || status == 201, "another phone still posts: {status}");
+    let audit = host.services.audit.find(None, Some("open311.post"), 10).await.unwrap();
+    assert_eq!(audit.len(), 1, "{audit:?}");
+
+    let register = async |n: usize| {
+        let body = json!({ "username": format!("jumin{n}"), "password": "居民-password-123", "display_name": format!("居民{n}"), "phone": format!("1380000{n:04}") });
+        host.call("POST", "/api/residents", None, Some(body)).await
+    };
+    for n in 0..10 {
+        let (status, body) = register(n).await;
+        assert_eq!(status, 201, "registration {n}: {body}");
+    }
+    let (status, body) = register(10).await;
+    assert_eq!(status, 429, "{body}");
+}

@@ -21,6 +21,10 @@ impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
             AuthError::BadCredentials | AuthError::BadToken => ApiError::Unauthorized(e.to_string()),
+            AuthError::Locked { until, now } => ApiError::TooManyRequests {
+                message: e.to_string(),
+                retry_after_secs: ((until - now).max(0) as u64).div_ceil(1000),
+            },
             AuthError::Service(e) => e.into(),
         }
     }

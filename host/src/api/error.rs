@@ -40,6 +40,7 @@ pub enum ErrorCode {
     Unprocessable,
     PayloadTooLarge,
     UnsupportedMediaType,
+    TooManyRequests,
     Internal,
 }
 
@@ -64,6 +65,10 @@ pub enum ApiError {
     /// The body's declared type is not accepted or does not match its content.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Too many requests from this client or for this account: `429` with
+    /// `Retry-After` in whole seconds.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_secs: u64 },
     /// Anything else: logged in full, answered without internals.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -96,6 +101,7 @@ impl ApiError {
             ApiError::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, ErrorCode::Unprocessable),
             ApiError::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::PayloadTooLarge),
             ApiError::UnsupportedMediaType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType),
+            ApiError::TooManyRequests { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyRequests),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
         }
     }
@@ -111,7 +117,13 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response()
+        let mut response = (status, Json(ErrorBody { error: ErrorDetail { code, message } })).into_response();
+        if let ApiError::TooManyRequests { retry_after_secs, .. } = &self
+            && let Ok(value) = axum::http::HeaderValue::from_str(&retry_after_secs.max(&1).to_string())
+        {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, value);
+        }
+        response
     }
 }
 

@@ -52,12 +52,28 @@ struct LoggedIn {
         (status = 200, description = "Logged in", body = LoggedIn),
         (status = 400, response = BadRequest),
         (status = 401, description = "Unknown user name or wrong password", body = ErrorBody),
+        (status = 429, description = "Too many attempts: from this address (30 a minute), or wrong passwords for this user name (5 in a row lock it for 30 s, doubling up to 15 min); see `Retry-After`", body = ErrorBody),
     ),
 )]
-async fn login(State(state): State<AppState>, JsonBody(body): JsonBody<Login>) -> Result<Json<LoggedIn>, ApiError> {
+async fn login(
+    State(state): State<AppState>,
+    client: crate::api::limits::ClientAddress,
+    JsonBody(body): JsonBody<Login>,
+) -> Result<Json<LoggedIn>, ApiError> {
+    crate::api::limits::check(&state, client.0, crate::api::limits::Limit::Login, None).await?;
     let now = state.services.clock.now_ms();
-    let (issued, principal) = state.services.identity.login(&body.username, &body.password, now).await?;
-    Ok(Json(LoggedIn { token: issued.token, expires_ms: issued.expires_ms, user: principal }))
+    match state.services.identity.login(&body.username, &body.password, now).await {
+        Ok((issued, principal)) => Ok(Json(LoggedIn { token: issued.token, expires_ms: issued.expires_ms, user: principal })),
+        Err(e) => {
+            let e = ApiError::from(e);
+            if matches!(e, ApiError::Unauthorized(_) | ApiError::TooManyRequests { .. }) {
+                // Recorded once a minute per (client, user name, reason), counted in between.
+                let who = client.0.map_or_else(|| "anonymous".to_owned(), |a| format!("client:{a}"));
+                state.services.audit.record_denial(&who, "auth.login", &body.username, &e.to_string()).await;
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Log out.

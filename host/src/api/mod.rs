@@ -9,6 +9,7 @@ pub mod data;
 pub mod dedup_rules;
 pub mod error;
 pub mod identity;
+pub mod limits;
 pub mod media;
 pub mod messaging;
 pub mod open311;
@@ -41,6 +42,8 @@ use crate::services::Services;
 pub struct AppState {
     pub services: Arc<Services>,
     pub runtime: Arc<Runtime>,
+    /// Limits per client address and device on the anonymous routes.
+    pub limits: Arc<limits::ClientLimits>,
     /// Set once the bundled and installed plugins have been loaded.
     pub ready: Arc<AtomicBool>,
 }
@@ -77,7 +80,10 @@ pub fn router(state: AppState) -> Router {
 
 /// Serve `router` on `listener` until `shutdown` resolves.
 pub async fn serve(listener: tokio::net::TcpListener, router: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    // The peer's address reaches handlers (`limits::ClientAddress`).
+    axum::serve(listener, router.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Whether the host is serving.

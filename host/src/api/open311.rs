@@ -30,6 +30,7 @@ use crate::protocols::cap::CapTime;
 use crate::cases::public::PublicFilter;
 use crate::cases::engine::{Channel, NewReport};
 use crate::cases::lifecycle::Stage;
+use crate::api::limits;
 use crate::api::AppState;
 use crate::bus::GeoPoint;
 use crate::error::ServiceError;
@@ -306,9 +307,16 @@ struct PostRequest {
     responses(
         (status = 201, description = "Taken in: the new request's id (its ticket)"),
         (status = 400, description = "A missing or bad field, in the Open311 error form"),
+        (status = 429, description = "More than 60 posts a minute from this address, or 10 from this `device_id`; in the Open311 error form, with `Retry-After`"),
     ),
 )]
-async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, headers: HeaderMap, body: Bytes) -> Response {
+async fn open311_post(
+    State(state): State<AppState>,
+    client: limits::ClientAddress,
+    Path(file): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let Some(("requests", format)) = split(&file) else {
         return error(Format::Json, StatusCode::NOT_FOUND, &format!("no `{file}` to post to: use requests.json or requests.xml"));
     };
@@ -343,6 +351,15 @@ async fn open311_post(State(state): State<AppState>, Path(file): Path<String>, h
         evidence: vec![],
         caller: None};
     let device = req.device_id.as_deref().filter(|d| !d.is_empty());
+    if let Err(crate::api::ApiError::TooManyRequests { message, retry_after_secs }) =
+        limits::check(&state, client.0, limits::Limit::Open311Post, device).await
+    {
+        let mut refused = error(format, StatusCode::TOO_MANY_REQUESTS, &message);
+        if let Ok(v) = header::HeaderValue::from_str(&retry_after_secs.to_string()) {
+            refused.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return refused;
+    }
     match state.services.cases.intake_from_device(&report, None, device).await {
         Ok(intake) => {
             let status = if intake.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -33,12 +33,15 @@ pub fn router() -> OpenApiRouter<AppState> {
         (status = 201, description = "Registered", body = Principal),
         (status = 400, response = BadRequest),
         (status = 422, description = "A field is invalid or the username is taken; the message names it", body = ErrorBody),
+        (status = 429, description = "More than 10 registrations a minute from this address; see `Retry-After`", body = ErrorBody),
     ),
 )]
 async fn register_resident(
     State(state): State<AppState>,
+    client: crate::api::limits::ClientAddress,
     JsonBody(body): JsonBody<Registration>,
 ) -> Result<(StatusCode, Json<Principal>), ApiError> {
+    crate::api::limits::check(&state, client.0, crate::api::limits::Limit::Registration, None).await?;
     let identity = &state.services.identity;
     let id = identity.register_resident(&body, state.services.clock.now_ms()).await?;
     let created = identity.principal(&id).await?.ok_or_else(|| ApiError::NotFound(id.clone()))?;

@@ -21,6 +21,9 @@ pub const TOKEN_LIFETIME_MS: i64 = 12 * 3600 * 1000;
 pub enum AuthError {
     #[error("wrong user name or password")]
     BadCredentials,
+    /// Too many wrong passwords for this user name: refused until then (ms).
+    #[error("too many wrong passwords for this user name: try again in {} s", (.until - .now + 999) / 1000)]
+    Locked { until: i64, now: i64 },
     #[error("missing, unknown, expired or revoked token")]
     BadToken,
     #[error(transparent)]
@@ -66,6 +69,21 @@ fn new_token() -> String {
 impl Identity {
     /// Check a user name and password; issue a token.
     pub async fn login(&self, username: &str, password: &str, now: i64) -> Result<(Issued, Principal), AuthError> {
+        self.lockout.check(username, now).map_err(|until| AuthError::Locked { until, now })?;
+        let outcome = self.check_password(username, password, now).await;
+        match &outcome {
+            Ok(_) => self.lockout.success(username),
+            Err(AuthError::BadCredentials) => {
+                if let Some(until) = self.lockout.failure(username, now) {
+                    return Err(AuthError::Locked { until, now });
+                }
+            }
+            Err(_) => {}
+        }
+        outcome
+    }
+
+    async fn check_password(&self, username: &str, password: &str, now: i64) -> Result<(Issued, Principal), AuthError> {
         let row = sqlx::query("SELECT id, password_hash, disabled FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(self.db.pool())

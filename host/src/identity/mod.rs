@@ -2,6 +2,7 @@
 //! levels, users and their roles.
 
 pub mod auth;
+pub mod lockout;
 pub mod residents;
 
 use std::fmt;
@@ -221,6 +222,8 @@ pub struct Identity {
     db: Db,
     /// Principals behind live tokens, as last read.
     sessions: Sessions,
+    /// Strikes against user names for wrong passwords.
+    pub(crate) lockout: lockout::Lockout,
 }
 
 /// How long a token's principal is kept in memory once read. A change made
@@ -259,7 +262,7 @@ impl Sessions {
 
 impl Identity {
     pub fn new(db: Db) -> Self {
-        Identity { db, sessions: Sessions::default() }
+        Identity { db, sessions: Sessions::default(), lockout: lockout::Lockout::default() }
     }
 
     /// Create a user with a password and roles, in one transaction.
