@@ -350,7 +350,7 @@ pub async fn plugin(command: PluginCommand) -> anyhow::Result<()> {
                 return Ok(());
             }
             if let Some(id) = drop {
-                anyhow::ensure!(dead_letters::drop_letter(&db, &id).await?, "no dead letter `{id}`");
+                anyhow::ensure!(dead_letters::drop_letter(&db, None, &id).await?, "no dead letter `{id}`");
                 println!("{id}: dropped");
                 return Ok(());
             }

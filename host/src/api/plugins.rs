@@ -573,8 +573,7 @@ async fn drop_dead_letter(
 ) -> Result<axum::http::StatusCode, ApiError> {
     user.require(&state, Role::Operator, "plugins.dead-letters.drop").await?;
     let db = &state.services.db;
-    let known = dead_letters::list(db, Some(&name)).await?.iter().any(|l| l.id == id);
-    if !known || !dead_letters::drop_letter(db, &id).await? {
+    if !dead_letters::drop_letter(db, Some(&name), &id).await? {
         return Err(ApiError::NotFound(format!("plugin `{name}` has no dead letter `{id}`")));
     }
     let actor = format!("user:{}", user.principal.id);

@@ -46,6 +46,21 @@ pub(crate) struct MemoryLog {
 
 const COLUMNS: usize = 9;
 
+/// Bind an event's own columns, in the order the event log and the dead
+/// letters both keep them: `id, topic, source, time, lat, lon, payload`.
+pub fn bind_event<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ev: &'q Event,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    q.bind(&ev.id)
+        .bind(&ev.topic)
+        .bind(&ev.source)
+        .bind(ev.time)
+        .bind(ev.location.map(|p| p.lat))
+        .bind(ev.location.map(|p| p.lon))
+        .bind(&ev.payload)
+}
+
 impl Store {
     /// The last sequence number used and every stored cursor.
     pub async fn open(&self) -> anyhow::Result<(u64, Vec<CursorRow>)> {
@@ -104,17 +119,7 @@ impl Store {
                     );
                     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
                     for e in run {
-                        let ev = &e.event;
-                        q = q
-                            .bind(e.seq as i64)
-                            .bind(&ev.id)
-                            .bind(&ev.topic)
-                            .bind(&ev.source)
-                            .bind(ev.time)
-                            .bind(ev.location.map(|p| p.lat))
-                            .bind(ev.location.map(|p| p.lon))
-                            .bind(&ev.payload)
-                            .bind(e.appended);
+                        q = bind_event(q.bind(e.seq as i64), &e.event).bind(e.appended);
                     }
                     q.execute(&mut *tx).await?;
                 }

@@ -91,25 +91,19 @@ pub(crate) async fn record(runtime: &Runtime, plugin: &str, delivery: &Delivery,
     let ev = &delivery.event;
     let now = s.clock.now_ms();
     let error: String = error.chars().take(2000).collect();
-    let stored = sqlx::query(
+    let insert = sqlx::query(
         "INSERT INTO dead_letters (id, plugin, seq, event_id, topic, source, time, lat, lon, payload, attempts, error, failed_at, state) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'dead')",
     )
     .bind(new_id())
     .bind(plugin)
-    .bind(delivery.seq as i64)
-    .bind(&ev.id)
-    .bind(&ev.topic)
-    .bind(&ev.source)
-    .bind(ev.time)
-    .bind(ev.location.map(|p| p.lat))
-    .bind(ev.location.map(|p| p.lon))
-    .bind(&ev.payload)
-    .bind(attempts as i32)
-    .bind(&error)
-    .bind(now)
-    .execute(s.db.writer())
-    .await;
+    .bind(delivery.seq as i64);
+    let stored = crate::bus::journal::bind_event(insert, ev)
+        .bind(attempts as i32)
+        .bind(&error)
+        .bind(now)
+        .execute(s.db.writer())
+        .await;
     match stored {
         Ok(_) => tracing::error!(plugin, event = %ev.id, topic = %ev.topic, "event set aside as a dead letter after {attempts} failed calls: {error}"),
         Err(e) => tracing::error!(plugin, event = %ev.id, "event failed {attempts} times and could not be kept as a dead letter: {e}"),
@@ -146,9 +140,14 @@ async fn get(db: &Db, id: &str) -> anyhow::Result<Option<DeadLetter>> {
     Ok(row.as_ref().map(from_row).transpose()?)
 }
 
-/// Drop a dead letter for good; `false` if there is none with that id.
-pub async fn drop_letter(db: &Db, id: &str) -> anyhow::Result<bool> {
-    let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1").bind(id).execute(db.writer()).await?;
+/// Drop a dead letter for good (of `plugin` only, if named); `false` if
+/// there is none with that id.
+pub async fn drop_letter(db: &Db, plugin: Option<&str>, id: &str) -> anyhow::Result<bool> {
+    let done = sqlx::query("DELETE FROM dead_letters WHERE id = $1 AND ($2 = '' OR plugin = $2)")
+        .bind(id)
+        .bind(plugin.unwrap_or(""))
+        .execute(db.writer())
+        .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -171,7 +170,7 @@ impl Runtime {
         let audit = &self.services().audit;
         let result = match outcome {
             CallOutcome::Ok | CallOutcome::GuestError(_) => {
-                drop_letter(db, id).await?;
+                drop_letter(db, Some(plugin), id).await?;
                 RetryOutcome { outcome: "handled".into(), error: None }
             }
             CallOutcome::Failed(kind, message) => {
